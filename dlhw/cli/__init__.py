@@ -1,0 +1,63 @@
+"""The ``dlhw`` command line: one Click group, every command registered in :data:`COMMANDS`.
+
+Commands parse their options and call the library; heavy imports (torch, transformers) happen
+inside the command so that ``dlhw --help`` and ``dlhw recipes`` answer at once.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from dlhw import __version__
+from dlhw.cli.config_cmd import config_group
+from dlhw.cli.data_cmd import data_group
+from dlhw.cli.evaluate_cmd import evaluate_cmd
+from dlhw.cli.recipes_cmd import recipes_cmd
+from dlhw.cli.train_cmd import train_cmd
+from dlhw.errors import ConfigError, DlhwError
+
+COMMANDS: dict[str, click.Command] = {
+    "recipes": recipes_cmd,
+    "config": config_group,
+    "train": train_cmd,
+    "evaluate": evaluate_cmd,
+    "data": data_group,
+}
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, prog_name="dlhw")
+def cli() -> None:
+    """dlhw: train, evaluate, export and batch-run the model families of a deep-learning course.
+
+    \b
+    Start offline in minutes on a CPU:
+      dlhw recipes
+      dlhw train caption-transformer --preset tiny
+      dlhw evaluate runs/caption-transformer/<timestamp>
+    """
+
+
+for _name, _command in COMMANDS.items():
+    cli.add_command(_command, _name)
+
+
+def main() -> None:
+    """Console entry point: user errors become one line on stderr and exit code 2 (usage) or 1."""
+    try:
+        cli.main(standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("aborted", err=True)
+        sys.exit(130)
+    except click.ClickException as err:
+        err.show()
+        sys.exit(err.exit_code)
+    except ConfigError as err:
+        click.echo(f"error: {err}", err=True)
+        sys.exit(2)
+    except DlhwError as err:
+        click.echo(f"error: {err}", err=True)
+        sys.exit(1)
+    sys.exit(0)

@@ -1,0 +1,82 @@
+"""``dlhw train RECIPE``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from dlhw.cli.options import config_option, preset_option, set_option
+from dlhw.errors import ConfigError
+
+
+@click.command()
+@click.argument("recipe")
+@preset_option
+@config_option
+@set_option
+@click.option("--output-dir", type=click.Path(file_okay=False), default=None,
+              help="Run directory [default: runs/RECIPE/TIMESTAMP].")
+@click.option("--data-dir", type=click.Path(file_okay=False), default=None,
+              help="Local dataset directory (same as --set data.data_dir=DIR).")
+@click.option("--resume", is_flag=False, flag_value="latest", default=None, metavar="[CHECKPOINT]",
+              help="Continue a run from its last checkpoint (or the CHECKPOINT folder given). Without "
+                   "--output-dir, the newest run of RECIPE is continued.")
+@click.option("--overwrite", is_flag=True, help="Empty a non-empty --output-dir first.")
+@click.option("--seed", type=int, default=None, help="Override the config's seed.")
+def train_cmd(
+    recipe: str, preset: str, config_file: str | None, overrides: tuple[str, ...], output_dir: str | None,
+    data_dir: str | None, resume: str | None, overwrite: bool, seed: int | None,
+) -> None:
+    """Train RECIPE into a run directory (config.yaml, checkpoints/, metrics.jsonl, plots/,
+    model/, report.md).
+
+    \b
+    Examples:
+      dlhw train caption-transformer --preset tiny
+      dlhw train caption-rnn --data-dir ~/data/flickr8k --set train.epochs=20
+      dlhw train caption-rnn --preset tiny --output-dir runs/rnn --resume
+    """
+    from dlhw.config import dump_yaml, to_dict
+    from dlhw.recipes import FAMILIES, get_recipe, resolve_config
+    from dlhw.training.rundir import default_run_dir, latest_checkpoint, latest_run, prepare_run_dir
+
+    spec = get_recipe(recipe)
+    if data_dir:
+        overrides = (*overrides, f"data.data_dir={data_dir}", "data.source=flickr8k")
+    checkpoint = None
+    if resume:
+        if overwrite:
+            raise ConfigError("--resume and --overwrite contradict each other; pick one")
+        if resume != "latest":
+            checkpoint = Path(resume)
+            if not (checkpoint / "trainer_state.json").is_file():
+                raise ConfigError(f"--resume {checkpoint}: not a complete checkpoint folder")
+            run_dir = Path(output_dir) if output_dir else checkpoint.parent.parent
+        else:
+            run_dir = Path(output_dir) if output_dir else latest_run(recipe)  # type: ignore[assignment]
+            if run_dir is None:
+                raise ConfigError(f"--resume: no run of {recipe} under runs/; pass --output-dir")
+            checkpoint = latest_checkpoint(run_dir)
+            if checkpoint is None:
+                raise ConfigError(f"--resume: {run_dir} has no complete checkpoint to continue from")
+        saved = run_dir / "config.yaml"
+        if not saved.is_file():
+            raise ConfigError(f"--resume: {run_dir} has no config.yaml")
+        config = resolve_config(recipe, preset=_saved_preset(saved), config_file=saved,
+                                overrides=overrides, seed=seed)
+    else:
+        config = resolve_config(recipe, preset, config_file, overrides, seed)
+        run_dir = Path(output_dir) if output_dir else default_run_dir(recipe)
+    prepare_run_dir(run_dir, overwrite=overwrite, resume=bool(resume))
+    (run_dir / "config.yaml").write_text(dump_yaml(to_dict(config)), encoding="utf-8")
+    click.echo(f"run directory: {run_dir}" + (f" (resuming from {checkpoint})" if checkpoint else ""))
+    train = FAMILIES[spec.family].load("train")
+    train(config, run_dir, checkpoint)
+    click.echo(f"done: model in {run_dir / 'model'}, report in {run_dir / 'report.md'}")
+
+
+def _saved_preset(path: Path) -> str:
+    from dlhw.config import load_yaml
+
+    return str(load_yaml(path).get("preset", "full"))

@@ -1,0 +1,131 @@
+"""``dlhw evaluate`` for captioning runs: BLEU-1..4, CIDEr, sample grid, attention heatmaps."""
+
+from __future__ import annotations
+
+import json
+import random
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader
+from tqdm.auto import tqdm
+
+from dlhw.config import CaptionConfig, from_dict, load_yaml
+from dlhw.data.caption_sources import prepare_captions
+from dlhw.data.captions import CaptionImage, Vocabulary
+from dlhw.errors import DlhwError
+from dlhw.evaluation.metrics import caption_metrics
+from dlhw.models.caption import CaptionModel, image_transform, load_caption_model
+from dlhw.reports.plots import _save, plot_image_grid, plt
+from dlhw.reports.run_report import write_run_report
+from dlhw.training.caption import ImageTensors
+from dlhw.training.engine import resolve_device
+from dlhw.training.rundir import require_run_dir
+
+
+@dataclass
+class Predictions:
+    words: list[list[str]]
+    """Generated caption of each image, as words."""
+    alphas: list[np.ndarray | None]
+    """(words, P) attention weights per image for caption-attention with greedy decoding."""
+
+
+def predict(
+    model: CaptionModel, vocab: Vocabulary, images: list[CaptionImage], batch_size: int = 32,
+    beam_size: int = 1, length_penalty: float = 0.7, num_workers: int = 0, device: torch.device | str = "cpu",
+) -> Predictions:
+    """Caption ``images`` in batches with the torch model."""
+    model.to(device).eval()
+    loader = DataLoader(ImageTensors(images, image_transform(model.spec)), batch_size=batch_size,
+                        num_workers=num_workers)
+    words, alphas = [], []
+    for batch in tqdm(loader, desc="captioning", unit="batch", leave=False):
+        out = model.generate(pixel_values=batch.to(device), beam_size=beam_size, length_penalty=length_penalty)
+        for i, row in enumerate(out.tokens.tolist()):
+            caption = vocab.decode(row)
+            words.append(caption)
+            alphas.append(out.alphas[i, : len(caption)].cpu().numpy() if out.alphas is not None else None)
+    return Predictions(words, alphas)
+
+
+def plot_attention(image: np.ndarray, words: list[str], alphas: np.ndarray, grid: tuple[int, int], path: Path) -> Path:
+    """One panel per generated word: the image with that step's attention map laid over it."""
+    n = len(words) + 1
+    cols = min(6, n)
+    rows = -(-n // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(2.4 * cols, 2.6 * rows), squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    axes.flat[0].imshow(image)
+    axes.flat[0].set_title("image", fontsize=9)
+    h, w = image.shape[:2]
+    for ax, word, alpha in zip(list(axes.flat)[1:], words, alphas, strict=False):
+        ax.imshow(image)
+        ax.imshow(alpha.reshape(grid), cmap="jet", alpha=0.5, extent=(0, w, h, 0), interpolation="bilinear")
+        ax.set_title(word, fontsize=10)
+    return _save(fig, path)
+
+
+def evaluate_caption_run(
+    run_dir: str | Path, split: str | None = None, beam_size: int | None = None,
+    batch_size: int | None = None, device: str | None = None,
+) -> dict:
+    """Score a run's model on one split; write eval.json, predictions, plots and report.md."""
+    run_dir = require_run_dir(run_dir)
+    config: CaptionConfig = from_dict(CaptionConfig, load_yaml(run_dir / "config.yaml"))
+    split = split or config.eval.split
+    beam_size = beam_size or config.eval.beam_size
+    data = prepare_captions(config.data, config.seed)
+    saved_splits = run_dir / "splits.json"
+    if saved_splits.is_file():
+        expected = json.loads(saved_splits.read_text(encoding="utf-8"))[split]
+        if expected != [im.image_id for im in data.splits[split]]:
+            raise DlhwError(
+                f"{run_dir}: the {split} split rebuilt from the data differs from the one the run "
+                "was trained with (splits.json); was the data directory changed?"
+            )
+    vocab = Vocabulary.load(run_dir / "model" / "vocab.json")
+    dev = resolve_device(device or config.train.device)
+    model = load_caption_model(run_dir / "model", dev)
+    images = data.splits[split]
+    preds = predict(model, vocab, images, batch_size or config.train.eval_batch_size, beam_size,
+                    config.eval.length_penalty, config.train.num_workers, dev)
+    metrics = caption_metrics(data.tokens[split], preds.words)
+
+    with (run_dir / f"predictions_{split}.jsonl").open("w", encoding="utf-8") as handle:
+        for im, words, refs in zip(images, preds.words, data.tokens[split], strict=True):
+            handle.write(json.dumps({"image": im.image_id, "caption": " ".join(words),
+                                     "references": [" ".join(r) for r in refs]}) + "\n")
+
+    plots = {}
+    picks = random.Random(config.seed).sample(range(len(images)), k=min(5, len(images)))
+    texts = [
+        "gen: " + " ".join(preds.words[i]) + "\n" + "\n".join("ref: " + " ".join(r) for r in data.tokens[split][i][:3])
+        for i in picks
+    ]
+    plot_image_grid([images[i].load() for i in picks], texts, run_dir / "plots" / f"samples_{split}.png",
+                    title=f"{config.recipe}: {split} images, generated (gen) and reference (ref) captions")
+    plots["samples"] = f"plots/samples_{split}.png"
+    if config.model.arch == "attention" and preds.alphas[picks[0]] is not None:
+        i = picks[0]
+        positions = preds.alphas[i].shape[1]
+        side = int(round(positions**0.5))
+        image = np.asarray(images[i].load().resize((model.spec.image_size, model.spec.image_size)))
+        plot_attention(image, preds.words[i], preds.alphas[i], (side, positions // side),
+                       run_dir / "plots" / "attention.png")
+        plots["attention"] = "plots/attention.png"
+
+    result = {
+        "split": split,
+        "beam_size": beam_size,
+        "backend": "torch",
+        "num_images": len(images),
+        "metrics": metrics,
+        "plots": plots,
+    }
+    (run_dir / "eval.json").write_text(json.dumps(result, indent=2), encoding="utf-8")
+    write_run_report(run_dir)
+    return result

@@ -1,0 +1,87 @@
+"""PNG figures shared by the families (matplotlib, Agg backend, no display needed)."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+
+def _save(fig: Any, path: str | Path) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def loss_curves(records: Sequence[dict[str, Any]]) -> tuple[dict[int, float], dict[int, float]]:
+    """Mean training loss per epoch and validation loss per epoch (epochs numbered from 1)."""
+    train: dict[int, list[float]] = defaultdict(list)
+    val: dict[int, float] = {}
+    for r in records:
+        epoch = r.get("epoch") or 0.0
+        # a record at epoch 2.0 closes epoch 2; one at 2.3 belongs to epoch 3
+        n = max(1, int(-(-epoch // 1)))
+        if "loss" in r:
+            train[n].append(float(r["loss"]))
+        if "eval_loss" in r:
+            val[n] = float(r["eval_loss"])
+    return {k: sum(v) / len(v) for k, v in sorted(train.items())}, dict(sorted(val.items()))
+
+
+def plot_losses(records: Sequence[dict[str, Any]], path: str | Path, title: str = "Loss") -> Path:
+    """Train and validation loss per epoch, with the per-step training loss behind them."""
+    train, val = loss_curves(records)
+    steps = [(r["epoch"], r["loss"]) for r in records if "loss" in r and r.get("epoch") is not None]
+    fig, ax = plt.subplots(figsize=(6.4, 4.0))
+    if steps:
+        ax.plot([e for e, _ in steps], [v for _, v in steps], color="tab:blue", alpha=0.25, lw=1,
+                label="train (per log step)")
+    if train:
+        ax.plot(list(train), list(train.values()), "o-", color="tab:blue", label="train (epoch mean)")
+    if val:
+        ax.plot(list(val), list(val.values()), "s-", color="tab:orange", label="validation")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("loss")
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    if steps or val:
+        ax.legend()
+    return _save(fig, path)
+
+
+def plot_bars(labels: Sequence[str], values: Sequence[float], path: str | Path, title: str,
+              xlabel: str = "", ylabel: str = "") -> Path:
+    fig, ax = plt.subplots(figsize=(max(6.0, 0.35 * len(labels) + 2), 4.0))
+    ax.bar(range(len(labels)), values, color="tab:blue")
+    ax.set_xticks(range(len(labels)), labels, rotation=45, ha="right")
+    ax.set_title(title)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    return _save(fig, path)
+
+
+def plot_image_grid(images: Sequence[Any], texts: Sequence[str], path: str | Path, title: str = "",
+                    columns: int = 5) -> Path:
+    """Images in a row (or rows) with a block of text under each."""
+    n = len(images)
+    cols = min(columns, n)
+    rows = -(-n // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(3.4 * cols, 4.2 * rows), squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    for ax, image, text in zip(axes.flat, images, texts, strict=False):
+        ax.imshow(image)
+        ax.set_title(text, fontsize=7, loc="left", wrap=True, y=-0.02 - 0.045 * text.count("\n"),
+                     verticalalignment="top")
+    if title:
+        fig.suptitle(title)
+    return _save(fig, path)

@@ -1,0 +1,141 @@
+"""The training engine: HF ``Trainer`` set up the same way for every family.
+
+dlhw adds no loop of its own: this module turns a :class:`~dlhw.config.TrainConfig` into
+``TrainingArguments`` (checkpoints under ``<run>/checkpoints``, evaluation and saving in step,
+the best model by validation loss kept), attaches the run-file callbacks and early stopping,
+and resumes from a checkpoint with optimizer, scheduler and RNG state.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from transformers import EarlyStoppingCallback, Trainer, TrainerCallback, TrainingArguments
+
+from dlhw.config import ConfigError, TrainConfig
+from dlhw.training.callbacks import LossPlotCallback, MetricsJsonlCallback, SampleCallback
+from dlhw.training.rundir import CHECKPOINTS
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(name)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(f"train.device: {name} requested but CUDA is not available on this machine")
+    return device
+
+
+def precision_flags(precision: str, device: torch.device) -> dict[str, bool]:
+    if precision == "auto":
+        bf16 = device.type == "cuda" and torch.cuda.is_bf16_supported()
+        return {"bf16": bf16, "fp16": False}
+    if precision in ("bf16", "fp16") and device.type != "cuda":
+        raise ConfigError(f"train.precision: {precision} needs a CUDA GPU; use fp32 or auto on CPU")
+    return {"bf16": precision == "bf16", "fp16": precision == "fp16"}
+
+
+def training_arguments(cfg: TrainConfig, run_dir: Path, seed: int) -> TrainingArguments:
+    device = resolve_device(cfg.device)
+    return TrainingArguments(
+        output_dir=str(run_dir / CHECKPOINTS),
+        num_train_epochs=cfg.epochs,
+        max_steps=cfg.max_steps,
+        per_device_train_batch_size=cfg.batch_size,
+        per_device_eval_batch_size=cfg.eval_batch_size,
+        gradient_accumulation_steps=cfg.gradient_accumulation_steps,
+        learning_rate=cfg.learning_rate,
+        weight_decay=cfg.weight_decay,
+        warmup_ratio=cfg.warmup_ratio,
+        lr_scheduler_type=cfg.lr_scheduler,
+        max_grad_norm=cfg.max_grad_norm,
+        eval_strategy=cfg.eval_strategy,
+        save_strategy=cfg.eval_strategy,
+        eval_steps=cfg.eval_steps,
+        save_steps=cfg.eval_steps,
+        logging_strategy="steps",
+        logging_steps=cfg.logging_steps,
+        save_total_limit=cfg.save_total_limit,
+        load_best_model_at_end=True,
+        metric_for_best_model="eval_loss",
+        greater_is_better=False,
+        prediction_loss_only=True,
+        remove_unused_columns=False,
+        dataloader_num_workers=cfg.num_workers,
+        report_to=[],
+        seed=seed,
+        data_seed=seed,
+        save_safetensors=True,
+        use_cpu=device.type == "cpu",
+        **precision_flags(cfg.precision, device),
+    )
+
+
+@dataclass
+class TrainResult:
+    global_step: int
+    epochs: float
+    wall_time_s: float
+    best_checkpoint: str | None
+    best_eval_loss: float | None
+    stopped_early: bool
+    peak_memory_mb: float
+
+
+def peak_memory_mb() -> float:
+    if torch.cuda.is_available():
+        return torch.cuda.max_memory_allocated() / 2**20
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+
+
+def run_training(
+    model: torch.nn.Module,
+    train_dataset: Any,
+    eval_dataset: Any,
+    collator: Callable[[list[Any]], dict[str, Any]],
+    cfg: TrainConfig,
+    run_dir: Path,
+    seed: int,
+    resume_from: Path | None = None,
+    sample: Callable[[Any], str] | None = None,
+    sample_key: str = "sample",
+    extra_callbacks: list[TrainerCallback] | None = None,
+) -> tuple[Trainer, TrainResult]:
+    """Train ``model`` with HF Trainer, writing metrics.jsonl and plots/loss.png as it goes."""
+    args = training_arguments(cfg, run_dir, seed)
+    metrics = MetricsJsonlCallback(run_dir / "metrics.jsonl")
+    callbacks: list[TrainerCallback] = [metrics, LossPlotCallback(metrics.path, run_dir / "plots" / "loss.png")]
+    if sample is not None:
+        callbacks.append(SampleCallback(metrics, sample, sample_key))
+    if cfg.early_stopping_patience > 0:
+        callbacks.append(EarlyStoppingCallback(early_stopping_patience=cfg.early_stopping_patience))
+    callbacks.extend(extra_callbacks or [])
+    trainer = Trainer(
+        model=model,
+        args=args,
+        train_dataset=train_dataset,
+        eval_dataset=eval_dataset,
+        data_collator=collator,
+        callbacks=callbacks,
+    )
+    start = time.perf_counter()
+    trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
+    state = trainer.state
+    planned = args.max_steps if args.max_steps > 0 else state.max_steps
+    result = TrainResult(
+        global_step=state.global_step,
+        epochs=float(state.epoch or 0.0),
+        wall_time_s=time.perf_counter() - start,
+        best_checkpoint=state.best_model_checkpoint,
+        best_eval_loss=state.best_metric,
+        stopped_early=state.global_step < planned,
+        peak_memory_mb=peak_memory_mb(),
+    )
+    return trainer, result

@@ -1,0 +1,74 @@
+"""Run directories: ``runs/<recipe>/<timestamp>/`` and what lives in them.
+
+```
+config.yaml      the resolved config (re-usable with --config)
+checkpoints/     HF Trainer checkpoints (weights, optimizer, scheduler, RNG state)
+metrics.jsonl    one JSON record per log event (train loss, eval loss, sample captions)
+plots/           PNG figures
+model/           the final model: model.safetensors, config.json, vocab.json
+eval.json        metrics written by `dlhw evaluate`
+report.md        the Markdown run report
+```
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+from datetime import datetime
+from pathlib import Path
+
+from dlhw.config import ConfigError
+
+CHECKPOINTS = "checkpoints"
+_CKPT = re.compile(r"^checkpoint-(\d+)$")
+
+
+def default_run_dir(recipe: str, root: str | Path = "runs") -> Path:
+    return Path(root) / recipe / datetime.now().strftime("%Y%m%d-%H%M%S")
+
+
+def prepare_run_dir(run_dir: Path, *, overwrite: bool, resume: bool) -> Path:
+    """Create ``run_dir``; refuse a non-empty one unless resuming or overwriting."""
+    if run_dir.exists() and not run_dir.is_dir():
+        raise ConfigError(f"--output-dir {run_dir}: exists and is not a directory")
+    if run_dir.is_dir() and any(run_dir.iterdir()) and not resume:
+        if not overwrite:
+            raise ConfigError(
+                f"--output-dir {run_dir}: not empty. Pass --resume to continue that run or "
+                "--overwrite to replace it"
+            )
+        shutil.rmtree(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    return run_dir
+
+
+def checkpoints(run_dir: Path) -> list[Path]:
+    """Checkpoint folders of a run, oldest step first."""
+    folder = run_dir / CHECKPOINTS
+    found = [(int(m.group(1)), p) for p in folder.glob("checkpoint-*") if (m := _CKPT.match(p.name))]
+    return [p for _, p in sorted(found)]
+
+
+def latest_checkpoint(run_dir: Path) -> Path | None:
+    # A checkpoint is complete once trainer_state.json is written (it is written last).
+    complete = [p for p in checkpoints(run_dir) if (p / "trainer_state.json").is_file()]
+    return complete[-1] if complete else None
+
+
+def latest_run(recipe: str, root: str | Path = "runs") -> Path | None:
+    runs = sorted(p for p in (Path(root) / recipe).glob("*") if p.is_dir())
+    return runs[-1] if runs else None
+
+
+def require_run_dir(path: str | Path) -> Path:
+    """A trained run directory (``config.yaml`` and ``model/``), or a clear error."""
+    run_dir = Path(path)
+    if not (run_dir / "config.yaml").is_file():
+        raise ConfigError(f"{run_dir}: not a dlhw run directory (no config.yaml)")
+    if not (run_dir / "model" / "config.json").is_file():
+        raise ConfigError(
+            f"{run_dir}: the run has no final model yet (model/ is missing); finish it with "
+            f"`dlhw train --output-dir {run_dir} --resume`"
+        )
+    return run_dir
