@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import click
@@ -72,7 +73,12 @@ def train_cmd(
     (run_dir / "config.yaml").write_text(dump_yaml(to_dict(config)), encoding="utf-8")
     click.echo(f"run directory: {run_dir}" + (f" (resuming from {checkpoint})" if checkpoint else ""))
     train = FAMILIES[spec.family].load("train")
-    train(config, run_dir, checkpoint)
+    try:
+        train(config, run_dir, checkpoint)
+    except Exception:
+        if not resume and [p.name for p in run_dir.iterdir()] == ["config.yaml"]:
+            shutil.rmtree(run_dir)  # failed before anything but its config: leave no empty run
+        raise
     click.echo(f"done: model in {run_dir / 'model'}, report in {run_dir / 'report.md'}")
 
 

@@ -15,6 +15,7 @@ from tqdm.auto import tqdm
 from dlhw.config import CaptionConfig, from_dict, load_yaml
 from dlhw.data.caption_sources import prepare_captions
 from dlhw.data.captions import CaptionImage, Vocabulary
+from dlhw.data.scenes import SHAPES, Scene, make_scene
 from dlhw.errors import DlhwError
 from dlhw.evaluation.metrics import caption_metrics
 from dlhw.models.caption import CaptionModel, image_transform, load_caption_model
@@ -49,6 +50,36 @@ def predict(
             words.append(caption)
             alphas.append(out.alphas[i, : len(caption)].cpu().numpy() if out.alphas is not None else None)
     return Predictions(words, alphas)
+
+
+def attention_localization(scenes: list[Scene], preds: Predictions) -> tuple[int, int]:
+    """For each generated shape word naming an object of its scene: does the attention peak of
+    that step fall on the object? Returns (hits, words checked).
+
+    The peak is the attention map's highest position; it hits when the centre of that position's
+    cell, in image coordinates, lies inside the object's bounding box. A shape word is matched to
+    the object of that shape (and of the colour word before it, when two objects share a shape).
+    """
+    hits = checked = 0
+    for scene, words, alphas in zip(scenes, preds.words, preds.alphas, strict=True):
+        if alphas is None:
+            continue
+        side = int(round(alphas.shape[1] ** 0.5))
+        for t, word in enumerate(words):
+            if word not in SHAPES:
+                continue
+            colour = words[t - 1] if t > 0 else None
+            objects = [o for o in scene.objects if o.shape == word]
+            if len(objects) > 1:
+                objects = [o for o in objects if o.colour == colour]
+            if len(objects) != 1:
+                continue  # the word names no object of this scene
+            (x0, y0, x1, y1) = objects[0].box
+            row, col = divmod(int(alphas[t].argmax()), side)
+            cx, cy = (col + 0.5) / side, (row + 0.5) / side
+            hits += int(x0 <= cx <= x1 and y0 <= cy <= y1)
+            checked += 1
+    return hits, checked
 
 
 def plot_attention(image: np.ndarray, words: list[str], alphas: np.ndarray, grid: tuple[int, int], path: Path) -> Path:
@@ -117,6 +148,12 @@ def evaluate_caption_run(
         plot_attention(image, preds.words[i], preds.alphas[i], (side, positions // side),
                        run_dir / "plots" / "attention.png")
         plots["attention"] = "plots/attention.png"
+
+    if config.model.arch == "attention" and config.data.source == "synthetic" and beam_size == 1:
+        scenes = [make_scene(config.seed, int(im.image_id.split("_")[1])) for im in images]
+        hits, checked = attention_localization(scenes, preds)
+        metrics["attention_peak_in_object"] = hits / max(checked, 1)
+        print(f"attention peak inside the named object: {hits}/{checked} shape words")
 
     result = {
         "split": split,

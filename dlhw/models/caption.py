@@ -209,7 +209,12 @@ class SoftAttention(nn.Module):
 
 
 class AttentionDecoder(nn.Module):
-    """caption-attention: Show, Attend and Tell. LSTMCell input = [word embedding; gated z_t]."""
+    """caption-attention: Show, Attend and Tell.
+
+    LSTMCell input = [previous word embedding; gated context z_t]; the word is read off the
+    paper's deep output layer L_o(E y_{t-1} + L_h h_t + L_z z_t), so the context the attention
+    picked feeds the prediction directly.
+    """
 
     def __init__(self, vocab_size: int, feat_dim: int, cfg: CaptionModelConfig, pad_id: int):
         super().__init__()
@@ -219,8 +224,10 @@ class AttentionDecoder(nn.Module):
         self.init_c = nn.Linear(feat_dim, cfg.hidden_dim)  # mean annotation -> c0
         self.gate = nn.Linear(cfg.hidden_dim, feat_dim)  # beta_t: how much context to let in
         self.cell = nn.LSTMCell(cfg.embed_dim + feat_dim, cfg.hidden_dim)
+        self.out_h = nn.Linear(cfg.hidden_dim, cfg.embed_dim)  # L_h
+        self.out_z = nn.Linear(feat_dim, cfg.embed_dim)  # L_z
         self.dropout = nn.Dropout(cfg.dropout)
-        self.fc = nn.Linear(cfg.hidden_dim, vocab_size)  # hidden -> word logits
+        self.fc = nn.Linear(cfg.embed_dim, vocab_size)  # L_o: deep output -> word logits
 
     def init_state(self, annotations: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
         mean = annotations.mean(dim=1)  # (B, C)
@@ -233,9 +240,10 @@ class AttentionDecoder(nn.Module):
         h, c, annotations, projected = state
         z, alpha = self.attention(annotations, projected, h)  # (B, C), (B, P)
         z = torch.sigmoid(self.gate(h)) * z  # (B, C)
-        x = torch.cat([self.embed(tokens), z], dim=1)  # (B, E + C)
-        h, c = self.cell(x, (h, c))  # (B, H) each
-        return self.fc(self.dropout(h)), (h, c, annotations, projected), alpha  # (B, V), ..., (B, P)
+        emb = self.embed(tokens)  # (B, E)
+        h, c = self.cell(torch.cat([emb, z], dim=1), (h, c))  # (B, H) each
+        deep = emb + self.out_h(h) + self.out_z(z)  # (B, E)
+        return self.fc(self.dropout(deep)), (h, c, annotations, projected), alpha  # (B, V), ..., (B, P)
 
     def forward(self, annotations: Tensor, input_ids: Tensor) -> tuple[Tensor, Tensor]:
         state = self.init_state(annotations)
@@ -271,7 +279,7 @@ class TransformerCaptionDecoder(nn.Module):
         T = input_ids.size(1)
         positions = torch.arange(T, device=input_ids.device)  # (T,)
         x = self.embed(input_ids) * self.scale + self.pos(positions)  # (B, T, D)
-        causal = nn.Transformer.generate_square_subsequent_mask(T, device=input_ids.device)  # (T, T)
+        causal = torch.ones(T, T, dtype=torch.bool, device=input_ids.device).triu(1)  # (T, T), True = hidden
         padding = input_ids.eq(self.pad_id)  # (B, T), True where padded
         out = self.decoder(
             self.dropout(x), memory, tgt_mask=causal, tgt_key_padding_mask=padding, tgt_is_causal=True

@@ -1,0 +1,46 @@
+# dlhw: `make demo` and `make test` work on a fresh clone, offline, on a CPU.
+# Dependencies come from pyproject.toml, pinned by constraints.txt (the Dockerfile uses the same two).
+
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+PIP    := $(BIN)/python -m pip
+export HF_HUB_OFFLINE ?= 1
+export TOKENIZERS_PARALLELISM ?= false
+
+DEMO_RUN ?= runs/demo/caption-transformer
+
+.PHONY: install demo test test-fast lint bench clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml constraints.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(PIP) install -q -c constraints.txt torch torchvision
+	$(PIP) install -q -c constraints.txt -e '.[test]'
+	touch $(STAMP)
+
+demo: install
+	$(BIN)/dlhw train caption-transformer --preset tiny --output-dir $(DEMO_RUN) --overwrite
+	$(BIN)/dlhw evaluate $(DEMO_RUN)
+	@echo
+	@echo "run directory : $(DEMO_RUN)"
+	@echo "metrics       : $(DEMO_RUN)/eval.json, $(DEMO_RUN)/metrics.jsonl"
+	@echo "plots         : $(DEMO_RUN)/plots/"
+	@echo "report        : $(DEMO_RUN)/report.md"
+
+test: install
+	$(BIN)/python -m pytest
+
+test-fast: install
+	$(BIN)/python -m pytest -m "not slow"
+
+lint: install
+	$(BIN)/ruff check .
+
+bench: install
+	$(BIN)/python benchmarks/caption_feature_cache.py
+
+clean:
+	rm -rf $(VENV) runs .pytest_cache .ruff_cache *.egg-info

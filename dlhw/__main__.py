@@ -1,0 +1,3 @@
+from dlhw.cli import main
+
+main()

@@ -1,0 +1,40 @@
+"""Shared fixtures: tiny trained runs are made once per session and reused by several tests."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+from dlhw.cli import cli  # noqa: E402
+
+
+def run_cli(*args: str) -> tuple[int, str]:
+    """Invoke the CLI in-process; return (exit code, stdout + stderr)."""
+    result = CliRunner().invoke(cli, list(args), catch_exceptions=False)
+    return result.exit_code, result.output
+
+
+@pytest.fixture(scope="session")
+def trained_runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """One tiny run per caption recipe, trained and evaluated (lazily, on first use)."""
+    root = tmp_path_factory.mktemp("runs")
+    cache: dict[str, Path] = {}
+
+    class Runs(dict):
+        def __missing__(self, arch: str) -> Path:
+            run_dir = root / f"caption-{arch}"
+            code, out = run_cli("train", f"caption-{arch}", "--preset", "tiny", "--output-dir", str(run_dir))
+            assert code == 0, out
+            code, out = run_cli("evaluate", str(run_dir))
+            assert code == 0, out
+            cache[arch] = run_dir
+            self[arch] = run_dir
+            return run_dir
+
+    return Runs()
