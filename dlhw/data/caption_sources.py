@@ -14,9 +14,9 @@ from dlhw.data.captions import (
     clean_caption,
     split_by_image,
 )
-from dlhw.errors import DataError
 from dlhw.data.flickr8k import load_flickr8k_dir, load_flickr8k_hub, split_flickr8k
 from dlhw.data.scenes import Scene, make_scenes
+from dlhw.errors import DataError
 
 
 def scene_images(scenes: list[Scene], image_size: int) -> list[CaptionImage]:

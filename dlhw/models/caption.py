@@ -20,9 +20,9 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from collections.abc import Iterable
 from typing import Any
 
 import torch
@@ -89,12 +89,16 @@ def feature_channels(backbone: nn.Sequential) -> int:
 class ImageEncoder(nn.Module):
     """EfficientNet trunk -> pooled vector (B, C) or spatial map (B, P, C) -> adapter."""
 
-    def __init__(self, backbone: nn.Sequential, spatial: bool, adapter_dim: int | None, finetune: bool):
+    def __init__(self, backbone: nn.Sequential, spatial: bool, adapter_dim: int | None, finetune: bool,
+                 positions: int = 0):
         super().__init__()
         self.backbone = backbone
         self.spatial = spatial
         self.finetune = finetune
         self.channels = feature_channels(backbone)
+        # CNN features say what is in a cell, hardly where the cell is: a learned embedding per
+        # position lets attention pick "the object on the left" (spatial maps only).
+        self.position = nn.Parameter(torch.zeros(positions, self.channels)) if spatial and positions else None
         # The one trainable encoder layer: adapts C to the decoder width (transformer only).
         self.adapter: nn.Module = nn.Linear(self.channels, adapter_dim) if adapter_dim else nn.Identity()
         self.out_dim = adapter_dim or self.channels
@@ -142,6 +146,8 @@ class ImageEncoder(nn.Module):
             if images is None:
                 raise ValueError("pass images or cached features")
             features = self.extract(images)  # (B, C) or (B, P, C)
+        if self.position is not None:
+            features = features + self.position  # (B, P, C)
         return self.adapter(features)  # (B, [P,] out_dim)
 
 
@@ -218,6 +224,7 @@ class AttentionDecoder(nn.Module):
 
     def __init__(self, vocab_size: int, feat_dim: int, cfg: CaptionModelConfig, pad_id: int):
         super().__init__()
+        self.init_from_mean = cfg.attention_init == "mean"
         self.embed = nn.Embedding(vocab_size, cfg.embed_dim, padding_idx=pad_id)
         self.attention = SoftAttention(feat_dim, cfg.hidden_dim, cfg.attention_dim)
         self.init_h = nn.Linear(feat_dim, cfg.hidden_dim)  # mean annotation -> h0
@@ -231,6 +238,8 @@ class AttentionDecoder(nn.Module):
 
     def init_state(self, annotations: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
         mean = annotations.mean(dim=1)  # (B, C)
+        if not self.init_from_mean:
+            mean = torch.zeros_like(mean)  # (B, C): the state starts blind to the image
         h = torch.tanh(self.init_h(mean))  # (B, H)
         c = torch.tanh(self.init_c(mean))  # (B, H)
         projected = self.attention.enc_proj(annotations)  # (B, P, A)
@@ -321,6 +330,7 @@ class CaptionModel(nn.Module):
             spatial=cfg.arch != "rnn",
             adapter_dim=cfg.embed_dim if cfg.arch == "transformer" else None,
             finetune=cfg.finetune_encoder,
+            positions=math.ceil(spec.image_size / 32) ** 2,  # EfficientNet downsamples by 32
         )
         feat_dim = self.encoder.out_dim
         if cfg.arch == "rnn":

@@ -27,7 +27,6 @@ from dlhw.reports.run_report import write_run_report
 from dlhw.training.engine import resolve_device, run_training
 from dlhw.training.scene_pretrain import scene_pretrained_backbone
 
-
 CALIBRATION_IMAGES = 512
 
 

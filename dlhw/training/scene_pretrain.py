@@ -23,7 +23,12 @@ from torch import Tensor, nn
 from tqdm.auto import tqdm
 
 from dlhw.data.scenes import COLOURS, SHAPES, Scene, make_scene
-from dlhw.models.caption import IMAGENET_MEAN, IMAGENET_STD, efficientnet_b0_features, feature_channels
+from dlhw.models.caption import (
+    IMAGENET_MEAN,
+    IMAGENET_STD,
+    efficientnet_b0_features,
+    feature_channels,
+)
 
 PRETRAIN_SEED = 7919  # not a captioning seed: pretraining never sees the captioning scenes
 PRETRAIN_SCENES = 2000

@@ -2,7 +2,13 @@ from __future__ import annotations
 
 import pytest
 
-from dlhw.data.captions import CaptionImage, Vocabulary, choose_max_length, clean_caption, split_by_image
+from dlhw.data.captions import (
+    CaptionImage,
+    Vocabulary,
+    choose_max_length,
+    clean_caption,
+    split_by_image,
+)
 
 
 def test_clean_caption_lowercases_and_strips_punctuation_symbols_digits():

@@ -6,7 +6,12 @@ import pytest
 import torch
 
 from dlhw.config import CaptionModelConfig
-from dlhw.models.caption import CaptionModel, CaptionModelSpec, load_caption_model, save_caption_model
+from dlhw.models.caption import (
+    CaptionModel,
+    CaptionModelSpec,
+    load_caption_model,
+    save_caption_model,
+)
 
 V, L = 30, 8
 
