@@ -1,11 +1,11 @@
 # dlhw: `make demo` and `make test` work on a fresh clone, offline, on a CPU.
-# Dependencies come from pyproject.toml, pinned by constraints.txt (the Dockerfile uses the same two).
+# Dependencies come from pyproject.toml, pinned by constraints.txt, installed by scripts/install.sh
+# -- the Dockerfile runs the same script.
 
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
-PIP    := $(BIN)/python -m pip
 export HF_HUB_OFFLINE ?= 1
 export TOKENIZERS_PARALLELISM ?= false
 
@@ -15,10 +15,9 @@ DEMO_RUN ?= runs/demo/caption-transformer
 
 install: $(STAMP)
 
-$(STAMP): pyproject.toml constraints.txt
+$(STAMP): pyproject.toml constraints.txt scripts/install.sh
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(PIP) install -q -c constraints.txt torch torchvision
-	$(PIP) install -q -c constraints.txt -e '.[test]'
+	scripts/install.sh $(BIN)/python test --editable
 	touch $(STAMP)
 
 demo: install

@@ -13,6 +13,7 @@ import click
 from dlhw import __version__
 from dlhw.cli.config_cmd import config_group
 from dlhw.cli.data_cmd import data_group
+from dlhw.cli.env_cmd import env_cmd
 from dlhw.cli.evaluate_cmd import evaluate_cmd
 from dlhw.cli.recipes_cmd import recipes_cmd
 from dlhw.cli.train_cmd import train_cmd
@@ -24,6 +25,7 @@ COMMANDS: dict[str, click.Command] = {
     "train": train_cmd,
     "evaluate": evaluate_cmd,
     "data": data_group,
+    "env": env_cmd,
 }
 
 

@@ -3,8 +3,9 @@
 Each scene holds one or two objects (circle, square, triangle in red, green, blue or yellow)
 placed on a 3x3 grid. A single object is described by its position ("a red circle in the top
 left"), a pair by their relation ("a red circle to the left of a blue square"). Every scene has
-several reference captions (word order and phrasing vary), and its objects' bounding boxes are
-kept so that attention maps can be checked against them.
+three reference captions that vary the phrasing; a pair is always named left or top object
+first, so that when a caption names an object, which object it is follows from the image
+alone. The objects' bounding boxes are kept so that attention maps can be checked against them.
 
 Scene ``i`` of seed ``s`` depends on ``(s, i)`` alone, so ``num_scenes`` only adds scenes.
 """
@@ -108,17 +109,17 @@ def make_scene(seed: int, index: int) -> Scene:
         row = int(rng.integers(3))
         cols = sorted(rng.choice(3, size=2, replace=False))
         cells = [(row, cols[0]), (row, cols[1])]
-        relation, inverse = "to the left of", "to the right of"
+        relation = "to the left of"
     else:  # stacked: same column, first object on top
         col = int(rng.integers(3))
         rows = sorted(rng.choice(3, size=2, replace=False))
         cells = [(rows[0], col), (rows[1], col)]
-        relation, inverse = "above", "below"
+        relation = "above"
     a = SceneObject(*first, _box(rng, *cells[0]))
     b = SceneObject(*second, _box(rng, *cells[1]))
     captions = (
         f"{a.phrase} {relation} {b.phrase}",
-        f"{b.phrase} {inverse} {a.phrase}",
+        f"{a.phrase} is {relation} {b.phrase}",
         f"there is {a.phrase} {relation} {b.phrase}",
     )
     return Scene(image_id, (a, b), captions)

