@@ -11,7 +11,7 @@ export TOKENIZERS_PARALLELISM ?= false
 
 DEMO_RUN ?= runs/demo/caption-transformer
 
-.PHONY: install demo test test-fast lint bench clean
+.PHONY: install demo test test-fast lint bench docker-build docker-run clean
 
 install: $(STAMP)
 
@@ -37,6 +37,13 @@ test-fast: install
 
 lint: install
 	$(BIN)/ruff check .
+	$(BIN)/hadolint Dockerfile
+
+docker-build:
+	docker build -t dlhw:latest .
+
+docker-run:
+	docker run --rm --gpus all -v "$(CURDIR)/runs:/runs" dlhw:latest $(ARGS)
 
 bench: install
 	$(BIN)/python benchmarks/caption_feature_cache.py
