@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from dlhw.cli.options import config_option, preset_option, set_option
-from dlhw.errors import ConfigError
+from dlhw.errors import ConfigError, DlhwError
 
 
 @click.command()
@@ -25,9 +25,11 @@ from dlhw.errors import ConfigError
                    "--output-dir, the newest run of RECIPE is continued.")
 @click.option("--overwrite", is_flag=True, help="Empty a non-empty --output-dir first.")
 @click.option("--seed", type=int, default=None, help="Override the config's seed.")
+@click.option("--nproc", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Processes on this machine (torchrun + DDP: gloo on CPU, nccl on GPU).")
 def train_cmd(
     recipe: str, preset: str, config_file: str | None, overrides: tuple[str, ...], output_dir: str | None,
-    data_dir: str | None, resume: str | None, overwrite: bool, seed: int | None,
+    data_dir: str | None, resume: str | None, overwrite: bool, seed: int | None, nproc: int,
 ) -> None:
     """Train RECIPE into a run directory (config.yaml, checkpoints/, metrics.jsonl, plots/,
     model/, report.md).
@@ -37,12 +39,24 @@ def train_cmd(
       dlhw train caption-transformer --preset tiny
       dlhw train caption-rnn --data-dir ~/data/flickr8k --set train.epochs=20
       dlhw train caption-rnn --preset tiny --output-dir runs/rnn --resume
+      dlhw train caption-rnn --preset tiny --nproc 2
     """
     from dlhw.config import dump_yaml, to_dict
     from dlhw.recipes import FAMILIES, get_recipe, resolve_config
+    from dlhw.training.launch import in_distributed_worker, launch
     from dlhw.training.rundir import default_run_dir, latest_checkpoint, latest_run, prepare_run_dir
 
     spec = get_recipe(recipe)
+    if in_distributed_worker():
+        # started by `--nproc` (or accelerate launch): the launcher prepared the run directory
+        if not output_dir:
+            raise ConfigError("every process of a multi-process run needs the same --output-dir")
+        run_dir = Path(output_dir)
+        config = resolve_config(recipe, preset, config_file, overrides, seed)
+        checkpoint = Path(resume) if resume and resume != "latest" else (
+            latest_checkpoint(run_dir) if resume else None)
+        FAMILIES[spec.family].load("train")(config, run_dir, checkpoint)
+        return
     if data_dir:
         overrides = (*overrides, f"data.data_dir={data_dir}", "data.source=flickr8k")
     checkpoint = None
@@ -72,6 +86,12 @@ def train_cmd(
     prepare_run_dir(run_dir, overwrite=overwrite, resume=bool(resume))
     (run_dir / "config.yaml").write_text(dump_yaml(to_dict(config)), encoding="utf-8")
     click.echo(f"run directory: {run_dir}" + (f" (resuming from {checkpoint})" if checkpoint else ""))
+    if nproc > 1:
+        code = launch(nproc, recipe, run_dir, config.preset, checkpoint)
+        if code != 0:
+            raise DlhwError(f"torchrun exited with code {code}; see the worker logs above")
+        click.echo(f"done: model in {run_dir / 'model'}, report in {run_dir / 'report.md'}")
+        return
     train = FAMILIES[spec.family].load("train")
     try:
         train(config, run_dir, checkpoint)

@@ -72,6 +72,8 @@ def training_arguments(cfg: TrainConfig, run_dir: Path, seed: int) -> TrainingAr
         data_seed=seed,
         save_safetensors=True,
         use_cpu=device.type == "cpu",
+        ddp_backend="gloo" if device.type == "cpu" else "nccl",
+        ddp_find_unused_parameters=False,
         **precision_flags(cfg.precision, device),
     )
 
@@ -125,6 +127,9 @@ def run_training(
         data_collator=collator,
         callbacks=callbacks,
     )
+    if args.world_size > 1:
+        print(f"[rank {args.process_index}] world size {args.world_size}, backend {args.ddp_backend}, "
+              f"device {args.device}", flush=True)
     start = time.perf_counter()
     trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
     state = trainer.state
