@@ -10,7 +10,6 @@ process. Prints seconds per epoch, the one-off caching cost and the ratios.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import tempfile
@@ -20,8 +19,18 @@ import torch
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
+from dlhw.config import dump_yaml, to_dict  # noqa: E402
 from dlhw.recipes import resolve_config  # noqa: E402
 from dlhw.training.caption import train_caption  # noqa: E402
+
+
+def cpu_name() -> str:
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.is_file():
+        for line in cpuinfo.read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    return platform.processor() or platform.machine()
 
 
 def run(cache: bool, scenes: int, epochs: int, root: Path) -> dict:
@@ -32,7 +41,7 @@ def run(cache: bool, scenes: int, epochs: int, root: Path) -> dict:
     ])
     run_dir = root / ("cached" if cache else "recomputed")
     run_dir.mkdir()
-    (run_dir / "config.yaml").write_text(json.dumps({"recipe": config.recipe, "preset": config.preset}))
+    (run_dir / "config.yaml").write_text(dump_yaml(to_dict(config)))
     summary = train_caption(config, run_dir)
     train = summary["train"]
     return {
@@ -53,7 +62,7 @@ def main() -> None:
         recomputed = run(False, args.scenes, args.epochs, Path(tmp))
     n = args.epochs
     print()
-    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}, "
+    print(f"machine: {cpu_name()}, {os.cpu_count()} cores, torch {torch.__version__}, "
           f"device {'cuda' if torch.cuda.is_available() else 'cpu'}")
     print(f"caption-rnn, EfficientNet-B0 224 px frozen, {cached['pairs']} training captions/epoch, {n} epochs")
     print(f"{'':28}{'s/epoch':>10}")

@@ -8,6 +8,7 @@ and resumes from a checkpoint with optimizer, scheduler and RNG state.
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -38,6 +39,13 @@ def precision_flags(precision: str, device: torch.device) -> dict[str, bool]:
     if precision in ("bf16", "fp16") and device.type != "cuda":
         raise ConfigError(f"train.precision: {precision} needs a CUDA GPU; use fp32 or auto on CPU")
     return {"bf16": precision == "bf16", "fp16": precision == "fp16"}
+
+
+def distributed_flags(device: torch.device) -> dict[str, Any]:
+    """DDP settings when started by torchrun / accelerate launch (gloo on CPU, nccl on GPU)."""
+    if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
+        return {}
+    return {"ddp_backend": "gloo" if device.type == "cpu" else "nccl", "ddp_find_unused_parameters": False}
 
 
 def training_arguments(cfg: TrainConfig, run_dir: Path, seed: int) -> TrainingArguments:
@@ -72,8 +80,7 @@ def training_arguments(cfg: TrainConfig, run_dir: Path, seed: int) -> TrainingAr
         data_seed=seed,
         save_safetensors=True,
         use_cpu=device.type == "cpu",
-        ddp_backend="gloo" if device.type == "cpu" else "nccl",
-        ddp_find_unused_parameters=False,
+        **distributed_flags(device),
         **precision_flags(cfg.precision, device),
     )
 
