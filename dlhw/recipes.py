@@ -15,6 +15,12 @@ from typing import Any
 from dlhw.config import ConfigError, deep_merge, from_dict, load_yaml, parse_override
 
 
+def import_string(path: str) -> Any:
+    """The object named by ``"package.module:name"``, imported on first use."""
+    module, _, name = path.partition(":")
+    return getattr(importlib.import_module(module), name)
+
+
 @dataclass(frozen=True)
 class Family:
     name: str
@@ -26,8 +32,7 @@ class Family:
     """``module:function(run_dir, **options)`` that evaluates a run."""
 
     def load(self, attr: str) -> Any:
-        module, _, name = getattr(self, attr).partition(":")
-        return getattr(importlib.import_module(module), name)
+        return import_string(getattr(self, attr))
 
 
 @dataclass(frozen=True)

@@ -11,12 +11,18 @@ from click.testing import CliRunner
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-from dlhw.cli import cli  # noqa: E402
+from dlhw.cli import cli, exit_code_for  # noqa: E402
 
 
 def run_cli(*args: str) -> tuple[int, str]:
-    """Invoke the CLI in-process; return (exit code, stdout + stderr)."""
-    result = CliRunner().invoke(cli, list(args), catch_exceptions=False)
+    """Invoke the CLI in-process; return (exit code, output) as `dlhw` would exit."""
+    result = CliRunner().invoke(cli, list(args))
+    error = result.exception
+    if error is not None and not isinstance(error, SystemExit):
+        code = exit_code_for(error)
+        if code is None:
+            raise error
+        return code, result.output + f"error: {error}"
     return result.exit_code, result.output
 
 

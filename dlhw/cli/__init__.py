@@ -11,10 +11,12 @@ import sys
 import click
 
 from dlhw import __version__
+from dlhw.cli.caption_cmd import caption_cmd
 from dlhw.cli.config_cmd import config_group
 from dlhw.cli.data_cmd import data_group
 from dlhw.cli.env_cmd import env_cmd
 from dlhw.cli.evaluate_cmd import evaluate_cmd
+from dlhw.cli.export_cmd import export_cmd
 from dlhw.cli.recipes_cmd import recipes_cmd
 from dlhw.cli.train_cmd import train_cmd
 from dlhw.errors import ConfigError, DlhwError
@@ -24,6 +26,8 @@ COMMANDS: dict[str, click.Command] = {
     "config": config_group,
     "train": train_cmd,
     "evaluate": evaluate_cmd,
+    "export": export_cmd,
+    "caption": caption_cmd,
     "data": data_group,
     "env": env_cmd,
 }
@@ -46,20 +50,26 @@ for _name, _command in COMMANDS.items():
     cli.add_command(_command, _name)
 
 
+def exit_code_for(err: BaseException) -> int | None:
+    """The exit code of an error a user can act on (printed without a traceback), else None."""
+    if isinstance(err, ConfigError):
+        return 2
+    if isinstance(err, DlhwError):
+        return 1
+    return None
+
+
 def main() -> None:
     """Console entry point: user errors become one line on stderr and exit code 2 (usage) or 1."""
     try:
-        cli.main(standalone_mode=False)
+        code = cli.main(standalone_mode=False)
     except click.exceptions.Abort:
         click.echo("aborted", err=True)
         sys.exit(130)
     except click.ClickException as err:
         err.show()
         sys.exit(err.exit_code)
-    except ConfigError as err:
+    except (ConfigError, DlhwError) as err:
         click.echo(f"error: {err}", err=True)
-        sys.exit(2)
-    except DlhwError as err:
-        click.echo(f"error: {err}", err=True)
-        sys.exit(1)
-    sys.exit(0)
+        sys.exit(exit_code_for(err))
+    sys.exit(code if isinstance(code, int) else 0)

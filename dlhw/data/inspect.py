@@ -10,7 +10,7 @@ import numpy as np
 
 from dlhw.config import CaptionDataConfig
 from dlhw.data.caption_sources import prepare_captions
-from dlhw.reports.plots import _save, plot_bars, plot_image_grid, plt
+from dlhw.reports.plots import plot_bars, plot_image_grid, plt, save_figure
 
 
 def inspect_caption_data(cfg: CaptionDataConfig, seed: int, out_dir: str | Path) -> dict[str, object]:
@@ -35,7 +35,7 @@ def inspect_caption_data(cfg: CaptionDataConfig, seed: int, out_dir: str | Path)
     ax2.set_ylabel("captions")
     ax2.set_title("Length distribution")
     ax2.legend(fontsize=7)
-    paths = [_save(fig, out_dir / "caption_lengths.png")]
+    paths = [save_figure(fig, out_dir / "caption_lengths.png")]
 
     counts = Counter(tok for caps in train for t in caps for tok in t).most_common(20)
     paths.append(plot_bars([w for w, _ in counts], [c for _, c in counts], out_dir / "top_words.png",

@@ -8,18 +8,18 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import torch
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
 from dlhw.config import CaptionConfig, from_dict, load_yaml
 from dlhw.data.caption_sources import prepare_captions
-from dlhw.data.captions import CaptionImage, Vocabulary
+from dlhw.data.captions import CaptionImage
 from dlhw.data.scenes import SHAPES, Scene, make_scene
 from dlhw.errors import DlhwError
 from dlhw.evaluation.metrics import caption_metrics
-from dlhw.models.caption import CaptionModel, image_transform, load_caption_model
-from dlhw.reports.plots import _save, plot_image_grid, plt
+from dlhw.inference.captioner import Backend, Captioner, load_captioner
+from dlhw.models.caption import image_transform
+from dlhw.reports.plots import plot_image_grid, plt, save_figure
 from dlhw.reports.run_report import write_run_report
 from dlhw.training.caption import ImageTensors
 from dlhw.training.engine import resolve_device
@@ -35,18 +35,17 @@ class Predictions:
 
 
 def predict(
-    model: CaptionModel, vocab: Vocabulary, images: list[CaptionImage], batch_size: int = 32,
-    beam_size: int = 1, length_penalty: float = 0.7, num_workers: int = 0, device: torch.device | str = "cpu",
+    captioner: Captioner, images: list[CaptionImage], batch_size: int = 32, beam_size: int = 1,
+    length_penalty: float = 0.7, num_workers: int = 0,
 ) -> Predictions:
-    """Caption ``images`` in batches with the torch model."""
-    model.to(device).eval()
-    loader = DataLoader(ImageTensors(images, image_transform(model.spec)), batch_size=batch_size,
+    """Caption ``images`` in batches with any backend's captioner."""
+    loader = DataLoader(ImageTensors(images, image_transform(captioner.spec)), batch_size=batch_size,
                         num_workers=num_workers)
     words, alphas = [], []
     for batch in tqdm(loader, desc="captioning", unit="batch", leave=False):
-        out = model.generate(pixel_values=batch.to(device), beam_size=beam_size, length_penalty=length_penalty)
+        out = captioner.caption(batch, beam_size=beam_size, length_penalty=length_penalty)
         for i, row in enumerate(out.tokens.tolist()):
-            caption = vocab.decode(row)
+            caption = captioner.vocab.decode(row)
             words.append(caption)
             alphas.append(out.alphas[i, : len(caption)].cpu().numpy() if out.alphas is not None else None)
     return Predictions(words, alphas)
@@ -97,12 +96,12 @@ def plot_attention(image: np.ndarray, words: list[str], alphas: np.ndarray, grid
         ax.imshow(image)
         ax.imshow(alpha.reshape(grid), cmap="jet", alpha=0.5, extent=(0, w, h, 0), interpolation="bilinear")
         ax.set_title(word, fontsize=10)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def evaluate_caption_run(
     run_dir: str | Path, split: str | None = None, beam_size: int | None = None,
-    batch_size: int | None = None, device: str | None = None,
+    batch_size: int | None = None, device: str | None = None, backend: Backend = "torch",
 ) -> dict:
     """Score a run's model on one split; write eval.json, predictions, plots and report.md."""
     run_dir = require_run_dir(run_dir)
@@ -118,12 +117,11 @@ def evaluate_caption_run(
                 f"{run_dir}: the {split} split rebuilt from the data differs from the one the run "
                 "was trained with (splits.json); was the data directory changed?"
             )
-    vocab = Vocabulary.load(run_dir / "model" / "vocab.json")
     dev = resolve_device(device or config.train.device)
-    model = load_caption_model(run_dir / "model", dev)
+    captioner = load_captioner(run_dir, backend, str(dev))
     images = data.splits[split]
-    preds = predict(model, vocab, images, batch_size or config.train.eval_batch_size, beam_size,
-                    config.eval.length_penalty, config.train.num_workers, dev)
+    preds = predict(captioner, images, batch_size or config.train.eval_batch_size, beam_size,
+                    config.eval.length_penalty, config.train.num_workers)
     metrics = caption_metrics(data.tokens[split], preds.words)
 
     with (run_dir / f"predictions_{split}.jsonl").open("w", encoding="utf-8") as handle:
@@ -144,7 +142,8 @@ def evaluate_caption_run(
         i = picks[0]
         positions = preds.alphas[i].shape[1]
         side = int(round(positions**0.5))
-        image = np.asarray(images[i].load().resize((model.spec.image_size, model.spec.image_size)))
+        size = captioner.spec.image_size
+        image = np.asarray(images[i].load().resize((size, size)))
         plot_attention(image, preds.words[i], preds.alphas[i], (side, positions // side),
                        run_dir / "plots" / "attention.png")
         plots["attention"] = "plots/attention.png"
@@ -158,7 +157,7 @@ def evaluate_caption_run(
     result = {
         "split": split,
         "beam_size": beam_size,
-        "backend": "torch",
+        "backend": backend,
         "num_images": len(images),
         "metrics": metrics,
         "plots": plots,

@@ -399,7 +399,11 @@ def save_caption_model(model: CaptionModel, directory: str | Path) -> None:
 
 
 def load_spec(directory: str | Path) -> CaptionModelSpec:
-    raw: dict[str, Any] = json.loads((Path(directory) / "config.json").read_text(encoding="utf-8"))
+    return spec_from_dict(json.loads((Path(directory) / "config.json").read_text(encoding="utf-8")))
+
+
+def spec_from_dict(raw: dict[str, Any]) -> CaptionModelSpec:
+    raw = dict(raw)
     raw["model"] = from_dict(CaptionModelConfig, raw["model"])
     raw["mean"], raw["std"] = tuple(raw["mean"]), tuple(raw["std"])
     return CaptionModelSpec(**raw)

@@ -14,7 +14,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 
-def _save(fig: Any, path: str | Path) -> Path:
+def save_figure(fig: Any, path: str | Path) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     with warnings.catch_warnings():  # grids with text outside the axes: bbox "tight" handles them
@@ -58,7 +58,7 @@ def plot_losses(records: Sequence[dict[str, Any]], path: str | Path, title: str 
     ax.grid(alpha=0.3)
     if steps or val:
         ax.legend()
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def plot_bars(labels: Sequence[str], values: Sequence[float], path: str | Path, title: str,
@@ -69,7 +69,7 @@ def plot_bars(labels: Sequence[str], values: Sequence[float], path: str | Path, 
     ax.set_title(title)
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def plot_image_grid(images: Sequence[Any], texts: Sequence[str], path: str | Path, title: str = "",
@@ -88,4 +88,4 @@ def plot_image_grid(images: Sequence[Any], texts: Sequence[str], path: str | Pat
         ax.text(0.0, -0.03, text, transform=ax.transAxes, fontsize=7, va="top", ha="left")
     if title:
         fig.suptitle(title)
-    return _save(fig, path)
+    return save_figure(fig, path)

@@ -1,0 +1,45 @@
+"""``dlhw export RUN --onnx [--tensorrt] [--fp16]``."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from dlhw.errors import ConfigError
+
+
+@click.command()
+@click.argument("run", type=click.Path(exists=True, file_okay=False))
+@click.option("--onnx", "onnx_flag", is_flag=True, help="Export the model to ONNX (required).")
+@click.option("--tensorrt", is_flag=True,
+              help="Also build TensorRT engines (ONNX Runtime's TensorRT provider; NVIDIA GPU only).")
+@click.option("--fp16", is_flag=True, help="Build fp16 TensorRT engines (with --tensorrt).")
+@click.option("--opset", type=click.IntRange(min=13), default=17, show_default=True, help="ONNX opset.")
+@click.option("--out", type=click.Path(file_okay=False), default=None,
+              help="Export directory [default: RUN/export/onnx].")
+@click.option("--atol", type=float, default=None,
+              help="Largest torch vs ONNX Runtime difference accepted [default: the family's tolerance].")
+@click.option("--max-batch", type=click.IntRange(min=1), default=32, show_default=True,
+              help="Largest batch the TensorRT shape profiles cover.")
+def export_cmd(run: str, onnx_flag: bool, tensorrt: bool, fp16: bool, opset: int, out: str | None,
+               atol: float | None, max_batch: int) -> None:
+    """Export run directory RUN to ONNX and check it against torch.
+
+    Captioning: encoder.onnx (pixels -> initial decoder state) and decoder_step.onnx (one step),
+    dynamic batch, plus vocab.json and export.json (preprocessing, max length, special ids). The
+    same inputs then go through torch and ONNX Runtime; beyond the tolerance the export fails
+    with the measured difference and leaves nothing behind.
+    """
+    from dlhw.export.registry import export_run
+
+    if not onnx_flag:
+        raise ConfigError("say what to export: --onnx (optionally with --tensorrt)")
+    out_dir = export_run(run, tensorrt=tensorrt, fp16=fp16, opset=opset, out=out, atol=atol, max_batch=max_batch)
+    meta = json.loads((out_dir / "export.json").read_text(encoding="utf-8"))
+    diffs = meta["parity"]["max_abs_diff"]
+    click.echo(f"exported to {out_dir}: {', '.join(meta['files'].values())}")
+    click.echo("parity vs torch: max |diff| " + ", ".join(f"{k} {v:.2g}" for k, v in diffs.items())
+               + f" (tolerance {meta['parity']['atol']:g}); greedy tokens equal")
+    if "tensorrt" in meta:
+        click.echo(f"TensorRT engines cached in {out_dir / 'trt_cache'}")

@@ -1,0 +1,78 @@
+"""TensorRT through ONNX Runtime's TensorRT execution provider, with an engine cache.
+
+Engines are built for the exported ONNX files with shape profiles from batch 1 to the maximum
+batch, optionally in fp16, and cached under ``<export>/trt_cache``; ``--backend tensorrt`` reuses
+that cache. Without an NVIDIA GPU or without the provider, every TensorRT request fails at
+once, naming what is missing.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from dlhw.errors import DlhwError
+
+
+def tensorrt_missing() -> list[str]:
+    """What stops TensorRT here (empty when it can run)."""
+    missing = []
+    import torch
+
+    if not torch.cuda.is_available():
+        missing.append("an NVIDIA GPU with CUDA (torch.cuda.is_available() is False)")
+    try:
+        import onnxruntime as ort
+
+        providers = ort.get_available_providers()
+    except ImportError:
+        providers = []
+    if "TensorrtExecutionProvider" not in providers:
+        missing.append("onnxruntime-gpu with the TensorRT execution provider (available providers: "
+                       f"{', '.join(providers) or 'none'})")
+    try:
+        import tensorrt  # noqa: F401
+    except ImportError:
+        missing.append("the tensorrt Python package (pip install 'dlhw[gpu]')")
+    return missing
+
+
+def require_tensorrt() -> None:
+    missing = tensorrt_missing()
+    if missing:
+        raise DlhwError("TensorRT is not available on this machine: it needs " + "; ".join(missing)
+                        + ". Use --backend onnxruntime instead, or run on a CUDA machine (the dlhw Docker image has all of it).")
+
+
+def tensorrt_providers(export_dir: Path, settings: dict[str, Any]) -> list[Any]:
+    options = {
+        "trt_engine_cache_enable": True,
+        "trt_engine_cache_path": str(export_dir / "trt_cache"),
+        "trt_fp16_enable": bool(settings.get("fp16", False)),
+        "trt_max_workspace_size": 2 << 30,
+    }
+    for key in ("trt_profile_min_shapes", "trt_profile_opt_shapes", "trt_profile_max_shapes"):
+        if settings.get(key):
+            options[key] = settings[key]
+    return [("TensorrtExecutionProvider", options), "CUDAExecutionProvider", "CPUExecutionProvider"]
+
+
+def shape_profiles(shapes: dict[str, list[int | str]], max_batch: int, max_sequence: int) -> dict[str, str]:
+    """ORT TensorRT profile strings: batch from 1 to max_batch (and sequence 1..max_sequence).
+
+    Only inputs with a dynamic dimension need a profile; static ones are left out.
+    """
+    dynamic = {k: v for k, v in shapes.items() if "batch" in v or "sequence" in v}
+
+    def render(batch: int, seq: int) -> str:
+        parts = []
+        for name, dims in dynamic.items():
+            concrete = [batch if d == "batch" else seq if d == "sequence" else int(d) for d in dims]
+            parts.append(f"{name}:{'x'.join(map(str, concrete))}")
+        return ",".join(parts)
+
+    return {
+        "trt_profile_min_shapes": render(1, 1),
+        "trt_profile_opt_shapes": render(max(1, max_batch // 2), max(1, max_sequence // 2)),
+        "trt_profile_max_shapes": render(max_batch, max_sequence),
+    }

@@ -1,0 +1,229 @@
+"""The batch-job runner every "apply a model to many files" command uses.
+
+expand paths / globs / directories -> (shard) -> skip what the output already holds -> load in
+DataLoader workers -> batch -> backend -> write each batch's records and flush -> one record per
+failed input with the reason -> a summary line and an exit code (0 all done, 1 some failed).
+
+Outputs are JSONL (one object per line) or CSV (header ``path,status,result,error``), keyed by
+``path``. A rerun with the same output skips every path already recorded (successes and errors:
+delete an error row to retry it) and first drops a line cut short by a kill.
+"""
+
+from __future__ import annotations
+
+import csv
+import glob
+import hashlib
+import io
+import json
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from torch.utils.data import DataLoader, Dataset
+from tqdm.auto import tqdm
+
+from dlhw.errors import ConfigError
+
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff")
+
+
+def expand_inputs(items: Sequence[str], extensions: Sequence[str]) -> list[Path]:
+    """Files as given; directories searched recursively for ``extensions``; globs expanded."""
+    found: dict[str, Path] = {}
+
+    def add_dir(directory: Path) -> None:
+        for path in directory.rglob("*"):
+            if path.is_file() and path.suffix.lower() in extensions:
+                found[str(path)] = path
+
+    for item in items:
+        path = Path(item)
+        if path.is_dir():
+            add_dir(path)
+        elif path.is_file():
+            found[str(path)] = path
+        elif glob.has_magic(item):
+            matches = [Path(m) for m in glob.glob(item, recursive=True)]
+            if not matches:
+                raise ConfigError(f"{item}: the pattern matches nothing")
+            for match in matches:
+                if match.is_dir():
+                    add_dir(match)
+                elif match.is_file():
+                    found[str(match)] = match
+        else:
+            raise ConfigError(f"{item}: no such file or directory")
+    return [found[k] for k in sorted(found)]
+
+
+def parse_shard(text: str | None) -> tuple[int, int] | None:
+    if text is None:
+        return None
+    index, sep, count = text.partition("/")
+    try:
+        i, n = int(index), int(count)
+    except ValueError:
+        i, n = -1, 0
+    if not sep or n < 1 or not 0 <= i < n:
+        raise ConfigError(f"--shard {text!r}: expected i/n with 0 <= i < n, e.g. 0/4")
+    return i, n
+
+
+def in_shard(path: Path, shard: tuple[int, int] | None) -> bool:
+    """Deterministic: a path's shard depends on the path alone, not on the other inputs."""
+    if shard is None:
+        return True
+    digest = hashlib.sha1(str(path).encode("utf-8")).digest()
+    return int.from_bytes(digest[:8], "big") % shard[1] == shard[0]
+
+
+class ResultWriter:
+    """Append-only JSONL or CSV output that knows which paths it already holds."""
+
+    CSV_FIELDS = ("path", "status", "result", "error")
+
+    def __init__(self, path: Path, result_key: str):
+        if path.suffix.lower() not in (".jsonl", ".csv"):
+            raise ConfigError(f"--out {path}: use a .jsonl or .csv file")
+        self.path = path
+        self.csv = path.suffix.lower() == ".csv"
+        self.result_key = result_key
+        self.done: set[str] = set()
+        self.failed: set[str] = set()
+        self._recover()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        new = not path.exists() or path.stat().st_size == 0
+        self.handle = path.open("a", encoding="utf-8", newline="")
+        if self.csv:
+            self.writer = csv.DictWriter(self.handle, fieldnames=self.CSV_FIELDS)
+            if new:
+                self.writer.writeheader()
+                self.handle.flush()
+
+    def _recover(self) -> None:
+        """Read the paths already recorded; drop a last line cut short by a kill."""
+        if not self.path.exists():
+            return
+        text = self.path.read_text(encoding="utf-8")
+        if text and not text.endswith("\n"):
+            text = text[: text.rfind("\n") + 1]
+            self.path.write_text(text, encoding="utf-8")
+        if self.csv:
+            records = [row for row in csv.DictReader(io.StringIO(text)) if row.get("path")]
+        else:
+            records = []
+            for line in text.splitlines():
+                try:
+                    records.append(json.loads(line))
+                except json.JSONDecodeError:
+                    continue
+        for record in records:
+            if "path" in record:
+                self.done.add(record["path"])
+                if record.get("status") == "error":
+                    self.failed.add(record["path"])
+
+    def write(self, records: Iterable[dict[str, Any]]) -> None:
+        for record in records:
+            if self.csv:
+                self.writer.writerow({
+                    "path": record["path"], "status": record["status"],
+                    "result": record.get(self.result_key, ""), "error": record.get("error", ""),
+                })
+            else:
+                self.handle.write(json.dumps(record, ensure_ascii=False) + "\n")
+            self.done.add(record["path"])
+            if record["status"] == "error":
+                self.failed.add(record["path"])
+        self.handle.flush()
+
+    def close(self) -> None:
+        self.handle.close()
+
+
+@dataclass
+class JobSummary:
+    total: int
+    skipped: int
+    """Inputs already in the output before this run."""
+    succeeded: int
+    failed: int
+    """Inputs that failed in this run."""
+    failed_before: int
+    """Skipped inputs whose recorded result is an error."""
+    seconds: float
+
+    @property
+    def exit_code(self) -> int:
+        """0 when every input has a successful record, else 1."""
+        return 1 if self.failed or self.failed_before else 0
+
+    def line(self, noun: str = "inputs") -> str:
+        rate = self.succeeded / self.seconds if self.seconds > 0 else 0.0
+        before = f" (+{self.failed_before} failed in earlier runs)" if self.failed_before else ""
+        return (f"{self.succeeded} {noun} done, {self.failed} failed{before}, {self.skipped} skipped (already "
+                f"in the output) of {self.total}, in {self.seconds:.1f} s ({rate:.1f}/s)")
+
+
+class LoadedItems(Dataset):
+    """Wraps a per-path loader so that a failure becomes ``(index, None, reason)``."""
+
+    def __init__(self, paths: list[Path], load: Callable[[Path], Any]):
+        self.paths = paths
+        self.load = load
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def __getitem__(self, i: int) -> tuple[int, Any, str | None]:
+        try:
+            return i, self.load(self.paths[i]), None
+        except Exception as err:  # noqa: BLE001 - any load failure is a per-input error record
+            return i, None, f"{type(err).__name__}: {err}"
+
+
+def _as_list(items: list[tuple[int, Any, str | None]]) -> list[tuple[int, Any, str | None]]:
+    return items
+
+
+def run_batch_job(
+    paths: list[Path],
+    load: Callable[[Path], Any],
+    process: Callable[[list[Any]], list[dict[str, Any]]],
+    writer: ResultWriter,
+    batch_size: int,
+    num_workers: int = 0,
+    desc: str = "processing",
+    unit: str = "item",
+) -> JobSummary:
+    """Load ``paths`` in workers, process them in batches, write a record per path."""
+    todo = [p for p in paths if str(p) not in writer.done]
+    skipped = len(paths) - len(todo)
+    failed_before = sum(str(p) in writer.failed for p in paths)
+    loader = DataLoader(LoadedItems(todo, load), batch_size=batch_size, num_workers=num_workers,
+                        collate_fn=_as_list)
+    succeeded = failed = 0
+    start = time.perf_counter()
+    with tqdm(total=len(todo), desc=desc, unit=unit) as bar:
+        for items in loader:
+            records = []
+            good = [(i, value) for i, value, error in items if error is None]
+            for i, _, error in items:
+                if error is not None:
+                    records.append({"path": str(todo[i]), "status": "error", "error": error})
+            if good:
+                try:
+                    results = process([value for _, value in good])
+                    records += [{"path": str(todo[i]), "status": "ok", **r} for (i, _), r in zip(good, results, strict=True)]
+                except Exception as err:  # noqa: BLE001 - a failing batch is recorded, the job goes on
+                    records += [{"path": str(todo[i]), "status": "error", "error": f"{type(err).__name__}: {err}"}
+                                for i, _ in good]
+            writer.write(records)
+            ok = sum(r["status"] == "ok" for r in records)
+            succeeded += ok
+            failed += len(records) - ok
+            bar.update(len(items))
+    return JobSummary(len(paths), skipped, succeeded, failed, failed_before, time.perf_counter() - start)
