@@ -16,6 +16,7 @@ mask keeps the padding after ``last`` from changing the logits there.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
