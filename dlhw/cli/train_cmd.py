@@ -43,7 +43,7 @@ def train_cmd(
     """
     from dlhw.config import dump_yaml, to_dict
     from dlhw.recipes import FAMILIES, get_recipe, resolve_config
-    from dlhw.training.launch import in_distributed_worker, launch
+    from dlhw.training.launch import in_distributed_worker, launch, world
     from dlhw.training.rundir import default_run_dir, latest_checkpoint, latest_run, prepare_run_dir
 
     spec = get_recipe(recipe)
@@ -55,6 +55,9 @@ def train_cmd(
         config = resolve_config(recipe, preset, config_file, overrides, seed)
         checkpoint = Path(resume) if resume and resume != "latest" else (
             latest_checkpoint(run_dir) if resume else None)
+        if world()[0] == 0 and not (run_dir / "config.yaml").is_file():  # accelerate launch: no launcher
+            run_dir.mkdir(parents=True, exist_ok=True)
+            (run_dir / "config.yaml").write_text(dump_yaml(to_dict(config)), encoding="utf-8")
         FAMILIES[spec.family].load("train")(config, run_dir, checkpoint)
         return
     if data_dir:
