@@ -13,6 +13,7 @@ from dlhw.data.captions import Vocabulary
 from dlhw.data.scenes import make_scene
 from dlhw.evaluation.caption import attention_localization, predict
 from dlhw.evaluation.metrics import bleu_scores
+from dlhw.inference.captioner import TorchCaptioner
 from dlhw.models.caption import CaptionModel, load_spec
 from dlhw.training.scene_pretrain import scene_pretrained_backbone
 
@@ -36,7 +37,7 @@ def test_tiny_recipe_learns_to_caption_held_out_scenes(trained_runs, arch):
                                   config.data.image_size))
     data = prepare_captions(config.data, config.seed)
     vocab = Vocabulary.load(run / "model" / "vocab.json")
-    preds = predict(untrained, vocab, data.splits.test)
+    preds = predict(TorchCaptioner(untrained, vocab), data.splits.test)
     assert bleu_scores(data.tokens["test"], preds.words)["bleu_4"] < 0.1
 
 
@@ -63,10 +64,7 @@ def test_attention_peaks_on_the_object_a_word_names(trained_runs):
     run = trained_runs["attention"]
     config = from_dict(CaptionConfig, load_yaml(run / "config.yaml"))
     data = prepare_captions(config.data, config.seed)
-    from dlhw.models.caption import load_caption_model
-
-    preds = predict(load_caption_model(run / "model"), Vocabulary.load(run / "model" / "vocab.json"),
-                    data.splits.test)
+    preds = predict(TorchCaptioner.from_run(run), data.splits.test)
     scenes = [make_scene(config.seed, int(im.image_id.split("_")[1])) for im in data.splits.test]
     hits, checked = attention_localization(scenes, preds)
     assert checked >= 100
