@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import tempfile
 from pathlib import Path
 
@@ -19,18 +18,10 @@ import torch
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
+from dlhw.cli.env_cmd import cpu_model  # noqa: E402
 from dlhw.config import dump_yaml, to_dict  # noqa: E402
 from dlhw.recipes import resolve_config  # noqa: E402
 from dlhw.training.caption import train_caption  # noqa: E402
-
-
-def cpu_name() -> str:
-    cpuinfo = Path("/proc/cpuinfo")
-    if cpuinfo.is_file():
-        for line in cpuinfo.read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    return platform.processor() or platform.machine()
 
 
 def run(cache: bool, scenes: int, epochs: int, root: Path) -> dict:
@@ -62,7 +53,7 @@ def main() -> None:
         recomputed = run(False, args.scenes, args.epochs, Path(tmp))
     n = args.epochs
     print()
-    print(f"machine: {cpu_name()}, {os.cpu_count()} cores, torch {torch.__version__}, "
+    print(f"machine: {cpu_model()}, {os.cpu_count()} cores, torch {torch.__version__}, "
           f"device {'cuda' if torch.cuda.is_available() else 'cpu'}")
     print(f"caption-rnn, EfficientNet-B0 224 px frozen, {cached['pairs']} training captions/epoch, {n} epochs")
     print(f"{'':28}{'s/epoch':>10}")

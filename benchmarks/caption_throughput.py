@@ -21,6 +21,7 @@ import torch
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
+from dlhw.cli.env_cmd import cpu_model  # noqa: E402
 from dlhw.config import dump_yaml, to_dict  # noqa: E402
 from dlhw.data.captions import SPECIALS, Vocabulary  # noqa: E402
 from dlhw.data.scenes import make_scenes  # noqa: E402
@@ -28,13 +29,6 @@ from dlhw.export.registry import export_run  # noqa: E402
 from dlhw.inference.captioner import OrtCaptioner  # noqa: E402
 from dlhw.models.caption import CaptionModel, CaptionModelSpec, image_transform, save_caption_model  # noqa: E402
 from dlhw.recipes import resolve_config  # noqa: E402
-
-
-def cpu_name() -> str:
-    for line in Path("/proc/cpuinfo").read_text().splitlines() if Path("/proc/cpuinfo").is_file() else []:
-        if line.startswith("model name"):
-            return line.split(":", 1)[1].strip()
-    return "unknown CPU"
 
 
 def make_run(root: Path) -> tuple[Path, CaptionModel]:
@@ -90,7 +84,7 @@ def main() -> None:
         return sum(torch.equal(x[: len(y)], y[: len(x)]) for x, y in zip(a, b, strict=True))
 
     print()
-    print(f"machine: {cpu_name()}, {os.cpu_count()} cores, torch {torch.__version__} on CPU, "
+    print(f"machine: {cpu_model()}, {os.cpu_count()} cores, torch {torch.__version__} on CPU, "
           f"onnxruntime {__import__('onnxruntime').__version__} CPUExecutionProvider")
     print(f"caption-transformer, EfficientNet-B0 224 px + 3x512 decoder (random weights), {n} images, "
           f"greedy, max {model.spec.max_length - 1} tokens, batch {bs}")

@@ -329,9 +329,6 @@ class CaptionModelConfig:
     """Feed-forward size of each decoder layer (transformer)."""
     dropout: float = 0.3
     """Dropout before the output layer and inside the decoder."""
-    attention_init: typing.Literal["mean", "zeros"] = "mean"
-    """Initial LSTM state of caption-attention: from the mean annotation vector (the paper) or
-    zeros, which makes every bit of image information arrive through the attention."""
     attention_reg: float = 1.0
     """Weight of the doubly stochastic attention penalty sum_i (1 - sum_t alpha_ti)^2 (attention)."""
 

@@ -23,6 +23,16 @@ def package_version(name: str) -> str | None:
         return None
 
 
+def cpu_model() -> str:
+    """The CPU's model name (Linux /proc/cpuinfo), else what the platform reports."""
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.is_file():
+        for line in cpuinfo.read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    return platform.processor() or platform.machine()
+
+
 def cpu_flags() -> dict[str, bool]:
     """AVX2 / AVX-512 / VNNI support, read from /proc/cpuinfo (Linux) or the platform."""
     text = ""
@@ -42,7 +52,7 @@ def collect() -> dict[str, Any]:
         "dlhw": package_version("dlhw"),
         "python": sys.version.split()[0],
         "platform": platform.platform(),
-        "cpu": {"model": platform.processor() or platform.machine(), "cores": os.cpu_count(), **cpu_flags()},
+        "cpu": {"model": cpu_model(), "cores": os.cpu_count(), **cpu_flags()},
         "packages": {name: package_version(name) or "not installed" for name in PACKAGES},
     }
     try:

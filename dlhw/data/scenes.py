@@ -125,6 +125,11 @@ def make_scene(seed: int, index: int) -> Scene:
     return Scene(image_id, (a, b), captions)
 
 
+def scene_of(image_id: str, seed: int) -> Scene:
+    """The scene behind an image id such as ``scene_00042`` (ids come from :func:`make_scene`)."""
+    return make_scene(seed, int(image_id.removeprefix("scene_")))
+
+
 def make_scenes(num_scenes: int, seed: int) -> list[Scene]:
     """The first ``num_scenes`` scenes of the task seeded with ``seed``."""
     return [make_scene(seed, i) for i in range(num_scenes)]

@@ -14,7 +14,7 @@ from tqdm.auto import tqdm
 from dlhw.config import CaptionConfig, from_dict, load_yaml
 from dlhw.data.caption_sources import prepare_captions
 from dlhw.data.captions import CaptionImage
-from dlhw.data.scenes import SHAPES, Scene, make_scene
+from dlhw.data.scenes import SHAPES, Scene, scene_of
 from dlhw.errors import DlhwError
 from dlhw.evaluation.metrics import caption_metrics
 from dlhw.inference.captioner import Backend, Captioner, load_captioner
@@ -149,7 +149,7 @@ def evaluate_caption_run(
         plots["attention"] = "plots/attention.png"
 
     if config.model.arch == "attention" and config.data.source == "synthetic" and beam_size == 1:
-        scenes = [make_scene(config.seed, int(im.image_id.split("_")[1])) for im in images]
+        scenes = [scene_of(im.image_id, config.seed) for im in images]
         hits, checked = attention_localization(scenes, preds)
         metrics["attention_peak_in_object"] = hits / max(checked, 1)
         print(f"attention peak inside the named object: {hits}/{checked} shape words")

@@ -224,7 +224,6 @@ class AttentionDecoder(nn.Module):
 
     def __init__(self, vocab_size: int, feat_dim: int, cfg: CaptionModelConfig, pad_id: int):
         super().__init__()
-        self.init_from_mean = cfg.attention_init == "mean"
         self.embed = nn.Embedding(vocab_size, cfg.embed_dim, padding_idx=pad_id)
         self.attention = SoftAttention(feat_dim, cfg.hidden_dim, cfg.attention_dim)
         self.init_h = nn.Linear(feat_dim, cfg.hidden_dim)  # mean annotation -> h0
@@ -238,8 +237,6 @@ class AttentionDecoder(nn.Module):
 
     def init_state(self, annotations: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
         mean = annotations.mean(dim=1)  # (B, C)
-        if not self.init_from_mean:
-            mean = torch.zeros_like(mean)  # (B, C): the state starts blind to the image
         h = torch.tanh(self.init_h(mean))  # (B, H)
         c = torch.tanh(self.init_c(mean))  # (B, H)
         projected = self.attention.enc_proj(annotations)  # (B, P, A)

@@ -10,7 +10,7 @@ import torch
 from dlhw.config import CaptionConfig, from_dict, load_yaml
 from dlhw.data.caption_sources import prepare_captions
 from dlhw.data.captions import Vocabulary
-from dlhw.data.scenes import make_scene
+from dlhw.data.scenes import scene_of
 from dlhw.evaluation.caption import attention_localization, predict
 from dlhw.evaluation.metrics import bleu_scores
 from dlhw.inference.captioner import TorchCaptioner
@@ -65,7 +65,7 @@ def test_attention_peaks_on_the_object_a_word_names(trained_runs):
     config = from_dict(CaptionConfig, load_yaml(run / "config.yaml"))
     data = prepare_captions(config.data, config.seed)
     preds = predict(TorchCaptioner.from_run(run), data.splits.test)
-    scenes = [make_scene(config.seed, int(im.image_id.split("_")[1])) for im in data.splits.test]
+    scenes = [scene_of(im.image_id, config.seed) for im in data.splits.test]
     hits, checked = attention_localization(scenes, preds)
     assert checked >= 100
     assert hits / checked >= 0.7
