@@ -236,6 +236,10 @@ class TrainConfig:
     """Evaluations without a better validation loss before training stops; 0 disables."""
     num_workers: int = 2
     """DataLoader worker processes (image decoding happens there)."""
+    group_by_length: bool = False
+    """Batch examples of similar length together (less padding; text families)."""
+    eval_on_start: bool = False
+    """Compute the validation loss once before the first step (the "start" of the loss curve)."""
     device: str = "auto"
     """auto, cpu, cuda or cuda:N."""
 

@@ -53,6 +53,12 @@ FAMILIES: dict[str, Family] = {
         train="dlhw.training.caption:train_caption",
         evaluate="dlhw.evaluation.caption:evaluate_caption_run",
     ),
+    "chat": Family(
+        name="chat",
+        config_class="dlhw.config_chat:ChatConfig",
+        train="dlhw.training.chat:train_chat",
+        evaluate="dlhw.evaluation.chat:evaluate_chat_run",
+    ),
 }
 
 RECIPES: dict[str, Recipe] = {
@@ -61,6 +67,11 @@ RECIPES: dict[str, Recipe] = {
         Recipe("caption-rnn", "caption", "EfficientNet-B0 pooled vector -> LSTM decoder"),
         Recipe("caption-attention", "caption", "EfficientNet-B0 spatial map -> soft-attention LSTM"),
         Recipe("caption-transformer", "caption", "EfficientNet-B0 spatial map -> Transformer decoder"),
+        Recipe("chat-prompt-tuning", "chat", "Persian chat: prompt tuning (virtual-token embeddings)"),
+        Recipe("chat-prefix-tuning", "chat", "Persian chat: prefix tuning (key/value prefixes per layer)"),
+        Recipe("chat-p-tuning", "chat", "Persian chat: P-tuning (virtual tokens from a prompt encoder)"),
+        Recipe("chat-lora", "chat", "Persian chat: LoRA / DoRA / rsLoRA / LoHa (method.variant)"),
+        Recipe("chat-partial", "chat", "Persian chat: train decoder layers 0, 1, L-2, L-1 only"),
     ]
 }
 

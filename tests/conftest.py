@@ -44,3 +44,32 @@ def trained_runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
             return run_dir
 
     return Runs()
+
+
+CHAT_VARIANTS: dict[str, tuple[str, list[str]]] = {
+    "prompt-tuning": ("chat-prompt-tuning", []),
+    "prefix-tuning": ("chat-prefix-tuning", []),
+    "p-tuning": ("chat-p-tuning", []),
+    "lora": ("chat-lora", []),
+    "dora": ("chat-lora", ["--set", "method.variant=dora"]),
+    "rslora": ("chat-lora", ["--set", "method.variant=rslora"]),
+    "loha": ("chat-lora", ["--set", "method.variant=loha"]),
+    "partial": ("chat-partial", []),
+}
+
+
+@pytest.fixture(scope="session")
+def chat_runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """One tiny chat run per method (the eight of CHAT_VARIANTS), trained on first use."""
+    root = tmp_path_factory.mktemp("chat-runs")
+
+    class Runs(dict):
+        def __missing__(self, name: str) -> Path:
+            recipe, extra = CHAT_VARIANTS[name]
+            run_dir = root / name
+            code, out = run_cli("train", recipe, "--preset", "tiny", "--output-dir", str(run_dir), *extra)
+            assert code == 0, out
+            self[name] = run_dir
+            return run_dir
+
+    return Runs()

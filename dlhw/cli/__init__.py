@@ -12,12 +12,15 @@ import click
 
 from dlhw import __version__
 from dlhw.cli.caption_cmd import caption_cmd
+from dlhw.cli.chat_cmd import chat_cmd
 from dlhw.cli.config_cmd import config_group
 from dlhw.cli.data_cmd import data_group
 from dlhw.cli.env_cmd import env_cmd
 from dlhw.cli.evaluate_cmd import evaluate_cmd
 from dlhw.cli.export_cmd import export_cmd
+from dlhw.cli.model_cmd import model_group
 from dlhw.cli.recipes_cmd import recipes_cmd
+from dlhw.cli.report_cmd import report_group
 from dlhw.cli.train_cmd import train_cmd
 from dlhw.errors import ConfigError, DlhwError
 
@@ -28,7 +31,10 @@ COMMANDS: dict[str, click.Command] = {
     "evaluate": evaluate_cmd,
     "export": export_cmd,
     "caption": caption_cmd,
+    "chat": chat_cmd,
+    "model": model_group,
     "data": data_group,
+    "report": report_group,
     "env": env_cmd,
 }
 

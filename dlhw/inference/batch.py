@@ -171,7 +171,7 @@ class JobSummary:
 class LoadedItems(Dataset):
     """Wraps a per-path loader so that a failure becomes ``(index, None, reason)``."""
 
-    def __init__(self, paths: list[Path], load: Callable[[Path], Any]):
+    def __init__(self, paths: Sequence[Path | str], load: Callable[[Any], Any]):
         self.paths = paths
         self.load = load
 
@@ -190,8 +190,8 @@ def _as_list(items: list[tuple[int, Any, str | None]]) -> list[tuple[int, Any, s
 
 
 def run_batch_job(
-    paths: list[Path],
-    load: Callable[[Path], Any],
+    paths: Sequence[Path | str],
+    load: Callable[[Any], Any],
     process: Callable[[list[Any]], list[dict[str, Any]]],
     writer: ResultWriter,
     batch_size: int,
@@ -199,7 +199,10 @@ def run_batch_job(
     desc: str = "processing",
     unit: str = "item",
 ) -> JobSummary:
-    """Load ``paths`` in workers, process them in batches, write a record per path."""
+    """Load ``paths`` in workers, process them in batches, write a record per path.
+
+    A "path" is any key with a stable ``str()``: a file, or an id such as ``prompts.txt:12``.
+    """
     todo = [p for p in paths if str(p) not in writer.done]
     skipped = len(paths) - len(todo)
     failed_before = sum(str(p) in writer.failed for p in paths)

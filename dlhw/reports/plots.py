@@ -32,7 +32,7 @@ def loss_curves(records: Sequence[dict[str, Any]]) -> tuple[dict[int, float], di
     for r in records:
         epoch = r.get("epoch") or 0.0
         # a record at epoch 2.0 closes epoch 2; one at 2.3 belongs to epoch 3
-        n = max(1, int(-(-epoch // 1)))
+        n = max(1, int(-(-epoch // 1))) if epoch > 0 else 0  # epoch 0: evaluated before training
         if "loss" in r:
             train[n].append(float(r["loss"]))
         if "eval_loss" in r:

@@ -36,6 +36,39 @@ def write_run_report(run_dir: str | Path) -> Path:
     records = _records(run_dir / "metrics.jsonl")
 
     out = [f"# {config['recipe']} ({config['preset']} preset)", "", f"Run directory: `{run_dir}`", ""]
+    out += (_chat_sections if "method" in summary else _caption_sections)(config, summary)
+    train = summary.get("train")
+    if train:
+        out += [
+            "## Training",
+            "",
+            f"- {train['global_step']} steps, {train['epochs']:.2f} epochs, {train['wall_time_s']:.1f} s; "
+            f"peak memory {train['peak_memory_mb']:.0f} MiB"
+            + ("; stopped early" if train["stopped_early"] else ""),
+            f"- best validation loss {_fmt(train['best_eval_loss'])} ({train['best_checkpoint']})",
+            "",
+        ]
+    train_curve, val_curve = loss_curves(records)
+    if train_curve or val_curve:
+        out += ["| epoch | train loss | validation loss |", "|---:|---:|---:|"]
+        for epoch in sorted(set(train_curve) | set(val_curve)):
+            out.append(f"| {epoch} | {_fmt(train_curve.get(epoch, ''))} | {_fmt(val_curve.get(epoch, ''))} |")
+        out += ["", "![loss](plots/loss.png)", ""]
+    samples = [(r["epoch"], k, v) for r in records for k, v in r.items() if k.startswith("sample")]
+    if samples:
+        out += [f"Sample after each epoch ({samples[0][1]}):", ""]
+        out += [f"- epoch {e:.0f}: {v}" for e, _, v in samples]
+        out.append("")
+    if evaluation:
+        out += (_chat_evaluation(run_dir, evaluation) if "change_from_base" in evaluation
+                else _caption_evaluation(evaluation))
+    path = run_dir / "report.md"
+    path.write_text("\n".join(out), encoding="utf-8")
+    return path
+
+
+def _caption_sections(config: dict[str, Any], summary: dict[str, Any]) -> list[str]:
+    out: list[str] = []
     data = summary.get("data")
     if data:
         out += ["## Data", "", f"- {data['splits']}"]
@@ -60,43 +93,66 @@ def write_run_report(run_dir: str | Path) -> Path:
             + (f" ({model['feature_cache_seconds']} s to compute)" if model["feature_cache"] else ""),
             "",
         ]
-    train = summary.get("train")
-    if train:
-        out += [
-            "## Training",
-            "",
-            f"- {train['global_step']} steps, {train['epochs']:.2f} epochs, {train['wall_time_s']:.1f} s; "
-            f"peak memory {train['peak_memory_mb']:.0f} MiB"
-            + ("; stopped early" if train["stopped_early"] else ""),
-            f"- best validation loss {_fmt(train['best_eval_loss'])} ({train['best_checkpoint']})",
-            "",
-        ]
-    train_curve, val_curve = loss_curves(records)
-    if train_curve or val_curve:
-        out += ["| epoch | train loss | validation loss |", "|---:|---:|---:|"]
-        for epoch in sorted(set(train_curve) | set(val_curve)):
-            out.append(f"| {epoch} | {_fmt(train_curve.get(epoch, ''))} | {_fmt(val_curve.get(epoch, ''))} |")
-        out += ["", "![loss](plots/loss.png)", ""]
-    samples = [(r["epoch"], k, v) for r in records for k, v in r.items() if k.startswith("sample")]
-    if samples:
-        out += [f"Sample after each epoch ({samples[0][1]}):", ""]
-        out += [f"- epoch {e:.0f}: {v}" for e, _, v in samples]
+    return out
+
+
+def _caption_evaluation(evaluation: dict[str, Any]) -> list[str]:
+    out: list[str] = []
+    out += [
+        "## Evaluation",
+        "",
+        f"Split `{evaluation['split']}`, {evaluation['num_images']} images, "
+        f"{'greedy' if evaluation['beam_size'] == 1 else 'beam size ' + str(evaluation['beam_size'])} "
+        f"decoding, backend {evaluation.get('backend', 'torch')}.",
+        "",
+        "| " + " | ".join(evaluation["metrics"]) + " |",
+        "|" + "---:|" * len(evaluation["metrics"]),
+        "| " + " | ".join(_fmt(v) for v in evaluation["metrics"].values()) + " |",
+        "",
+    ]
+    out += [f"![{name}]({rel})" for name, rel in evaluation.get("plots", {}).items()]
+    out.append("")
+    return out
+
+
+def _chat_sections(config: dict[str, Any], summary: dict[str, Any]) -> list[str]:
+    data, model, method = summary["data"], summary["model"], summary["method"]
+    tokens = data["tokens"]["train"]
+    name = method["kind"] + (f" ({method['variant']})" if method.get("variant") else "")
+    out = [
+        "## Data", "",
+        f"- {data['train']} train / {data['val']} val / {data['test']} test conversations from {data['source']}"
+        + (f"; skipped: {data['skipped']}" if data["skipped"] else ""),
+        f"- train tokens per conversation: mean {tokens['tokens_mean']}, median {tokens['tokens_p50']}, "
+        f"p95 {tokens['tokens_p95']}, max {tokens['tokens_max']}; {tokens['truncated']} truncated at "
+        f"{config['data']['max_length']}, {tokens['dropped']} dropped",
+        f"- chat template {'has' if data['system_role_in_template'] else 'has no'} system role"
+        + ("" if data["system_role_in_template"] else " (system messages merged into the first user turn)"),
+        "", "## Model", "",
+        f"- base: `{model['base']}`, {model['decoder_layers']} decoder layers; method: **{name}**",
+        f"- parameters: {model['parameters']:,}; trainable {model['trainable_parameters']:,} "
+        f"({model['trainable_percent']:.3f}%)"
+        + (f"; trained layers {model['partial_layers']}" if model.get("partial_layers") else ""),
+    ]
+    check = summary.get("frozen_check")
+    if check:
+        out.append(f"- frozen check: {check['identical']} of {check['frozen_tensors']} frozen tensors bit-identical "
+                   f"after training; {check['changed']} of {check['trainable_tensors']} trainable tensors changed")
+    return [*out, ""]
+
+
+def _chat_evaluation(run_dir: Path, evaluation: dict[str, Any]) -> list[str]:
+    m, base = evaluation["metrics"], evaluation.get("base", {})
+    out = ["## Evaluation", "", "| | test loss | perplexity | exact match |", "|---|---:|---:|---:|"]
+    if base:
+        out.append(f"| base model | {_fmt(base['test_loss'])} | {base['perplexity']:.2f} | {base['exact_match']:.3f} |")
+    out.append(f"| fine-tuned | {_fmt(m['test_loss'])} | {m['perplexity']:.2f} | {m['exact_match']:.3f} |")
+    out += ["", "Exact match by task: " + ", ".join(f"{t} {v:.3f}" for t, v in m["exact_match_by_task"].items()), ""]
+    probes = _records(run_dir / "probes.jsonl")
+    if probes:
+        out += ["### Probes (greedy, before and after training)", "", "| prompt | base model | fine-tuned |",
+                "|---|---|---|"]
+        cell = lambda t: str(t or "").replace("|", "\\|").replace("\n", " ")  # noqa: E731
+        out += [f"| {cell(p['prompt'])} | {cell(p['base'])} | {cell(p['fine_tuned'])} |" for p in probes]
         out.append("")
-    if evaluation:
-        out += [
-            "## Evaluation",
-            "",
-            f"Split `{evaluation['split']}`, {evaluation['num_images']} images, "
-            f"{'greedy' if evaluation['beam_size'] == 1 else 'beam size ' + str(evaluation['beam_size'])} "
-            f"decoding, backend {evaluation.get('backend', 'torch')}.",
-            "",
-            "| " + " | ".join(evaluation["metrics"]) + " |",
-            "|" + "---:|" * len(evaluation["metrics"]),
-            "| " + " | ".join(_fmt(v) for v in evaluation["metrics"].values()) + " |",
-            "",
-        ]
-        out += [f"![{name}]({rel})" for name, rel in evaluation.get("plots", {}).items()]
-        out.append("")
-    path = run_dir / "report.md"
-    path.write_text("\n".join(out), encoding="utf-8")
-    return path
+    return out

@@ -8,6 +8,7 @@ and resumes from a checkpoint with optimizer, scheduler and RNG state.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import time
 from collections.abc import Callable
@@ -48,9 +49,22 @@ def distributed_flags(device: torch.device) -> dict[str, Any]:
     return {"ddp_backend": "gloo" if device.type == "cpu" else "nccl", "ddp_find_unused_parameters": False}
 
 
+def _for_this_transformers(kwargs: dict[str, Any]) -> dict[str, Any]:
+    """transformers 5 folds ``warmup_ratio`` into ``warmup_steps`` (a float < 1 is a ratio) and
+    ``group_by_length`` into ``train_sampling_strategy``."""
+    fields = {f.name for f in dataclasses.fields(TrainingArguments)}
+    if "warmup_ratio" not in fields:
+        ratio = kwargs.pop("warmup_ratio")
+        if ratio:
+            kwargs["warmup_steps"] = ratio
+    if "group_by_length" not in fields and kwargs.pop("group_by_length"):
+        kwargs["train_sampling_strategy"] = "group_by_length"
+    return kwargs
+
+
 def training_arguments(cfg: TrainConfig, run_dir: Path, seed: int) -> TrainingArguments:
     device = resolve_device(cfg.device)
-    return TrainingArguments(
+    return TrainingArguments(**_for_this_transformers(dict(
         output_dir=str(run_dir / CHECKPOINTS),
         num_train_epochs=cfg.epochs,
         max_steps=cfg.max_steps,
@@ -75,14 +89,15 @@ def training_arguments(cfg: TrainConfig, run_dir: Path, seed: int) -> TrainingAr
         prediction_loss_only=True,
         remove_unused_columns=False,
         dataloader_num_workers=cfg.num_workers,
+        group_by_length=cfg.group_by_length,
+        eval_on_start=cfg.eval_on_start,
         report_to=[],
         seed=seed,
         data_seed=seed,
-        save_safetensors=True,
         use_cpu=device.type == "cpu",
         **distributed_flags(device),
         **precision_flags(cfg.precision, device),
-    )
+    )))
 
 
 @dataclass
@@ -137,6 +152,8 @@ def run_training(
     if args.world_size > 1:
         print(f"[rank {args.process_index}] world size {args.world_size}, backend {args.ddp_backend}, "
               f"device {args.device}", flush=True)
+    if torch.cuda.is_available():
+        torch.cuda.reset_peak_memory_stats()  # the peak of this run, not of earlier work in the process
     start = time.perf_counter()
     trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
     state = trainer.state

@@ -66,7 +66,8 @@ def require_run_dir(path: str | Path) -> Path:
     run_dir = Path(path)
     if not (run_dir / "config.yaml").is_file():
         raise ConfigError(f"{run_dir}: not a dlhw run directory (no config.yaml)")
-    if not (run_dir / "model" / "config.json").is_file():
+    model_dir = run_dir / "model"
+    if not ((model_dir / "config.json").is_file() or (model_dir / "adapter_config.json").is_file()):
         raise ConfigError(
             f"{run_dir}: the run has no final model yet (model/ is missing); finish it with "
             f"`dlhw train --output-dir {run_dir} --resume`"

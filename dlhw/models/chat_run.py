@@ -1,0 +1,100 @@
+"""A chat run's model on disk, and loading it back.
+
+```
+model/             adapter_config.json + adapter_model.safetensors (peft methods), or the whole
+                   model (partial); the tokenizer; dlhw_chat.json (method, base, layers)
+base_model/        the tiny base (tiny preset only; the full preset names its hub id instead)
+```
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from dlhw.errors import ConfigError
+
+BASE_DIR = "base_model"
+INFO_FILE = "dlhw_chat.json"
+
+
+def save_chat_model(model: Any, tokenizer: Any, model_dir: Path, config: Any, base: str) -> None:
+    from dlhw.models.chat import decoder_layers, partial_layer_indices
+
+    model_dir.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(model_dir)
+    tokenizer.save_pretrained(model_dir)
+    layers = None
+    if config.method.kind == "partial":
+        layers = partial_layer_indices(config.method.layers, len(decoder_layers(model)))
+    info = {"recipe": config.recipe, "method": config.method.kind, "base": base, "partial_layers": layers}
+    (model_dir / INFO_FILE).write_text(json.dumps(info, indent=2), encoding="utf-8")
+
+
+@dataclass
+class LoadedChat:
+    model: Any
+    tokenizer: Any
+    config: Any
+    info: dict[str, Any]
+
+
+def is_chat_run(path: Path) -> bool:
+    return (path / "model" / INFO_FILE).is_file()
+
+
+def load_chat_run(run_dir: str | Path, device: str = "auto", trainable: bool = False) -> LoadedChat:
+    """The fine-tuned model of ``run_dir`` on ``device``, ready to generate (eval mode).
+
+    With ``trainable``, the parameters the method trains have ``requires_grad`` set, as in
+    training (for ``dlhw model summary``).
+    """
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from dlhw.config import load_yaml
+    from dlhw.models.chat import freeze_all_but_layers, model_dtype
+    from dlhw.recipes import resolve_config
+    from dlhw.training.engine import resolve_device
+
+    run_dir = Path(run_dir)
+    model_dir = run_dir / "model"
+    if not (model_dir / INFO_FILE).is_file():
+        raise ConfigError(f"{run_dir}: not a finished chat run (no model/{INFO_FILE})")
+    saved = run_dir / "config.yaml"
+    config = resolve_config(preset=str(load_yaml(saved).get("preset", "full")), config_file=saved)
+    info = json.loads((model_dir / INFO_FILE).read_text(encoding="utf-8"))
+    dev = resolve_device(device)
+    dtype = model_dtype(config.model.dtype, dev)
+    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    if info["method"] == "partial":
+        model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=dtype)
+        if trainable:
+            freeze_all_but_layers(model, info["partial_layers"])
+        else:
+            model.requires_grad_(False)
+    else:
+        from peft import PeftModel
+
+        base_path = run_dir / info["base"] if (run_dir / info["base"]).is_dir() else info["base"]
+        base = AutoModelForCausalLM.from_pretrained(base_path, dtype=dtype)
+        model = PeftModel.from_pretrained(base, model_dir, is_trainable=trainable)
+    return LoadedChat(model.to(dev).eval(), tokenizer, config, info)
+
+
+def load_any_model(path: str, device: str = "cpu") -> tuple[Any, str]:
+    """A chat run's model (as trained), or any causal LM by hub id / local folder; and a label."""
+    p = Path(path)
+    if is_chat_run(p):
+        loaded = load_chat_run(p, device, trainable=True)
+        return loaded.model, f"{p} ({loaded.info['method']})"
+    from transformers import AutoModelForCausalLM
+
+    try:
+        model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32)
+    except OSError as err:
+        raise ConfigError(f"{path}: neither a chat run directory nor a loadable model ({str(err).splitlines()[0]})") from None
+    return model, path
