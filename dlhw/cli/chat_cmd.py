@@ -60,7 +60,7 @@ def _interactive(generator: object, system: str | None) -> None:
     from dlhw.inference.chat import ChatGenerator
 
     assert isinstance(generator, ChatGenerator)
-    streamer = TextStreamer(generator.tokenizer, skip_prompt=True, skip_special_tokens=True)
+    streamer = TextStreamer(generator.tokenizer, skip_special_tokens=True)  # gets only new tokens
     history: list[dict[str, str]] = [{"role": "system", "content": system}] if system else []
     click.echo("chat: type a message; /reset clears the conversation, /exit (or Ctrl-D) leaves.", err=True)
     while True:

@@ -1,9 +1,11 @@
-"""Greedy chat generation with left padding, one prompt or many at once (torch backend).
+"""Greedy chat generation with left padding and the KV cache, one prompt or many at once.
 
 A batch of prompts of different lengths is padded on the *left*, so every row's last prompt
 token sits in the last column and generation appends in step; the attention mask hides the
 pads and the position ids count from each row's first real token. Batched output therefore
-equals one-prompt-at-a-time output token for token (tests/inference/test_chat.py).
+equals one-prompt-at-a-time output token for token (tests/inference/test_chat.py). dlhw runs
+its own decoding loop rather than ``generate``: peft's ``generate`` for prompt tuning puts the
+virtual tokens before the pads and ignores position ids, so its answers change with padding.
 """
 
 from __future__ import annotations
@@ -65,17 +67,71 @@ class ChatGenerator:
                 return row[:i]
         return row
 
+    def _soft_prompt(self) -> str | None:
+        """``prompt`` (virtual-token embeddings), ``prefix`` (key/value prefixes) or None."""
+        config = getattr(self.model, "peft_config", {}).get(getattr(self.model, "active_adapter", "default"))
+        if config is None or not config.is_prompt_learning:
+            return None
+        return "prefix" if config.peft_type.value == "PREFIX_TUNING" else "prompt"
+
     @torch.no_grad()
     def generate(self, conversations: list[Conversation], streamer: Any = None) -> list[Generation]:
-        prompts = [self.formatter.prompt_ids(c) for c in conversations]
-        ids, mask = self.left_pad(prompts)
-        out = self.model.generate(
-            input_ids=ids, attention_mask=mask, max_new_tokens=self.max_new_tokens, do_sample=False,
-            eos_token_id=self.stop_ids, pad_token_id=self.pad_id, streamer=streamer,
-        )  # (B, T + new)
-        new = out[:, ids.shape[1]:].tolist()
+        """Greedy answers, decoded step by step with the KV cache.
+
+        Position ids come from the attention mask, so a row's numbers do not depend on how much
+        padding the batch gave it. Soft prompts sit right before each row's first real token
+        (prompt tuning, P-tuning: as embeddings; prefix tuning: as the initial key/values), where
+        training put them.
+        """
+        ids, mask = self.left_pad([self.formatter.prompt_ids(c) for c in conversations])  # (B, T)
+        batch = ids.shape[0]
+        soft = self._soft_prompt()
+        model = self.model.get_base_model() if soft else self.model
+        inputs: dict[str, Any] = {"input_ids": ids}
+        cache = None
+        if soft == "prompt":
+            virtual = self.model.get_prompt(batch_size=batch)  # (B, n, H)
+            words = model.get_input_embeddings()(ids)  # (B, T, H)
+            n, width = virtual.shape[1], ids.shape[1]
+            embeds = torch.zeros((batch, n + width, words.shape[-1]), dtype=words.dtype, device=words.device)
+            new_mask = torch.zeros((batch, n + width), dtype=mask.dtype, device=mask.device)
+            for row in range(batch):
+                pads = int((mask[row] == 0).sum())
+                embeds[row, :pads] = words[row, :pads]  # (pads, H) pad embeddings, masked out
+                embeds[row, pads:pads + n] = virtual[row].to(words.dtype)  # (n, H) virtual tokens
+                embeds[row, pads + n:] = words[row, pads:]  # (T - pads, H) the prompt
+                new_mask[row, pads:] = 1
+            inputs, mask = {"inputs_embeds": embeds}, new_mask
+        elif soft == "prefix":
+            cache = self.model.get_prompt(batch_size=batch)  # key/values of n virtual positions
+            n = self.model.peft_config[self.model.active_adapter].num_virtual_tokens
+            mask = torch.cat([torch.ones((batch, n), dtype=mask.dtype, device=mask.device), mask], dim=1)
+        full_mask = mask  # (B, P + T) everything the model may attend to
+        width = next(iter(inputs.values())).shape[1]
+        positions = (full_mask.cumsum(-1) - 1).clamp(min=0)[:, -width:]  # (B, T)
+        out = model(**inputs, attention_mask=full_mask, position_ids=positions, past_key_values=cache,
+                    use_cache=True)
+        done = torch.zeros(batch, dtype=torch.bool, device=ids.device)
+        stop = torch.tensor(self.stop_ids, device=ids.device)
+        new: list[torch.Tensor] = []
+        for _ in range(self.max_new_tokens):
+            token = out.logits[:, -1].argmax(-1)  # (B,)
+            token = torch.where(done, torch.full_like(token, self.pad_id), token)
+            new.append(token)
+            if streamer is not None:
+                streamer.put(token.cpu())
+            done |= torch.isin(token, stop)
+            if bool(done.all()):
+                break
+            full_mask = torch.cat([full_mask, torch.ones((batch, 1), dtype=full_mask.dtype, device=ids.device)], 1)
+            positions = positions[:, -1:] + 1  # (B, 1)
+            out = model(input_ids=token[:, None], attention_mask=full_mask, position_ids=positions,
+                        past_key_values=out.past_key_values, use_cache=True)
+        if streamer is not None:
+            streamer.end()
+        rows = torch.stack(new, dim=1).tolist() if new else [[] for _ in range(batch)]  # (B, new)
         gens = []
-        for row in new:
+        for row in rows:
             kept = self.cut(row)
             gens.append(Generation(self.tokenizer.decode(kept, skip_special_tokens=True).strip(), kept))
         return gens

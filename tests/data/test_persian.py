@@ -1,4 +1,10 @@
-from dlhw.data.persian import ZWNJ, normalize_digits, normalize_letters, normalize_persian, normalize_zwnj
+from dlhw.data.persian import (
+    ZWNJ,
+    normalize_digits,
+    normalize_letters,
+    normalize_persian,
+    normalize_zwnj,
+)
 
 
 def test_arabic_yeh_and_kaf_become_persian():
