@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -15,8 +16,10 @@ import click
                    "optional \"id\").")
 @click.option("--out", type=click.Path(dir_okay=False), default=None,
               help="Batch mode: answers file (.jsonl or .csv). An existing file is continued.")
-@click.option("--backend", type=click.Choice(["torch"]), default="torch", show_default=True,
-              help="Where the model runs.")
+@click.option("--backend", type=click.Choice(["torch", "onnxruntime", "tensorrt"]), default="torch",
+              show_default=True, help="Where the model runs; onnxruntime/tensorrt use RUN/export/onnx or an "
+                                      "export directory (make it with `dlhw export RUN --onnx`).")
+@click.option("--int8", is_flag=True, help="onnxruntime: run the int8 model (`dlhw export RUN --onnx --int8`).")
 @click.option("--batch-size", type=click.IntRange(min=1), default=8, show_default=True,
               help="Prompts generated together (left padding).")
 @click.option("--max-new-tokens", type=click.IntRange(min=1), default=128, show_default=True)
@@ -24,9 +27,9 @@ import click
 @click.option("--shard", default=None, metavar="i/n", help="Batch mode: only shard i of n of the prompts.")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu or cuda.")
 @click.pass_context
-def chat_cmd(ctx: click.Context, run: str, prompts: str | None, out: str | None, backend: str, batch_size: int,
-             max_new_tokens: int, system: str | None, shard: str | None, device: str) -> None:
-    """Talk to the fine-tuned model of chat run RUN (greedy decoding).
+def chat_cmd(ctx: click.Context, run: str, prompts: str | None, out: str | None, backend: str, int8: bool,
+             batch_size: int, max_new_tokens: int, system: str | None, shard: str | None, device: str) -> None:
+    """Talk to the fine-tuned model of chat run RUN, or of an export directory (greedy decoding).
 
     Without --prompts: an interactive session; the answer streams token by token and the
     conversation is kept (type /reset to start over, /exit or Ctrl-D to leave).
@@ -39,27 +42,23 @@ def chat_cmd(ctx: click.Context, run: str, prompts: str | None, out: str | None,
     Examples:
       dlhw chat runs/chat-lora/20261123-101500
       dlhw chat runs/chat-lora/20261123-101500 --prompts prompts.txt --out answers.jsonl --batch-size 16
+      dlhw chat runs/chat-lora/20261123-101500/export/onnx --backend onnxruntime --prompts p.txt --out a.jsonl
     """
     from dlhw.errors import ConfigError
-    from dlhw.inference.chat import ChatGenerator
-    from dlhw.models.chat_run import load_chat_run
+    from dlhw.inference.chat_ort import load_chat_generator
 
     if (prompts is None) != (out is None):
         raise ConfigError("--prompts and --out go together (batch mode); give both or neither")
-    loaded = load_chat_run(run, device)
-    generator = ChatGenerator(loaded.model, loaded.tokenizer, max_new_tokens, loaded.config.data.max_length)
+    generator = load_chat_generator(run, backend, device, max_new_tokens, int8)
     if prompts is None:
         _interactive(generator, system)
         return
     ctx.exit(_batch(generator, Path(prompts), Path(out), batch_size, system, shard))  # type: ignore[arg-type]
 
 
-def _interactive(generator: object, system: str | None) -> None:
+def _interactive(generator: Any, system: str | None) -> None:
     from transformers import TextStreamer
 
-    from dlhw.inference.chat import ChatGenerator
-
-    assert isinstance(generator, ChatGenerator)
     streamer = TextStreamer(generator.tokenizer, skip_special_tokens=True)  # gets only new tokens
     history: list[dict[str, str]] = [{"role": "system", "content": system}] if system else []
     click.echo("chat: type a message; /reset clears the conversation, /exit (or Ctrl-D) leaves.", err=True)
@@ -82,12 +81,11 @@ def _interactive(generator: object, system: str | None) -> None:
         history.append({"role": "assistant", "content": answer.text})
 
 
-def _batch(generator: object, prompts: Path, out: Path, batch_size: int, system: str | None,
+def _batch(generator: Any, prompts: Path, out: Path, batch_size: int, system: str | None,
            shard: str | None) -> int:
     from dlhw.inference.batch import ResultWriter, in_shard, parse_shard, run_batch_job
-    from dlhw.inference.chat import ChatGenerator, as_conversation, read_prompts
+    from dlhw.inference.chat import as_conversation, read_prompts
 
-    assert isinstance(generator, ChatGenerator)
     shard_spec = parse_shard(shard)
     items = {k: as_conversation(m, system) for k, m in read_prompts(prompts) if in_shard(Path(k), shard_spec)}
     writer = ResultWriter(out, "answer")

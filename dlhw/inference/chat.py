@@ -106,35 +106,19 @@ class ChatGenerator:
             cache = self.model.get_prompt(batch_size=batch)  # key/values of n virtual positions
             n = self.model.peft_config[self.model.active_adapter].num_virtual_tokens
             mask = torch.cat([torch.ones((batch, n), dtype=mask.dtype, device=mask.device), mask], dim=1)
-        full_mask = mask  # (B, P + T) everything the model may attend to
         width = next(iter(inputs.values())).shape[1]
-        positions = (full_mask.cumsum(-1) - 1).clamp(min=0)[:, -width:]  # (B, T)
-        out = model(**inputs, attention_mask=full_mask, position_ids=positions, past_key_values=cache,
-                    use_cache=True)
-        done = torch.zeros(batch, dtype=torch.bool, device=ids.device)
-        stop = torch.tensor(self.stop_ids, device=ids.device)
-        new: list[torch.Tensor] = []
-        for _ in range(self.max_new_tokens):
-            token = out.logits[:, -1].argmax(-1)  # (B,)
-            token = torch.where(done, torch.full_like(token, self.pad_id), token)
-            new.append(token)
-            if streamer is not None:
-                streamer.put(token.cpu())
-            done |= torch.isin(token, stop)
-            if bool(done.all()):
-                break
-            full_mask = torch.cat([full_mask, torch.ones((batch, 1), dtype=full_mask.dtype, device=ids.device)], 1)
-            positions = positions[:, -1:] + 1  # (B, 1)
-            out = model(input_ids=token[:, None], attention_mask=full_mask, position_ids=positions,
-                        past_key_values=out.past_key_values, use_cache=True)
-        if streamer is not None:
-            streamer.end()
-        rows = torch.stack(new, dim=1).tolist() if new else [[] for _ in range(batch)]  # (B, new)
-        gens = []
-        for row in rows:
-            kept = self.cut(row)
-            gens.append(Generation(self.tokenizer.decode(kept, skip_special_tokens=True).strip(), kept))
-        return gens
+
+        def forward(step: dict[str, Any], full_mask: torch.Tensor, positions: torch.Tensor, past: Any) -> tuple[Any, Any]:
+            out = model(**step, attention_mask=full_mask, position_ids=positions, past_key_values=past, use_cache=True)
+            return out.logits[:, -1], out.past_key_values  # (B, V)
+
+        rows = greedy_loop(forward, inputs, mask, width, cache, self.max_new_tokens, self.stop_ids, self.pad_id,
+                           streamer)
+        return [self.finish(row) for row in rows]
+
+    def finish(self, row: list[int]) -> Generation:
+        kept = self.cut(row)
+        return Generation(self.tokenizer.decode(kept, skip_special_tokens=True).strip(), kept)
 
     def answer(self, prompts: list[str], system: str | None = None) -> list[Generation]:
         return self.generate([as_conversation(p, system) for p in prompts])
@@ -177,3 +161,35 @@ def read_prompts(path: Path) -> list[tuple[str, Conversation]]:
     if len(set(keys)) != len(keys):
         raise ConfigError(f"--prompts {path}: duplicate ids; each prompt needs its own id")
     return out
+
+
+def greedy_loop(forward: Any, inputs: dict[str, Any], mask: Any, width: int, cache: Any, max_new_tokens: int,
+                stop_ids: list[int], pad_id: int, streamer: Any = None) -> list[list[int]]:
+    """Greedy decoding shared by every backend.
+
+    ``forward(step_inputs, attention_mask, position_ids, cache) -> (last logits (B, V), cache)``;
+    ``inputs`` are the first step's (ids or embeddings, ``width`` columns), ``mask`` covers
+    everything attended to so far (a prefix cache too). Works on torch tensors (torch backend)
+    and on numpy arrays wrapped by the caller (ONNX Runtime), through torch here.
+    """
+    batch = mask.shape[0]
+    positions = (mask.cumsum(-1) - 1).clamp(min=0)[:, -width:]  # (B, T) counted from the first real token
+    logits, cache = forward(inputs, mask, positions, cache)
+    done = torch.zeros(batch, dtype=torch.bool)
+    stop = torch.tensor(stop_ids)
+    new: list[torch.Tensor] = []
+    for _ in range(max_new_tokens):
+        token = torch.as_tensor(logits).argmax(-1).cpu()  # (B,)
+        token = torch.where(done, torch.full_like(token, pad_id), token)
+        new.append(token)
+        if streamer is not None:
+            streamer.put(token)
+        done |= torch.isin(token, stop)
+        if bool(done.all()):
+            break
+        mask = torch.cat([mask, torch.ones((batch, 1), dtype=mask.dtype, device=mask.device)], 1)  # (B, P + T + t)
+        positions = positions[:, -1:] + 1  # (B, 1)
+        logits, cache = forward({"input_ids": token[:, None].to(mask.device)}, mask, positions, cache)
+    if streamer is not None:
+        streamer.end()
+    return torch.stack(new, dim=1).tolist() if new else [[] for _ in range(batch)]  # (B, new)

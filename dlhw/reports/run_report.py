@@ -118,7 +118,7 @@ def _caption_evaluation(evaluation: dict[str, Any]) -> list[str]:
 def _chat_sections(config: dict[str, Any], summary: dict[str, Any]) -> list[str]:
     data, model, method = summary["data"], summary["model"], summary["method"]
     tokens = data["tokens"]["train"]
-    name = method["kind"] + (f" ({method['variant']})" if method.get("variant") else "")
+    name = method["kind"] + (f", variant {method['variant']}" if method.get("variant") else "")
     out = [
         "## Data", "",
         f"- {data['train']} train / {data['val']} val / {data['test']} test conversations from {data['source']}"

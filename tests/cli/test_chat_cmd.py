@@ -18,7 +18,7 @@ def test_prompts_without_out_is_a_usage_error(tmp_path):
 
 def test_chat_on_a_directory_that_is_not_a_chat_run(tmp_path):
     code, out = run_cli("chat", str(tmp_path), "--prompts", "p.txt", "--out", str(tmp_path / "a.jsonl"))
-    assert code == 2 and "not a finished chat run" in out
+    assert code == 2 and "the torch backend needs a chat run directory" in out
 
 
 def test_recipe_and_method_must_agree():
