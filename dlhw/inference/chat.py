@@ -36,6 +36,25 @@ def stop_token_ids(model: Any, tokenizer: Any) -> list[int]:
     return sorted(i for i in ids if i is not None)
 
 
+def left_pad(prompts: list[list[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(ids, attention_mask)``, both (B, T): each prompt right-aligned, pads on the left."""
+    width = max(len(p) for p in prompts)
+    ids = torch.full((len(prompts), width), pad_id, dtype=torch.long)  # (B, T)
+    mask = torch.zeros((len(prompts), width), dtype=torch.long)  # (B, T)
+    for row, p in enumerate(prompts):
+        ids[row, width - len(p):] = torch.tensor(p)
+        mask[row, width - len(p):] = 1
+    return ids, mask
+
+
+def cut_at_stop(row: list[int], stop_ids: list[int]) -> list[int]:
+    """Generated ids up to (not including) the first stop token."""
+    for i, tok in enumerate(row):
+        if tok in stop_ids:
+            return row[:i]
+    return row
+
+
 class ChatGenerator:
     """Greedy answers from a causal LM (plain or peft-wrapped) and its chat template."""
 
@@ -52,20 +71,11 @@ class ChatGenerator:
         return next(self.model.parameters()).device
 
     def left_pad(self, prompts: list[list[int]]) -> tuple[torch.Tensor, torch.Tensor]:
-        width = max(len(p) for p in prompts)
-        ids = torch.full((len(prompts), width), self.pad_id, dtype=torch.long)  # (B, T)
-        mask = torch.zeros((len(prompts), width), dtype=torch.long)  # (B, T)
-        for row, p in enumerate(prompts):
-            ids[row, width - len(p):] = torch.tensor(p)
-            mask[row, width - len(p):] = 1
+        ids, mask = left_pad(prompts, self.pad_id)
         return ids.to(self.device), mask.to(self.device)
 
     def cut(self, row: list[int]) -> list[int]:
-        """Generated ids up to (not including) the first stop token."""
-        for i, tok in enumerate(row):
-            if tok in self.stop_ids:
-                return row[:i]
-        return row
+        return cut_at_stop(row, self.stop_ids)
 
     def _soft_prompt(self) -> str | None:
         """``prompt`` (virtual-token embeddings), ``prefix`` (key/value prefixes) or None."""

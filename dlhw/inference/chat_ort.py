@@ -23,10 +23,10 @@ from typing import Any
 import numpy as np
 import torch
 
-from dlhw.data.chat_format import ChatFormatter
+from dlhw.data.chat_format import ChatCollator, ChatFormatter
 from dlhw.data.conversations import Conversation
 from dlhw.errors import ConfigError
-from dlhw.inference.chat import Generation, greedy_loop
+from dlhw.inference.chat import Generation, cut_at_stop, greedy_loop, left_pad
 
 META_FILE = "chat.json"
 """What decoding needs besides the graph: vocabulary size, virtual ids, stop and pad ids, cache shape."""
@@ -61,19 +61,10 @@ class OrtChatGenerator:
         self.float_type = np.float32
 
     def cut(self, row: list[int]) -> list[int]:
-        for i, tok in enumerate(row):
-            if tok in self.stop_ids:
-                return row[:i]
-        return row
+        return cut_at_stop(row, self.stop_ids)
 
     def left_pad(self, prompts: list[list[int]]) -> tuple[torch.Tensor, torch.Tensor]:
-        width = max(len(p) for p in prompts)
-        ids = torch.full((len(prompts), width), self.pad_id, dtype=torch.long)  # (B, T)
-        mask = torch.zeros((len(prompts), width), dtype=torch.long)  # (B, T)
-        for row, p in enumerate(prompts):
-            ids[row, width - len(p):] = torch.tensor(p)
-            mask[row, width - len(p):] = 1
-        return ids, mask
+        return left_pad(prompts, self.pad_id)
 
     def _empty_cache(self, batch: int) -> list[np.ndarray]:
         if self.prefix is not None:
@@ -116,22 +107,20 @@ class OrtChatGenerator:
         total, tokens = 0.0, 0
         for start in range(0, len(items), batch_size):
             chunk = items[start:start + batch_size]
-            seqs = [self.virtual_ids + it["input_ids"] for it in chunk]
-            labels = [[-100] * len(self.virtual_ids) + it["labels"] for it in chunk]
-            width = max(len(s) for s in seqs)
-            ids = torch.full((len(seqs), width), self.pad_id, dtype=torch.long)
-            lab = torch.full((len(seqs), width), -100, dtype=torch.long)
-            mask = torch.zeros((len(seqs), width), dtype=torch.long)
-            for r, (s, lb) in enumerate(zip(seqs, labels, strict=True)):  # right padding, as in training
-                ids[r, :len(s)], lab[r, :len(s)], mask[r, :len(s)] = torch.tensor(s), torch.tensor(lb), 1
+            virtual = len(self.virtual_ids)
+            batch = ChatCollator(self.pad_id)([  # right padding, as in training
+                {"input_ids": self.virtual_ids + it["input_ids"], "labels": [-100] * virtual + it["labels"]}
+                for it in chunk])
+            ids, lab, mask = batch["input_ids"], batch["labels"], batch["attention_mask"]  # (B, T) each
+            width = ids.shape[1]
             full = mask
             if self.prefix is not None:
                 n = self.prefix["key_0"].shape[1]
-                full = torch.cat([torch.ones((len(seqs), n), dtype=mask.dtype), mask], dim=1)
+                full = torch.cat([torch.ones((len(chunk), n), dtype=mask.dtype), mask], dim=1)
             positions = (full.cumsum(-1) - 1).clamp(min=0)[:, -width:]
             names = [f"past_key_values.{i}.{kind}" for i in range(self.layers) for kind in ("key", "value")]
             feeds = {"input_ids": ids.numpy(), "attention_mask": full.numpy(), "position_ids": positions.numpy(),
-                     **dict(zip(names, self._empty_cache(len(seqs)), strict=True))}
+                     **dict(zip(names, self._empty_cache(len(chunk)), strict=True))}
             logits = torch.from_numpy(self.session.run(["logits"], feeds)[0][..., : self.vocab_size].copy())
             shift = lab[:, 1:]
             ce = torch.nn.functional.cross_entropy(logits[:, :-1].reshape(-1, logits.shape[-1]), shift.reshape(-1),
