@@ -38,7 +38,7 @@ ROLES = {
 }
 
 
-def _messages(record: Any, where: str) -> Conversation:
+def parse_messages(record: Any, where: str) -> Conversation:
     """The messages of one record in any supported shape, roles mapped to system/user/assistant."""
     if isinstance(record, dict):
         for key in ("messages", "conversations", "message", "conversation"):
@@ -76,7 +76,7 @@ def read_conversation_file(path: Path) -> list[tuple[str, Conversation]]:
             raise DataError(f"{path}:{err.lineno}:{err.colno}: not valid JSON ({err.msg})") from None
         if not isinstance(data, list):
             raise DataError(f"{path}: a .json file must hold a list of conversations")
-        return [(f"{path}[{i}]", _messages(r, f"{path}[{i}]")) for i, r in enumerate(data)]
+        return [(f"{path}[{i}]", parse_messages(r, f"{path}[{i}]")) for i, r in enumerate(data)]
     out = []
     for lineno, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
@@ -85,7 +85,7 @@ def read_conversation_file(path: Path) -> list[tuple[str, Conversation]]:
             record = json.loads(line)
         except json.JSONDecodeError as err:
             raise DataError(f"{path}:{lineno}:{err.colno}: not valid JSON ({err.msg})") from None
-        out.append((f"{path}:{lineno}", _messages(record, f"{path}:{lineno}")))
+        out.append((f"{path}:{lineno}", parse_messages(record, f"{path}:{lineno}")))
     return out
 
 
@@ -191,7 +191,7 @@ def prepare_conversations(cfg: Any, seed: int) -> ConversationSplits:
         records = [r for f in local_files(cfg.path) for r in read_conversation_file(f)]
         source = str(cfg.path)
     else:
-        records = [(w, _messages(r, w)) for w, r in
+        records = [(w, parse_messages(r, w)) for w, r in
                    load_hub_conversations(cfg.hf_dataset, cfg.hf_split, cfg.hf_column, cfg.max_examples)]
         source = f"{cfg.hf_dataset}[{cfg.hf_split}]"
     if cfg.max_examples is not None:

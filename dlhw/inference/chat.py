@@ -144,7 +144,7 @@ def as_conversation(prompt: str | Conversation, system: str | None = None) -> Co
 def read_prompts(path: Path) -> list[tuple[str, Conversation]]:
     """``(key, messages)`` per prompt. ``.txt``: one prompt per non-empty line, key ``FILE:LINE``.
     ``.jsonl``: per line ``{"prompt": ...}`` or ``{"messages": [...]}`` (optional ``"id"``) or a list."""
-    from dlhw.data.conversations import _messages
+    from dlhw.data.conversations import parse_messages
 
     if not path.is_file():
         raise ConfigError(f"--prompts {path}: no such file")
@@ -166,7 +166,7 @@ def read_prompts(path: Path) -> list[tuple[str, Conversation]]:
         if isinstance(record, dict) and "prompt" in record:
             out.append((key, as_conversation(str(record["prompt"]))))
         else:
-            out.append((key, _messages(record, f"{path}:{lineno}")))
+            out.append((key, parse_messages(record, f"{path}:{lineno}")))
     keys = [k for k, _ in out]
     if len(set(keys)) != len(keys):
         raise ConfigError(f"--prompts {path}: duplicate ids; each prompt needs its own id")
