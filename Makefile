@@ -47,6 +47,7 @@ docker-run:
 
 bench: install
 	$(BIN)/python benchmarks/caption_feature_cache.py
+	$(BIN)/python benchmarks/chat_padding.py
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache .ruff_cache *.egg-info
