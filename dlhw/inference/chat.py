@@ -55,6 +55,12 @@ def cut_at_stop(row: list[int], stop_ids: list[int]) -> list[int]:
     return row
 
 
+def to_generation(row: list[int], tokenizer: Any, stop_ids: list[int]) -> Generation:
+    """The answer of one row of generated ids: cut at the first stop token, decoded."""
+    kept = cut_at_stop(row, stop_ids)
+    return Generation(tokenizer.decode(kept, skip_special_tokens=True).strip(), kept)
+
+
 class ChatGenerator:
     """Greedy answers from a causal LM (plain or peft-wrapped) and its chat template."""
 
@@ -73,9 +79,6 @@ class ChatGenerator:
     def left_pad(self, prompts: list[list[int]]) -> tuple[torch.Tensor, torch.Tensor]:
         ids, mask = left_pad(prompts, self.pad_id)
         return ids.to(self.device), mask.to(self.device)
-
-    def cut(self, row: list[int]) -> list[int]:
-        return cut_at_stop(row, self.stop_ids)
 
     def _soft_prompt(self) -> str | None:
         """``prompt`` (virtual-token embeddings), ``prefix`` (key/value prefixes) or None."""
@@ -124,11 +127,7 @@ class ChatGenerator:
 
         rows = greedy_loop(forward, inputs, mask, width, cache, self.max_new_tokens, self.stop_ids, self.pad_id,
                            streamer)
-        return [self.finish(row) for row in rows]
-
-    def finish(self, row: list[int]) -> Generation:
-        kept = self.cut(row)
-        return Generation(self.tokenizer.decode(kept, skip_special_tokens=True).strip(), kept)
+        return [to_generation(row, self.tokenizer, self.stop_ids) for row in rows]
 
     def answer(self, prompts: list[str], system: str | None = None) -> list[Generation]:
         return self.generate([as_conversation(p, system) for p in prompts])

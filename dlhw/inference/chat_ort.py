@@ -26,7 +26,7 @@ import torch
 from dlhw.data.chat_format import ChatCollator, ChatFormatter
 from dlhw.data.conversations import Conversation
 from dlhw.errors import ConfigError
-from dlhw.inference.chat import Generation, cut_at_stop, greedy_loop, left_pad
+from dlhw.inference.chat import Generation, greedy_loop, left_pad, to_generation
 
 META_FILE = "chat.json"
 """What decoding needs besides the graph: vocabulary size, virtual ids, stop and pad ids, cache shape."""
@@ -55,13 +55,11 @@ class OrtChatGenerator:
         self.vocab_size = self.meta["vocab_size"]
         self.virtual_ids = self.meta.get("virtual_ids") or []
         self.layers = self.meta["num_layers"]
+        self.cache_names = [f"past_key_values.{i}.{kind}" for i in range(self.layers) for kind in ("key", "value")]
         self.kv_shape = (self.meta["num_kv_heads"], self.meta["head_dim"])
         prefix = export_dir / "prefix.npz"
         self.prefix = dict(np.load(prefix)) if prefix.is_file() else None  # key_i / value_i: (kv, n, d)
         self.float_type = np.float32
-
-    def cut(self, row: list[int]) -> list[int]:
-        return cut_at_stop(row, self.stop_ids)
 
     def left_pad(self, prompts: list[list[int]]) -> tuple[torch.Tensor, torch.Tensor]:
         return left_pad(prompts, self.pad_id)
@@ -74,7 +72,7 @@ class OrtChatGenerator:
                 for _ in range(2 * self.layers)]
 
     def forward_fn(self) -> Callable[..., tuple[torch.Tensor, list[np.ndarray]]]:
-        names = [f"past_key_values.{i}.{kind}" for i in range(self.layers) for kind in ("key", "value")]
+        names = self.cache_names
 
         def forward(step: dict[str, Any], mask: torch.Tensor, positions: torch.Tensor,
                     cache: list[np.ndarray]) -> tuple[torch.Tensor, list[np.ndarray]]:
@@ -96,11 +94,7 @@ class OrtChatGenerator:
             mask = torch.cat([torch.ones((batch, n), dtype=mask.dtype), mask], dim=1)  # (B, n + T)
         rows = greedy_loop(self.forward_fn(), {"input_ids": ids}, mask, ids.shape[1], self._empty_cache(batch),
                            self.max_new_tokens, self.stop_ids, self.pad_id, streamer)
-        out = []
-        for row in rows:
-            kept = self.cut(row)
-            out.append(Generation(self.tokenizer.decode(kept, skip_special_tokens=True).strip(), kept))
-        return out
+        return [to_generation(row, self.tokenizer, self.stop_ids) for row in rows]
 
     def loss(self, items: list[dict[str, list[int]]], batch_size: int = 16) -> dict[str, float]:
         """Mean loss per labelled token (and perplexity) of encoded conversations, one forward each."""
@@ -118,9 +112,8 @@ class OrtChatGenerator:
                 n = self.prefix["key_0"].shape[1]
                 full = torch.cat([torch.ones((len(chunk), n), dtype=mask.dtype), mask], dim=1)
             positions = (full.cumsum(-1) - 1).clamp(min=0)[:, -width:]
-            names = [f"past_key_values.{i}.{kind}" for i in range(self.layers) for kind in ("key", "value")]
             feeds = {"input_ids": ids.numpy(), "attention_mask": full.numpy(), "position_ids": positions.numpy(),
-                     **dict(zip(names, self._empty_cache(len(chunk)), strict=True))}
+                     **dict(zip(self.cache_names, self._empty_cache(len(chunk)), strict=True))}
             logits = torch.from_numpy(self.session.run(["logits"], feeds)[0][..., : self.vocab_size].copy())
             shift = lab[:, 1:]
             ce = torch.nn.functional.cross_entropy(logits[:, :-1].reshape(-1, logits.shape[-1]), shift.reshape(-1),

@@ -20,6 +20,7 @@ from transformers import set_seed
 from dlhw.config_chat import ChatConfig
 from dlhw.data.chat_format import ChatCollator, ChatFormatter, LengthStats
 from dlhw.data.conversations import prepare_conversations
+from dlhw.data.persian_tasks import PROBES
 from dlhw.errors import DlhwError
 from dlhw.evaluation.chat import base_metrics, evaluate_loaded
 from dlhw.models.chat import (
@@ -103,16 +104,15 @@ def train_chat(config: ChatConfig, run_dir: Path, resume_from: Path | None = Non
     frozen_before = tensor_digests(frozen)
     trainable_before = tensor_digests(trainable)
 
-    first_prompt = [{"role": "user", "content": (config.eval.probes or [None])[0] or "سلام"}]
+    first_prompt = [{"role": "user", "content": (config.eval.probes or PROBES)[0]}]
 
     def sample(m: Any) -> str:
         from dlhw.inference.chat import ChatGenerator
 
         return ChatGenerator(m, tokenizer, max_new_tokens=24).generate([first_prompt])[0].text
 
-    train_cfg = config.train
     trainer, result = run_training(
-        model, datasets["train"], datasets["val"], collator, train_cfg, run_dir, config.seed,
+        model, datasets["train"], datasets["val"], collator, config.train, run_dir, config.seed,
         resume_from=resume_from, sample=sample, sample_key="sample_answer",
     )
     if not trainer.is_world_process_zero():
