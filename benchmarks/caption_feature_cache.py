@@ -20,7 +20,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from dlhw.cli.env_cmd import cpu_model  # noqa: E402
 from dlhw.config import dump_yaml, to_dict  # noqa: E402
-from dlhw.recipes import resolve_config  # noqa: E402
+from dlhw.families import resolve_config  # noqa: E402
 from dlhw.training.caption import train_caption  # noqa: E402
 
 

@@ -25,10 +25,10 @@ from dlhw.cli.env_cmd import cpu_model  # noqa: E402
 from dlhw.config import dump_yaml, to_dict  # noqa: E402
 from dlhw.data.captions import SPECIALS, Vocabulary  # noqa: E402
 from dlhw.data.scenes import make_scenes  # noqa: E402
-from dlhw.export.registry import export_run  # noqa: E402
+from dlhw.export.run import export_run  # noqa: E402
+from dlhw.families import resolve_config  # noqa: E402
 from dlhw.inference.captioner import OrtCaptioner  # noqa: E402
 from dlhw.models.caption import CaptionModel, CaptionModelSpec, image_transform, save_caption_model  # noqa: E402
-from dlhw.recipes import resolve_config  # noqa: E402
 
 
 def make_run(root: Path) -> tuple[Path, CaptionModel]:

@@ -25,8 +25,8 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from dlhw.config import dump_yaml, to_dict  # noqa: E402
 from dlhw.data.persian_tasks import plain_text  # noqa: E402
+from dlhw.families import resolve_config  # noqa: E402
 from dlhw.models.chat import train_tiny_tokenizer  # noqa: E402
-from dlhw.recipes import resolve_config  # noqa: E402
 
 RECIPE = {"lora": "chat-lora", "dora": "chat-lora", "rslora": "chat-lora", "loha": "chat-lora",
           "partial": "chat-partial", "prompt-tuning": "chat-prompt-tuning", "prefix-tuning": "chat-prefix-tuning",

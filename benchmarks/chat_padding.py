@@ -28,10 +28,12 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from dlhw.cli.env_cmd import cpu_model  # noqa: E402
 from dlhw.config import TrainConfig  # noqa: E402
-from dlhw.config_chat import MethodConfig, TinyModelConfig  # noqa: E402
+from dlhw.config.chat import TinyModelConfig  # noqa: E402
+from dlhw.config.peft import MethodConfig  # noqa: E402
 from dlhw.data.chat_format import ChatCollator, ChatFormatter  # noqa: E402
 from dlhw.data.persian_tasks import make_examples, plain_text  # noqa: E402
-from dlhw.models.chat import apply_method, tiny_model_config, train_tiny_tokenizer  # noqa: E402
+from dlhw.models.chat import tiny_model_config, train_tiny_tokenizer  # noqa: E402
+from dlhw.models.peft import apply_method  # noqa: E402
 from dlhw.training.engine import run_training  # noqa: E402
 
 MAX_LENGTH = 512

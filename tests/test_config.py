@@ -4,8 +4,9 @@ from pathlib import Path
 
 import pytest
 
-from dlhw.config import CaptionConfig, ConfigError, explain, field_docs, from_dict, parse_override
-from dlhw.recipes import RECIPES, resolve_config, validate_file
+from dlhw.config import ConfigError, explain, field_docs, from_dict, parse_override
+from dlhw.config.caption import CaptionConfig
+from dlhw.families import RECIPES, resolve_config, validate_file
 
 CONFIGS = sorted((Path(__file__).parents[1] / "configs").glob("*.yaml"))
 

@@ -1,7 +1,9 @@
 """The ``dlhw`` command line: one Click group, every command registered in :data:`COMMANDS`.
 
-Commands parse their options and call the library; heavy imports (torch, transformers) happen
-inside the command so that ``dlhw --help`` and ``dlhw recipes`` answer at once.
+The shared commands are listed here; each family's batch verb comes from the family registry
+(``Family.batch_verb``). Commands parse their options and call the library; heavy imports
+(torch, transformers) happen inside the command so that ``dlhw --help`` and ``dlhw recipes``
+answer at once.
 """
 
 from __future__ import annotations
@@ -11,8 +13,6 @@ import sys
 import click
 
 from dlhw import __version__
-from dlhw.cli.caption_cmd import caption_cmd
-from dlhw.cli.chat_cmd import chat_cmd
 from dlhw.cli.config_cmd import config_group
 from dlhw.cli.data_cmd import data_group
 from dlhw.cli.env_cmd import env_cmd
@@ -22,7 +22,9 @@ from dlhw.cli.model_cmd import model_group
 from dlhw.cli.recipes_cmd import recipes_cmd
 from dlhw.cli.report_cmd import report_group
 from dlhw.cli.train_cmd import train_cmd
+from dlhw.core.imports import import_string
 from dlhw.errors import ConfigError, DlhwError
+from dlhw.families import FAMILIES
 
 COMMANDS: dict[str, click.Command] = {
     "recipes": recipes_cmd,
@@ -30,8 +32,7 @@ COMMANDS: dict[str, click.Command] = {
     "train": train_cmd,
     "evaluate": evaluate_cmd,
     "export": export_cmd,
-    "caption": caption_cmd,
-    "chat": chat_cmd,
+    **{f.batch_verb: import_string(f.batch_command) for f in FAMILIES.values() if f.batch_verb and f.batch_command},
     "model": model_group,
     "data": data_group,
     "report": report_group,
@@ -46,9 +47,9 @@ def cli() -> None:
 
     \b
     Start offline in minutes on a CPU:
-      dlhw recipes
-      dlhw train caption-transformer --preset tiny
-      dlhw evaluate runs/caption-transformer/<timestamp>
+      dlhw recipes                              what can be trained, and with which commands
+      dlhw train RECIPE --preset tiny           embedded data, a tiny model, minutes on a CPU
+      dlhw evaluate runs/RECIPE/<timestamp>
     """
 
 

@@ -52,7 +52,7 @@ def caption_cmd(ctx: click.Context, paths: tuple[str, ...], model_path: str, bac
     shard_spec = parse_shard(shard)
     writer = ResultWriter(Path(out), "caption")
     if backend == "tensorrt":
-        from dlhw.export.tensorrt import require_tensorrt
+        from dlhw.inference.tensorrt import require_tensorrt
 
         require_tensorrt()
     captioner = load_captioner(model_path, backend, device)  # type: ignore[arg-type]

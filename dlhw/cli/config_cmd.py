@@ -6,7 +6,7 @@ import click
 
 from dlhw.cli.options import config_option, preset_option, set_option
 from dlhw.config import dump_yaml, explain, to_dict
-from dlhw.recipes import FAMILIES, get_recipe, resolve_config, validate_file
+from dlhw.families import family_of, resolve_config, validate_file
 
 
 @click.group()
@@ -23,7 +23,7 @@ def config_group() -> None:
 def show_cmd(recipe: str, preset: str, config_file: str | None, overrides: tuple[str, ...], explain_keys: bool) -> None:
     """Print RECIPE's config as YAML, with the preset and --set overrides applied."""
     if explain_keys:
-        cls = FAMILIES[get_recipe(recipe).family].load("config_class")
+        cls = family_of(recipe).load("config_class")
         for key, type_name, doc in explain(cls):
             click.echo(f"{key:<32} {type_name:<24} {doc}")
         return

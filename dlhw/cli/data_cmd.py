@@ -1,4 +1,4 @@
-"""``dlhw data inspect FAMILY``."""
+"""``dlhw data inspect FAMILY``: look at a family's data before training on it."""
 
 from __future__ import annotations
 
@@ -6,7 +6,10 @@ import json
 
 import click
 
-from dlhw.cli.options import preset_option, set_option
+from dlhw.cli.options import family_options, preset_option, set_option
+from dlhw.families import FAMILIES
+
+INSPECTABLE = [name for name, family in FAMILIES.items() if family.inspect]
 
 
 @click.group()
@@ -15,25 +18,29 @@ def data_group() -> None:
 
 
 @data_group.command("inspect")
-@click.argument("family", type=click.Choice(["caption"]))
+@click.argument("family_name", metavar="FAMILY", type=click.Choice(INSPECTABLE))
 @click.option("--data-dir", type=click.Path(exists=True, file_okay=False), default=None,
-              help="Local dataset directory (Flickr8k: Kaggle or original layout).")
+              help="The family's local data in DIR (as `dlhw train --data-dir`).")
 @preset_option
 @set_option
-@click.option("--out", "out_dir", type=click.Path(file_okay=False), default="runs/inspect/caption",
-              show_default=True, help="Folder for the PNGs.")
-def inspect_cmd(family: str, data_dir: str | None, preset: str, overrides: tuple[str, ...], out_dir: str) -> None:
-    """Write PNGs describing FAMILY's data: caption-length scatter and histogram, the top-20
-    words, and 5 random images with their processed captions.
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), default=None,
+              help="Folder for the figures [default: runs/inspect/FAMILY].")
+@click.pass_context
+def inspect_cmd(ctx: click.Context, family_name: str, **_: object) -> None:
+    """Write figures describing FAMILY's data (lengths, frequent tokens, samples, and whatever the
+    family checks) and print the numbers behind them as JSON.
 
-    Without --data-dir the preset's source is used (full: the Flickr8k hub dataset; tiny: the
-    embedded scenes).
+    Without --data-dir the preset's source is used (full: the real dataset; tiny: the family's
+    embedded data).
     """
-    from dlhw.data.inspect import inspect_caption_data
-    from dlhw.recipes import resolve_config
+    from dlhw.families import data_dir_overrides, recipes_of, resolve_config
 
-    if data_dir:
-        overrides = (*overrides, f"data.data_dir={data_dir}", "data.source=flickr8k")
-    config = resolve_config("caption-transformer", preset, None, overrides)
-    result = inspect_caption_data(config.data, config.seed, out_dir)
-    click.echo(json.dumps(result, indent=2))
+    family = FAMILIES[family_name]
+    options = family_options(ctx, family, "inspect", shared=("family_name",))
+    overrides = tuple(options.get("overrides") or ())
+    if options.get("data_dir"):
+        overrides = (*data_dir_overrides(family, options["data_dir"]), *overrides)
+    config = resolve_config(recipes_of(family.name)[0].name, options.get("preset") or "full", None, overrides)
+    out_dir = options.get("out_dir") or f"runs/inspect/{family.name}"
+    result = family.load("inspect")(config, out_dir)
+    click.echo(json.dumps(result, indent=2, ensure_ascii=False))

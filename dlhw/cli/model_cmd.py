@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 
 
 @click.group()
 def model_group() -> None:
-    """Inspect models: a run's fine-tuned model or any causal LM."""
+    """Inspect models: a run's model as trained, or any Hugging Face model."""
 
 
 @model_group.command("summary")
@@ -17,18 +19,25 @@ def model_group() -> None:
 def summary_cmd(target: str, depth: int) -> None:
     """Print the module tree of TARGET with total and trainable parameters per module.
 
-    TARGET is a chat run directory (the model as it was trained: adapters, or all but four
-    decoder layers frozen) or a Hugging Face model id / local model folder.
+    TARGET is a run directory (its model as it was trained: frozen parts show 0 trainable) or a
+    Hugging Face model id / local model folder.
 
     \b
     Examples:
-      dlhw model summary runs/chat-partial/20261123-101500
-      dlhw model summary runs/chat-lora/20261123-101500 --depth 6
+      dlhw model summary runs/RECIPE/20261123-101500 --depth 6
+      dlhw model summary path/to/hf-model-folder
     """
-    from dlhw.models.chat_run import load_any_model
     from dlhw.models.summary import module_tree
 
-    model, label = load_any_model(target)
+    if (Path(target) / "config.yaml").is_file():
+        from dlhw.core.runs import require_run_dir
+        from dlhw.families import family_of_run
+
+        model, label = family_of_run(target).load("load_model")(require_run_dir(target))
+    else:
+        from dlhw.models.hub import load_any_hub_model
+
+        model, label = load_any_hub_model(target), target
     click.echo(label)
     for line in module_tree(model, depth):
         click.echo(line)

@@ -1,8 +1,14 @@
-"""Options several commands share, so they read and behave the same everywhere."""
+"""Options several commands share, so they read and behave the same everywhere, and the check
+that a family-specific verb got only the options its family declares."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import click
+from click.core import ParameterSource
+
+from dlhw.errors import ConfigError
 
 preset_option = click.option(
     "--preset", default="full", show_default=True,
@@ -16,3 +22,28 @@ set_option = click.option(
     "--set", "overrides", multiple=True, metavar="KEY=VALUE",
     help="Override one config value by dotted key, e.g. --set train.epochs=3 (repeatable).",
 )
+
+
+def _flag(ctx: click.Context, name: str) -> str:
+    param = next(p for p in ctx.command.params if p.name == name)
+    return max(param.opts, key=len)
+
+
+def family_options(ctx: click.Context, family: Any, verb: str, shared: tuple[str, ...] = ()) -> dict[str, Any]:
+    """The options of ``ctx`` that ``family`` takes on ``verb`` (by parameter name, with values).
+
+    An option given on the command line that the family does not declare is a usage error (exit
+    2) naming the options it does take; ``shared`` options (arguments, flags every family has)
+    are neither checked nor returned.
+    """
+    accepted = family.options.get(verb, ())
+    given = [name for name in ctx.params if name not in shared
+             and ctx.get_parameter_source(name) in (ParameterSource.COMMANDLINE, ParameterSource.ENVIRONMENT)]
+    refused = [name for name in given if name not in accepted]
+    if refused:
+        takes = ", ".join(_flag(ctx, n) for n in accepted) or "no options"
+        raise ConfigError(
+            f"{_flag(ctx, refused[0])}: not an option of `dlhw {ctx.command_path.split(' ', 1)[-1]}` for the "
+            f"{family.name} family; it takes {takes}"
+        )
+    return {name: ctx.params[name] for name in accepted if name in ctx.params}

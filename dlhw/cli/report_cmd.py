@@ -18,13 +18,14 @@ def report_group() -> None:
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), default=None,
               help="Output folder [default: runs/compare/TIMESTAMP].")
 def compare_cmd(runs: tuple[str, ...], out_dir: str | None) -> None:
-    """Compare RUNS: a Markdown table (time, memory, trainable parameters, losses, perplexity,
-    exact match, change from the base model), probe answers side by side, and PNGs (loss
-    curves overlaid; bars of time, memory, trainable share and exact match).
+    """Compare RUNS: a Markdown table (time, memory, trainable parameters, losses, and the
+    headline metrics of the runs' families with their change from the base model where one was
+    measured), probe answers side by side when the runs have them, and PNGs (loss curves
+    overlaid; bars of time, memory, trainable share and each headline metric).
 
     \b
     Example:
-      dlhw report compare runs/chat-*/* --out reports/chat-methods
+      dlhw report compare runs/RECIPE/* --out reports/methods
     """
     from dlhw.reports.compare import compare_runs
 

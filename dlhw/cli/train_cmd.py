@@ -18,8 +18,9 @@ from dlhw.errors import ConfigError, DlhwError
 @set_option
 @click.option("--output-dir", type=click.Path(file_okay=False), default=None,
               help="Run directory [default: runs/RECIPE/TIMESTAMP].")
-@click.option("--data-dir", type=click.Path(file_okay=False), default=None,
-              help="Local dataset directory (same as --set data.data_dir=DIR).")
+@click.option("--data-dir", type=click.Path(exists=True, file_okay=False), default=None,
+              help="The family's local data in DIR (its native files; the README's Data section "
+                   "lists each family's layout).")
 @click.option("--resume", is_flag=False, flag_value="latest", default=None, metavar="[CHECKPOINT]",
               help="Continue a run from its last checkpoint (or the CHECKPOINT folder given). Without "
                    "--output-dir, the newest run of RECIPE is continued.")
@@ -32,21 +33,24 @@ def train_cmd(
     data_dir: str | None, resume: str | None, overwrite: bool, seed: int | None, nproc: int,
 ) -> None:
     """Train RECIPE into a run directory (config.yaml, checkpoints/, metrics.jsonl, plots/,
-    model/, report.md).
+    model/, report.md). `dlhw recipes` lists the recipes.
 
     \b
     Examples:
-      dlhw train caption-transformer --preset tiny
-      dlhw train caption-rnn --data-dir ~/data/flickr8k --set train.epochs=20
-      dlhw train caption-rnn --preset tiny --output-dir runs/rnn --resume
-      dlhw train caption-rnn --preset tiny --nproc 2
+      dlhw train RECIPE --preset tiny                  offline, embedded data, minutes on a CPU
+      dlhw train RECIPE --data-dir DIR --set train.epochs=20
+      dlhw train RECIPE --preset tiny --output-dir runs/mine --resume
+      dlhw train RECIPE --preset tiny --nproc 2        two processes (torchrun + DDP)
     """
     from dlhw.config import dump_yaml, to_dict
-    from dlhw.recipes import FAMILIES, get_recipe, resolve_config
+    from dlhw.core.runs import default_run_dir, latest_checkpoint, latest_run, prepare_run_dir
+    from dlhw.families import data_dir_overrides, family_of, resolve_config
     from dlhw.training.launch import in_distributed_worker, launch, world
-    from dlhw.training.rundir import default_run_dir, latest_checkpoint, latest_run, prepare_run_dir
 
-    spec = get_recipe(recipe)
+    family = family_of(recipe)
+    if family.train is None:
+        raise ConfigError(f"recipe {recipe}: the {family.name} family trains nothing; "
+                          f"it works with: {', '.join(family.verbs())}")
     if in_distributed_worker():
         # started by `--nproc` (or accelerate launch): the launcher prepared the run directory
         if not output_dir:
@@ -58,10 +62,10 @@ def train_cmd(
         if world()[0] == 0 and not (run_dir / "config.yaml").is_file():  # accelerate launch: no launcher
             run_dir.mkdir(parents=True, exist_ok=True)
             (run_dir / "config.yaml").write_text(dump_yaml(to_dict(config)), encoding="utf-8")
-        FAMILIES[spec.family].load("train")(config, run_dir, checkpoint)
+        family.load("train")(config, run_dir, checkpoint)
         return
     if data_dir:
-        overrides = (*overrides, f"data.data_dir={data_dir}", "data.source=flickr8k")
+        overrides = (*data_dir_overrides(family, data_dir), *overrides)
     checkpoint = None
     if resume:
         if overwrite:
@@ -95,7 +99,7 @@ def train_cmd(
             raise DlhwError(f"torchrun exited with code {code}; see the worker logs above")
         click.echo(f"done: model in {run_dir / 'model'}, report in {run_dir / 'report.md'}")
         return
-    train = FAMILIES[spec.family].load("train")
+    train = family.load("train")
     try:
         train(config, run_dir, checkpoint)
     except Exception:

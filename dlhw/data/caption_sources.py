@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass
 
-from dlhw.config import CaptionDataConfig
+from dlhw.config.caption import CaptionDataConfig
 from dlhw.data.captions import (
     CaptionImage,
     CaptionSplits,

@@ -7,6 +7,7 @@
 - :func:`choose_max_length`: the fixed caption length, the given percentile of training-caption
   lengths plus 2 for ``<sos>``/``<eos>``; longer captions are cut, shorter ones ``<pad>``-filled.
 - :func:`split_by_image`: a seeded 80/10/10 split by image, so no image is in two splits.
+- :class:`ImageTensors`: a split's images as preprocessed tensors, decoded in DataLoader workers.
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image
+from torch import Tensor
+from torch.utils.data import Dataset
 
 PAD, SOS, EOS, UNK = "<pad>", "<sos>", "<eos>", "<unk>"
 SPECIALS = (PAD, SOS, EOS, UNK)
@@ -145,3 +148,17 @@ def split_by_image(
         f"{len(test)} test images"
     )
     return CaptionSplits(train, val, test, how)
+
+
+class ImageTensors(Dataset):
+    """Images of one split as normalised tensors; decoding and resizing run in DataLoader workers."""
+
+    def __init__(self, images: list[CaptionImage], transform: Callable[[Image.Image], Tensor]):
+        self.images = images
+        self.transform = transform
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def __getitem__(self, i: int) -> Tensor:
+        return self.transform(self.images[i].load())  # (3, S, S)

@@ -11,9 +11,12 @@ import numpy as np
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
-from dlhw.config import CaptionConfig, from_dict, load_yaml
+from dlhw.config import from_dict, load_yaml
+from dlhw.config.caption import CaptionConfig
+from dlhw.core.devices import resolve_device
+from dlhw.core.runs import require_run_dir
 from dlhw.data.caption_sources import prepare_captions
-from dlhw.data.captions import CaptionImage
+from dlhw.data.captions import CaptionImage, ImageTensors
 from dlhw.data.scenes import SHAPES, Scene, scene_of
 from dlhw.errors import DlhwError
 from dlhw.evaluation.metrics import caption_metrics
@@ -21,9 +24,6 @@ from dlhw.inference.captioner import Backend, Captioner, load_captioner
 from dlhw.models.caption import image_transform
 from dlhw.reports.plots import plot_image_grid, plt, save_figure
 from dlhw.reports.run_report import write_run_report
-from dlhw.training.caption import ImageTensors
-from dlhw.training.engine import resolve_device
-from dlhw.training.rundir import require_run_dir
 
 
 @dataclass
@@ -138,13 +138,14 @@ def evaluate_caption_run(
     plot_image_grid([images[i].load() for i in picks], texts, run_dir / "plots" / f"samples_{split}.png",
                     title=f"{config.recipe}: {split} images, generated (gen) and reference (ref) captions")
     plots["samples"] = f"plots/samples_{split}.png"
-    if config.model.arch == "attention" and preds.alphas[picks[0]] is not None:
+    alphas = preds.alphas[picks[0]] if picks else None
+    if config.model.arch == "attention" and alphas is not None:
         i = picks[0]
-        positions = preds.alphas[i].shape[1]
+        positions = alphas.shape[1]
         side = int(round(positions**0.5))
         size = captioner.spec.image_size
         image = np.asarray(images[i].load().resize((size, size)))
-        plot_attention(image, preds.words[i], preds.alphas[i], (side, positions // side),
+        plot_attention(image, preds.words[i], alphas, (side, positions // side),
                        run_dir / "plots" / "attention.png")
         plots["attention"] = "plots/attention.png"
 

@@ -28,7 +28,7 @@ def loss_and_perplexity(model: Any, dataset: list[dict[str, list[int]]], collato
     device = next(model.parameters()).device
     model.eval()
     total, tokens = 0.0, 0
-    for batch in DataLoader(dataset, batch_size=batch_size, collate_fn=collator):
+    for batch in DataLoader(dataset, batch_size=batch_size, collate_fn=collator):  # type: ignore[arg-type]
         batch = {k: v.to(device) for k, v in batch.items()}
         n = int(batch["labels"][:, 1:].ne(-100).sum())  # predicted tokens after the shift
         total += float(model(**batch).loss) * n
@@ -115,19 +115,14 @@ def evaluate_loaded(run_dir: Path, model: Any, tokenizer: Any, config: Any, spli
     return result
 
 
-def evaluate_chat_run(run_dir: Path, split: str | None = None, batch_size: int | None = None,
-                      device: str | None = None, backend: str = "torch", **_: Any) -> dict[str, Any]:
-    """``dlhw evaluate RUN`` for chat runs: reload the run and its data, then score the test split."""
+def evaluate_chat_run(run_dir: Path, batch_size: int | None = None, device: str | None = None) -> dict[str, Any]:
+    """``dlhw evaluate RUN`` for chat runs: reload the run and its data, then score the test split
+    (the split the base model was scored on before training) with the torch model."""
     from dlhw.data.chat_format import ChatCollator, ChatFormatter
     from dlhw.data.conversations import prepare_conversations
-    from dlhw.errors import ConfigError
     from dlhw.models.chat_run import load_chat_run
     from dlhw.reports.run_report import write_run_report
 
-    if backend != "torch":
-        raise ConfigError(f"--backend {backend}: chat runs are evaluated with the torch backend")
-    if split not in (None, "test"):
-        raise ConfigError("--split: chat runs are scored on the test split (the base model was too)")
     loaded = load_chat_run(run_dir, device or "auto")
     config = loaded.config
     if batch_size:

@@ -9,8 +9,8 @@
 Batch is dynamic everywhere (dim 1 of the LSTM states). The Transformer prefix is padded to the
 fixed length L = max_length - 1 (the traced attention reshapes need a static length); the causal
 mask keeps the padding after ``last`` from changing the logits there.
-:class:`OrtStepper` drives these graphs with the same decoding code as torch
-(:mod:`dlhw.inference.decoding`).
+:class:`dlhw.inference.captioner.OrtStepper` drives these graphs with the same decoding code as
+torch (:mod:`dlhw.models.decoding`); the graphs' input and output names live beside it (``IO``).
 """
 
 from __future__ import annotations
@@ -23,30 +23,8 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from dlhw.models.caption import CaptionModel
-
-ATOL = 1e-3
-"""Largest |torch - ORT| allowed on encoder outputs and step logits (fp32)."""
-
-
-@dataclass(frozen=True)
-class GraphIO:
-    encoder_outputs: tuple[str, ...]
-    step_inputs: tuple[str, ...]
-    step_outputs: tuple[str, ...]
-    state_batch_axis: dict[str, int]
-
-
-IO = {
-    "rnn": GraphIO(("h", "c"), ("tokens", "h", "c"), ("logits", "h_out", "c_out"), {"h": 1, "c": 1}),
-    "attention": GraphIO(
-        ("h", "c", "annotations", "projected"),
-        ("tokens", "h", "c", "annotations", "projected"),
-        ("logits", "h_out", "c_out", "alpha"),
-        {"h": 0, "c": 0, "annotations": 0, "projected": 0},
-    ),
-    "transformer": GraphIO(("memory",), ("memory", "prefix", "last"), ("logits",), {"memory": 0, "prefix": 0}),
-}
+from dlhw.inference.captioner import IO, GraphIO, OrtStepper
+from dlhw.models.caption import CaptionModel, load_caption_model
 
 
 class EncoderGraph(nn.Module):
@@ -60,7 +38,7 @@ class EncoderGraph(nn.Module):
         memory = self.model.encoder(pixel_values)  # (B, [P,] F)
         if self.model.spec.model.arch == "transformer":
             return (memory,)  # the prefix starts empty; the stepper keeps it
-        return tuple(self.model.decoder.init_state(memory))
+        return tuple(self.model.decoder.init_state(memory))  # type: ignore[operator]
 
 
 class StepGraph(nn.Module):
@@ -78,7 +56,7 @@ class StepGraph(nn.Module):
             logits, _ = decoder(memory, prefix)  # (B, L, V)
             return (torch.index_select(logits, 1, last.view(1)).squeeze(1),)  # (B, V)
         tokens, *state = inputs
-        logits, new_state, alpha = decoder.step(tokens, tuple(state))
+        logits, new_state, alpha = decoder.step(tokens, tuple(state))  # type: ignore[operator]
         out = (logits, new_state[0], new_state[1])  # logits, h, c
         return (*out, alpha) if self.arch == "attention" else out
 
@@ -129,64 +107,35 @@ def _export_both(model: CaptionModel, pixels: Tensor, step_inputs: tuple[Tensor,
                  io: GraphIO, enc_axes: dict, step_axes: dict) -> None:
     with torch.no_grad():
         torch.onnx.export(
-            EncoderGraph(model), (pixels,), str(out_dir / "encoder.onnx"), dynamo=False, opset_version=opset,
+            EncoderGraph(model).eval(), (pixels,), str(out_dir / "encoder.onnx"), dynamo=False, opset_version=opset,
             input_names=["pixel_values"], output_names=list(io.encoder_outputs), dynamic_axes=enc_axes,
         )
         torch.onnx.export(
-            StepGraph(model), step_inputs, str(out_dir / "decoder_step.onnx"), dynamo=False, opset_version=opset,
+            StepGraph(model).eval(), step_inputs, str(out_dir / "decoder_step.onnx"), dynamo=False, opset_version=opset,
             input_names=list(io.step_inputs), output_names=list(io.step_outputs), dynamic_axes=step_axes,
         )
 
 
-class OrtStepper:
-    """The decoding stepper over decoder_step.onnx (state kept as numpy arrays)."""
+@dataclass
+class CaptionExport:
+    """A caption run loaded once for its whole export."""
 
-    def __init__(self, arch: str, session: Any, pad_id: int = 0, max_length: int = 0):
-        self.arch = arch
-        self.io = IO[arch]
-        self.session = session
-        self.pad_id = pad_id
-        self.length = max_length - 1  # the transformer graph's fixed prefix length
-
-    def init_state(self, encoder_outputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        state = dict(encoder_outputs)
-        if self.arch == "transformer":
-            batch = state["memory"].shape[0]
-            state["prefix"] = np.zeros((batch, 0), dtype=np.int64)
-        return state
-
-    def step(self, tokens: Tensor, state: dict[str, np.ndarray]) -> tuple[Tensor, dict[str, np.ndarray], Tensor | None]:
-        ids = tokens.cpu().numpy().astype(np.int64)
-        if self.arch == "transformer":
-            prefix = np.concatenate([state["prefix"], ids[:, None]], axis=1)  # (B, t)
-            t = prefix.shape[1]
-            padded = np.full((prefix.shape[0], self.length), self.pad_id, dtype=np.int64)  # (B, L)
-            padded[:, :t] = prefix
-            feed = {"memory": state["memory"], "prefix": padded, "last": np.array(t - 1, dtype=np.int64)}
-            (logits,) = self.session.run(None, feed)
-            return torch.from_numpy(logits), {**state, "prefix": prefix}, None
-        feed = {"tokens": ids, **{k: state[k] for k in self.io.step_inputs[1:]}}
-        outputs = self.session.run(None, feed)
-        new_state = {**state, "h": outputs[1], "c": outputs[2]}
-        alpha = torch.from_numpy(outputs[3]) if self.arch == "attention" else None
-        return torch.from_numpy(outputs[0]), new_state, alpha
-
-    def reorder_state(self, state: dict[str, np.ndarray], index: Tensor) -> dict[str, np.ndarray]:
-        idx = index.cpu().numpy()
-        axes = self.io.state_batch_axis
-        return {k: np.take(v, idx, axis=axes.get(k, 0)) for k, v in state.items()}
+    run_dir: Path
+    model: CaptionModel
 
 
-def export_caption(run_dir: Path, out_dir: Path, opset: int) -> dict[str, Any]:
+def load_for_export(run_dir: Path) -> CaptionExport:
+    return CaptionExport(run_dir, load_caption_model(run_dir / "model"))
+
+
+def export_caption(job: CaptionExport, out_dir: Path, opset: int) -> dict[str, Any]:
     """Export a caption run's encoder and decoder step, with the metadata inference needs."""
     import shutil
     from dataclasses import asdict
 
-    from dlhw.models.caption import load_caption_model
-
-    model = load_caption_model(run_dir / "model")
+    model = job.model
     files = export_graphs(model, out_dir, opset)
-    shutil.copy(run_dir / "model" / "vocab.json", out_dir / "vocab.json")
+    shutil.copy(job.run_dir / "model" / "vocab.json", out_dir / "vocab.json")
     io = IO[model.spec.model.arch]
     return {
         "family": "caption",
@@ -203,14 +152,13 @@ def export_caption(run_dir: Path, out_dir: Path, opset: int) -> dict[str, Any]:
     }
 
 
-def check_caption_export(run_dir: Path, out_dir: Path, meta: dict[str, Any], atol: float) -> dict[str, Any]:
+def check_caption_export(job: CaptionExport, out_dir: Path, meta: dict[str, Any], atol: float) -> dict[str, Any]:
     """Same inputs through torch and ORT: encoder outputs, step logits, greedy tokens."""
     import onnxruntime as ort
 
     from dlhw.errors import DlhwError
-    from dlhw.models.caption import load_caption_model
 
-    model = load_caption_model(run_dir / "model")
+    model = job.model.eval()  # the exporter restores its wrappers' mode: compare in inference mode
     spec = model.spec
     pixels, step_inputs = dummy_inputs(model, batch=4)
     enc = ort.InferenceSession(str(out_dir / "encoder.onnx"), providers=["CPUExecutionProvider"])
@@ -230,7 +178,7 @@ def check_caption_export(run_dir: Path, out_dir: Path, meta: dict[str, Any], ato
             f"export check failed: ONNX output {worst!r} differs from torch by {diffs[worst]:.3g} "
             f"(tolerance {atol:g}); nothing was written"
         )
-    from dlhw.inference.decoding import decode
+    from dlhw.models.decoding import decode
 
     with torch.no_grad():
         torch_tokens = model.generate(pixel_values=pixels).tokens
@@ -242,14 +190,16 @@ def check_caption_export(run_dir: Path, out_dir: Path, meta: dict[str, Any], ato
     if not same:
         raise DlhwError("export check failed: greedy captions differ between torch and ONNX Runtime "
                         f"on the check batch (max difference of outputs {diffs[worst]:.3g})")
-    return {"max_abs_diff": diffs, "atol": atol, "greedy_tokens_equal": same, "check_batch": 4}
+    summary = (f"parity vs torch: max |diff| {', '.join(f'{k} {v:.2g}' for k, v in diffs.items())} "
+               f"(tolerance {atol:g}); greedy tokens equal")
+    return {"max_abs_diff": diffs, "atol": atol, "greedy_tokens_equal": same, "check_batch": 4, "summary": summary}
 
 
 def build_caption_engines(out_dir: Path, meta: dict[str, Any], fp16: bool, max_batch: int) -> dict[str, Any]:
     """Build and cache TensorRT engines for both graphs (batch 1..max_batch)."""
     import onnxruntime as ort
 
-    from dlhw.export.tensorrt import shape_profiles, tensorrt_providers
+    from dlhw.inference.tensorrt import shape_profiles, tensorrt_providers
 
     spec = meta["spec"]
     size = spec["image_size"]

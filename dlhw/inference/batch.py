@@ -7,6 +7,9 @@ failed input with the reason -> a summary line and an exit code (0 all done, 1 s
 Outputs are JSONL (one object per line) or CSV (header ``path,status,result,error``), keyed by
 ``path``. A rerun with the same output skips every path already recorded (successes and errors:
 delete an error row to retry it) and first drops a line cut short by a kill.
+
+``DLHW_FAULT=kill-after-batch:N`` (a testing aid, :mod:`dlhw.core.faults`) kills the process right
+after the N-th batch of this run is written, so resume tests stop a job at an exact point.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from typing import Any
 from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
+from dlhw.core.faults import kill_if_reached
 from dlhw.errors import ConfigError
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff")
@@ -211,7 +215,7 @@ def run_batch_job(
     succeeded = failed = 0
     start = time.perf_counter()
     with tqdm(total=len(todo), desc=desc, unit=unit) as bar:
-        for items in loader:
+        for batch_number, items in enumerate(loader, start=1):
             records = []
             good = [(i, value) for i, value, error in items if error is None]
             for i, _, error in items:
@@ -225,6 +229,7 @@ def run_batch_job(
                     records += [{"path": str(todo[i]), "status": "error", "error": f"{type(err).__name__}: {err}"}
                                 for i, _ in good]
             writer.write(records)
+            kill_if_reached("kill-after-batch", batch_number)
             ok = sum(r["status"] == "ok" for r in records)
             succeeded += ok
             failed += len(records) - ok

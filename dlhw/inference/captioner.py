@@ -2,13 +2,16 @@
 
 ``load_captioner(path, backend)`` takes a run directory or an export directory and returns an
 object with ``spec``, ``vocab`` and ``caption(pixels, beam_size) -> Decoded``; decoding is the
-same code for every backend (:mod:`dlhw.inference.decoding`).
+same code for every backend (:mod:`dlhw.models.decoding`). The ONNX backends drive the exported
+decoder-step graph with :class:`OrtStepper`; ``IO`` names each architecture's graph inputs and
+outputs (the exporter writes the graphs with those names).
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
@@ -17,10 +20,11 @@ import torch
 from PIL import Image
 from torch import Tensor
 
+from dlhw.core.runs import EXPORT_META, export_dir_of
 from dlhw.data.captions import Vocabulary
 from dlhw.errors import ConfigError
-from dlhw.inference.decoding import Decoded, decode
 from dlhw.models.caption import CaptionModel, CaptionModelSpec, load_caption_model, spec_from_dict
+from dlhw.models.decoding import Decoded, decode
 
 Backend = Literal["torch", "onnxruntime", "tensorrt"]
 
@@ -30,7 +34,67 @@ class Captioner(Protocol):
     vocab: Vocabulary
 
     def caption(self, pixels: Tensor, beam_size: int = 1, length_penalty: float = 0.7) -> Decoded: ...
-EXPORT_META = "export.json"
+
+
+@dataclass(frozen=True)
+class GraphIO:
+    encoder_outputs: tuple[str, ...]
+    step_inputs: tuple[str, ...]
+    step_outputs: tuple[str, ...]
+    state_batch_axis: dict[str, int]
+
+
+IO = {
+    "rnn": GraphIO(("h", "c"), ("tokens", "h", "c"), ("logits", "h_out", "c_out"), {"h": 1, "c": 1}),
+    "attention": GraphIO(
+        ("h", "c", "annotations", "projected"),
+        ("tokens", "h", "c", "annotations", "projected"),
+        ("logits", "h_out", "c_out", "alpha"),
+        {"h": 0, "c": 0, "annotations": 0, "projected": 0},
+    ),
+    "transformer": GraphIO(("memory",), ("memory", "prefix", "last"), ("logits",), {"memory": 0, "prefix": 0}),
+}
+
+
+class OrtStepper:
+    """The decoding stepper over decoder_step.onnx (state kept as numpy arrays)."""
+
+    def __init__(self, arch: str, session: Any, pad_id: int = 0, max_length: int = 0):
+        self.arch = arch
+        self.io = IO[arch]
+        self.session = session
+        self.pad_id = pad_id
+        self.length = max_length - 1  # the transformer graph's fixed prefix length
+
+    def init_state(self, encoder_outputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        state = dict(encoder_outputs)
+        if self.arch == "transformer":
+            batch = state["memory"].shape[0]
+            state["prefix"] = np.zeros((batch, 0), dtype=np.int64)
+        return state
+
+    def step(self, tokens: Tensor, state: dict[str, np.ndarray]) -> tuple[Tensor, dict[str, np.ndarray], Tensor | None]:
+        ids = tokens.cpu().numpy().astype(np.int64)
+        if self.arch == "transformer":
+            prefix = np.concatenate([state["prefix"], ids[:, None]], axis=1)  # (B, t)
+            t = prefix.shape[1]
+            padded = np.full((prefix.shape[0], self.length), self.pad_id, dtype=np.int64)  # (B, L)
+            padded[:, :t] = prefix
+            feed = {"memory": state["memory"], "prefix": padded, "last": np.array(t - 1, dtype=np.int64)}
+            (logits,) = self.session.run(None, feed)
+            return torch.from_numpy(logits), {**state, "prefix": prefix}, None
+        feed = {"tokens": ids, **{k: state[k] for k in self.io.step_inputs[1:]}}
+        outputs = self.session.run(None, feed)
+        new_state = {**state, "h": outputs[1], "c": outputs[2]}
+        alpha = torch.from_numpy(outputs[3]) if self.arch == "attention" else None
+        return torch.from_numpy(outputs[0]), new_state, alpha
+
+    def reorder_state(self, state: dict[str, np.ndarray], index: Tensor) -> dict[str, np.ndarray]:
+        idx = index.cpu().numpy()
+        axes = self.io.state_batch_axis
+        return {k: np.take(v, idx, axis=axes.get(k, 0)) for k, v in state.items()}
+
+
 
 
 def load_image_tensor(path: Path, transform: Callable[[Image.Image], Tensor]) -> Tensor:
@@ -64,8 +128,6 @@ class OrtCaptioner:
         """``providers(graph)`` gives the execution providers for "encoder" and "decoder_step"."""
         import onnxruntime as ort
 
-        from dlhw.export.caption import OrtStepper
-
         meta = json.loads((export_dir / EXPORT_META).read_text(encoding="utf-8"))
         self.meta = meta
         self.spec = spec_from_dict(meta["spec"])
@@ -87,16 +149,6 @@ class OrtCaptioner:
                       max_new=spec.max_length - 1, beam_size=beam_size, length_penalty=length_penalty)
 
 
-def export_dir_of(path: Path) -> Path:
-    """An export directory as given, or the ONNX export inside a run directory."""
-    if (path / EXPORT_META).is_file():
-        return path
-    candidate = path / "export" / "onnx"
-    if (candidate / EXPORT_META).is_file():
-        return candidate
-    raise ConfigError(f"{path}: no ONNX export found; create one with `dlhw export {path} --onnx`")
-
-
 def load_captioner(path: str | Path, backend: Backend = "torch", device: str = "cpu") -> Captioner:
     path = Path(path)
     if backend == "torch":
@@ -106,7 +158,7 @@ def load_captioner(path: str | Path, backend: Backend = "torch", device: str = "
         return TorchCaptioner.from_run(path, device)
     export_dir = export_dir_of(path)
     if backend == "tensorrt":
-        from dlhw.export.tensorrt import require_tensorrt, tensorrt_providers
+        from dlhw.inference.tensorrt import require_tensorrt, tensorrt_providers
 
         require_tensorrt()
         meta = json.loads((export_dir / EXPORT_META).read_text(encoding="utf-8"))

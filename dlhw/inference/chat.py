@@ -88,8 +88,10 @@ class ChatGenerator:
         return "prefix" if config.peft_type.value == "PREFIX_TUNING" else "prompt"
 
     @torch.no_grad()
-    def generate(self, conversations: list[Conversation], streamer: Any = None) -> list[Generation]:
-        """Greedy answers, decoded step by step with the KV cache.
+    def generate(self, conversations: list[Conversation], streamer: Any = None,
+                 record: list[torch.Tensor] | None = None) -> list[Generation]:
+        """Greedy answers, decoded step by step with the KV cache (``record`` collects each step's
+        (B, V) logits, for export parity checks).
 
         Position ids come from the attention mask, so a row's numbers do not depend on how much
         padding the batch gave it. Soft prompts sit right before each row's first real token
@@ -126,7 +128,7 @@ class ChatGenerator:
             return out.logits[:, -1], out.past_key_values  # (B, V)
 
         rows = greedy_loop(forward, inputs, mask, width, cache, self.max_new_tokens, self.stop_ids, self.pad_id,
-                           streamer)
+                           streamer, record)
         return [to_generation(row, self.tokenizer, self.stop_ids) for row in rows]
 
     def answer(self, prompts: list[str], system: str | None = None) -> list[Generation]:
@@ -173,13 +175,15 @@ def read_prompts(path: Path) -> list[tuple[str, Conversation]]:
 
 
 def greedy_loop(forward: Any, inputs: dict[str, Any], mask: Any, width: int, cache: Any, max_new_tokens: int,
-                stop_ids: list[int], pad_id: int, streamer: Any = None) -> list[list[int]]:
+                stop_ids: list[int], pad_id: int, streamer: Any = None,
+                record: list[torch.Tensor] | None = None) -> list[list[int]]:
     """Greedy decoding shared by every backend.
 
     ``forward(step_inputs, attention_mask, position_ids, cache) -> (last logits (B, V), cache)``;
     ``inputs`` are the first step's (ids or embeddings, ``width`` columns), ``mask`` covers
     everything attended to so far (a prefix cache too). Works on torch tensors (torch backend)
-    and on numpy arrays wrapped by the caller (ONNX Runtime), through torch here.
+    and on numpy arrays wrapped by the caller (ONNX Runtime), through torch here. ``record``, when
+    given, receives every step's (B, V) logits as float32 on the CPU.
     """
     batch = mask.shape[0]
     positions = (mask.cumsum(-1) - 1).clamp(min=0)[:, -width:]  # (B, T) counted from the first real token
@@ -188,6 +192,8 @@ def greedy_loop(forward: Any, inputs: dict[str, Any], mask: Any, width: int, cac
     stop = torch.tensor(stop_ids)
     new: list[torch.Tensor] = []
     for _ in range(max_new_tokens):
+        if record is not None:
+            record.append(torch.as_tensor(logits).float().cpu())  # (B, V)
         token = torch.as_tensor(logits).argmax(-1).cpu()  # (B,)
         token = torch.where(done, torch.full_like(token, pad_id), token)
         new.append(token)

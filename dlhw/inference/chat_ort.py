@@ -85,7 +85,8 @@ class OrtChatGenerator:
 
         return forward
 
-    def generate(self, conversations: list[Conversation], streamer: Any = None) -> list[Generation]:
+    def generate(self, conversations: list[Conversation], streamer: Any = None,
+                 record: list[torch.Tensor] | None = None) -> list[Generation]:
         prompts = [self.virtual_ids + self.formatter.prompt_ids(c) for c in conversations]
         ids, mask = self.left_pad(prompts)  # (B, T)
         batch = ids.shape[0]
@@ -93,7 +94,7 @@ class OrtChatGenerator:
             n = self.prefix["key_0"].shape[1]
             mask = torch.cat([torch.ones((batch, n), dtype=mask.dtype), mask], dim=1)  # (B, n + T)
         rows = greedy_loop(self.forward_fn(), {"input_ids": ids}, mask, ids.shape[1], self._empty_cache(batch),
-                           self.max_new_tokens, self.stop_ids, self.pad_id, streamer)
+                           self.max_new_tokens, self.stop_ids, self.pad_id, streamer, record)
         return [to_generation(row, self.tokenizer, self.stop_ids) for row in rows]
 
     def loss(self, items: list[dict[str, list[int]]], batch_size: int = 16) -> dict[str, float]:
@@ -127,13 +128,13 @@ class OrtChatGenerator:
 def load_chat_generator(path: str | Path, backend: str = "torch", device: str = "auto", max_new_tokens: int = 128,
                         int8: bool = False) -> Any:
     """A generator for a chat run (torch) or its ONNX export (onnxruntime, tensorrt)."""
-    from dlhw.inference.captioner import export_dir_of
+    from dlhw.core.runs import export_dir_of
     from dlhw.inference.chat import ChatGenerator
     from dlhw.models.chat_run import is_chat_run, load_chat_run
 
     path = Path(path)
     if backend == "tensorrt":
-        from dlhw.export.tensorrt import require_tensorrt
+        from dlhw.inference.tensorrt import require_tensorrt
 
         require_tensorrt()  # before anything else: fail within seconds
     if backend == "torch":
@@ -147,7 +148,7 @@ def load_chat_generator(path: str | Path, backend: str = "torch", device: str = 
     export_dir = export_dir_of(path)
     model_file = "model.int8.onnx" if int8 else "model.onnx"
     if backend == "tensorrt":
-        from dlhw.export.tensorrt import tensorrt_providers
+        from dlhw.inference.tensorrt import tensorrt_providers
 
         meta = json.loads((export_dir / "export.json").read_text(encoding="utf-8"))
         if "tensorrt" not in meta:

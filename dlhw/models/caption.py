@@ -10,7 +10,7 @@
 
 Every decoder has two faces: ``forward(features, input_ids)`` for teacher-forced training, and
 ``init_state`` / ``step`` / ``reorder_state`` for token-by-token decoding
-(:mod:`dlhw.inference.decoding`), which the ONNX export of the decoder step reuses.
+(:mod:`dlhw.models.decoding`), which the ONNX export of the decoder step reuses.
 
 Shapes: B batch, T caption length, V vocabulary, C encoder channels, P = h*w spatial positions,
 E embedding size, H hidden size, A attention size, D transformer width.
@@ -32,9 +32,10 @@ from torch import Tensor, nn
 from torchvision import transforms
 from torchvision.models import efficientnet
 
-from dlhw.config import CaptionModelConfig, from_dict
+from dlhw.config import from_dict
+from dlhw.config.caption import CaptionModelConfig
 from dlhw.errors import DlhwError
-from dlhw.inference.decoding import Decoded, decode
+from dlhw.models.decoding import Decoded, decode
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -83,7 +84,7 @@ def efficientnet_b0_features(pretrained: bool, width_mult: float = 1.0, depth_mu
 
 
 def feature_channels(backbone: nn.Sequential) -> int:
-    return backbone[-1].out_channels  # the final 1x1 Conv2dNormActivation
+    return int(backbone[-1].out_channels)  # type: ignore[arg-type]  # the final 1x1 Conv2dNormActivation
 
 
 class ImageEncoder(nn.Module):
@@ -252,7 +253,7 @@ class AttentionDecoder(nn.Module):
         return self.fc(self.dropout(deep)), (h, c, annotations, projected), alpha  # (B, V), ..., (B, P)
 
     def forward(self, annotations: Tensor, input_ids: Tensor) -> tuple[Tensor, Tensor]:
-        state = self.init_state(annotations)
+        state: tuple[Tensor, ...] = self.init_state(annotations)
         logits, alphas = [], []
         for t in range(input_ids.size(1)):
             step_logits, state, alpha = self.step(input_ids[:, t], state)  # (B, V), (B, P)
@@ -367,8 +368,9 @@ class CaptionModel(nn.Module):
         """Caption a batch: greedy (with attention maps for caption-attention) or beam search."""
         memory = self.encoder(pixel_values, features)  # (B, [P,] F)
         spec = self.spec
+        stepper: Any = self.decoder  # each decoder is a Stepper (init_state / step / reorder_state)
         return decode(
-            self.decoder, memory, memory.size(0), spec.sos_id, spec.eos_id, spec.pad_id,
+            stepper, memory, memory.size(0), spec.sos_id, spec.eos_id, spec.pad_id,
             max_new=spec.max_length - 1, beam_size=beam_size, length_penalty=length_penalty,
             device=memory.device,
         )
@@ -414,3 +416,12 @@ def load_caption_model(directory: str | Path, device: str | torch.device = "cpu"
     model = CaptionModel(spec, backbone=backbone)
     model.load_state_dict(load_file(str(Path(directory) / "model.safetensors")))
     return model.to(device).eval()
+
+
+def load_run_model(run_dir: str | Path) -> tuple[CaptionModel, str]:
+    """A caption run's model as trained (the backbone frozen unless it was fine-tuned), and a label."""
+    model = load_caption_model(Path(run_dir) / "model")
+    model.requires_grad_(True)
+    if not model.spec.model.finetune_encoder:
+        model.encoder.backbone.requires_grad_(False)
+    return model, f"{run_dir} (caption, {model.spec.model.arch} decoder)"

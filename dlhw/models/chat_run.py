@@ -14,8 +14,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import torch
-
 from dlhw.errors import ConfigError
 
 BASE_DIR = "base_model"
@@ -23,7 +21,7 @@ INFO_FILE = "dlhw_chat.json"
 
 
 def save_chat_model(model: Any, tokenizer: Any, model_dir: Path, config: Any, base: str) -> None:
-    from dlhw.models.chat import decoder_layers, partial_layer_indices
+    from dlhw.models.peft import decoder_layers, partial_layer_indices
 
     model_dir.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(model_dir)
@@ -55,21 +53,22 @@ def load_chat_run(run_dir: str | Path, device: str = "auto", trainable: bool = F
     """
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from dlhw.config import load_yaml
-    from dlhw.models.chat import freeze_all_but_layers, model_dtype
-    from dlhw.recipes import resolve_config
-    from dlhw.training.engine import resolve_device
+    from dlhw.config import from_dict
+    from dlhw.config.chat import ChatConfig
+    from dlhw.core.devices import model_dtype, resolve_device
+    from dlhw.core.runs import run_config_dict
+    from dlhw.models.peft import freeze_all_but_layers
 
     run_dir = Path(run_dir)
     model_dir = run_dir / "model"
     if not (model_dir / INFO_FILE).is_file():
         raise ConfigError(f"{run_dir}: not a finished chat run (no model/{INFO_FILE})")
-    saved = run_dir / "config.yaml"
-    config = resolve_config(preset=str(load_yaml(saved).get("preset", "full")), config_file=saved)
+    config = from_dict(ChatConfig, run_config_dict(run_dir))
     info = json.loads((model_dir / INFO_FILE).read_text(encoding="utf-8"))
     dev = resolve_device(device)
     dtype = model_dtype(config.model.dtype, dev)
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    model: Any
     if info["method"] == "partial":
         model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=dtype)
         if trainable:
@@ -85,16 +84,7 @@ def load_chat_run(run_dir: str | Path, device: str = "auto", trainable: bool = F
     return LoadedChat(model.to(dev).eval(), tokenizer, config, info)
 
 
-def load_any_model(path: str, device: str = "cpu") -> tuple[Any, str]:
-    """A chat run's model (as trained), or any causal LM by hub id / local folder; and a label."""
-    p = Path(path)
-    if is_chat_run(p):
-        loaded = load_chat_run(p, device, trainable=True)
-        return loaded.model, f"{p} ({loaded.info['method']})"
-    from transformers import AutoModelForCausalLM
-
-    try:
-        model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32)
-    except OSError as err:
-        raise ConfigError(f"{path}: neither a chat run directory nor a loadable model ({str(err).splitlines()[0]})") from None
-    return model, path
+def load_run_model(run_dir: str | Path) -> tuple[Any, str]:
+    """A chat run's model as trained (adapters, or all but the chosen layers frozen), and a label."""
+    loaded = load_chat_run(run_dir, "cpu", trainable=True)
+    return loaded.model, f"{run_dir} ({loaded.info['method']})"

@@ -1,4 +1,5 @@
-"""Trainer callbacks that write a run's files. Only the main process (rank 0) writes."""
+"""Trainer callbacks that write a run's files (only the main process, rank 0, writes), and the
+fault-injection hook kill-and-resume tests use."""
 
 from __future__ import annotations
 
@@ -11,14 +12,9 @@ from typing import Any
 
 from transformers import TrainerCallback, TrainerControl, TrainerState, TrainingArguments
 
+from dlhw.core.faults import kill_if_reached
+from dlhw.core.metrics import read_metrics
 from dlhw.reports.plots import plot_losses
-
-
-def read_metrics(path: str | Path) -> list[dict[str, Any]]:
-    path = Path(path)
-    if not path.is_file():
-        return []
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
 
 
 class MetricsJsonlCallback(TrainerCallback):
@@ -81,3 +77,11 @@ class SampleCallback(TrainerCallback):
         model.train(was_training)
         self.metrics.write(state, {self.key: text})
         print(f"[epoch {state.epoch:.2f}] {self.key}: {text}", flush=True)
+
+
+class FaultCallback(TrainerCallback):
+    """``DLHW_FAULT=kill-after-step:N`` (a testing aid, see :mod:`dlhw.core.faults`): SIGKILL the
+    process right after optimizer step N, before that step is logged or saved."""
+
+    def on_step_end(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kw: Any):
+        kill_if_reached("kill-after-step", state.global_step)

@@ -19,29 +19,16 @@ from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 from transformers import set_seed
 
-from dlhw.config import CaptionConfig
+from dlhw.config.caption import CaptionConfig
+from dlhw.core.devices import resolve_device
 from dlhw.data.caption_sources import PreparedCaptions, prepare_captions
-from dlhw.data.captions import CaptionImage
+from dlhw.data.captions import ImageTensors
 from dlhw.models.caption import CaptionModel, CaptionModelSpec, image_transform, save_caption_model
 from dlhw.reports.run_report import write_run_report
-from dlhw.training.engine import resolve_device, run_training
+from dlhw.training.engine import run_training
 from dlhw.training.scene_pretrain import scene_pretrained_backbone
 
 CALIBRATION_IMAGES = 512
-
-
-class ImageTensors(Dataset):
-    """Images of one split as normalised tensors; decoding and resizing run in DataLoader workers."""
-
-    def __init__(self, images: list[CaptionImage], transform: Any):
-        self.images = images
-        self.transform = transform
-
-    def __len__(self) -> int:
-        return len(self.images)
-
-    def __getitem__(self, i: int) -> Tensor:
-        return self.transform(self.images[i].load())  # (3, S, S)
 
 
 class CaptionPairs(Dataset):
@@ -92,7 +79,7 @@ def train_caption(config: CaptionConfig, run_dir: Path, resume_from: Path | None
     set_seed(config.seed)
     data = prepare_captions(config.data, config.seed)
     summary_data = data.summary()
-    for line in [summary_data["splits"], *summary_data["notes"]]:
+    for line in [summary_data["splits"], *summary_data["notes"]]:  # type: ignore[misc]
         print(line, flush=True)
     print(f"vocabulary: {len(data.vocab)} tokens; caption length {data.max_length} = {data.max_length_how}")
 
@@ -138,7 +125,7 @@ def train_caption(config: CaptionConfig, run_dir: Path, resume_from: Path | None
 
     def sample(m: CaptionModel) -> str:
         x = sample_source.unsqueeze(0).to(next(m.parameters()).device)
-        out = m.generate(**{sample_key: x})
+        out = m.generate(**{sample_key: x})  # type: ignore[arg-type]
         return " ".join(data.vocab.decode(out.tokens[0].tolist()))
 
     trainer, result = run_training(
@@ -148,7 +135,7 @@ def train_caption(config: CaptionConfig, run_dir: Path, resume_from: Path | None
     if not trainer.is_world_process_zero():
         return {}
     model_dir = run_dir / "model"
-    save_caption_model(trainer.model, model_dir)
+    save_caption_model(trainer.model, model_dir)  # type: ignore[arg-type]
     data.vocab.save(model_dir / "vocab.json")
     summary = {
         "recipe": config.recipe,

@@ -17,25 +17,26 @@ from typing import Any
 import torch
 from transformers import set_seed
 
-from dlhw.config_chat import ChatConfig
+from dlhw.config.chat import ChatConfig
+from dlhw.core.devices import resolve_device
 from dlhw.data.chat_format import ChatCollator, ChatFormatter, LengthStats
 from dlhw.data.conversations import prepare_conversations
 from dlhw.data.persian_tasks import PROBES
 from dlhw.errors import DlhwError
 from dlhw.evaluation.chat import base_metrics, evaluate_loaded
-from dlhw.models.chat import (
+from dlhw.models.chat_run import BASE_DIR, save_chat_model
+from dlhw.models.hub import load_hub_model
+from dlhw.models.peft import (
+    FrozenCheck,
     apply_method,
     decoder_layers,
-    load_hub_model,
     parameter_counts,
     partial_layer_indices,
-    split_parameters,
-    tensor_digests,
+    upcast_trainable,
 )
-from dlhw.models.chat_run import BASE_DIR, save_chat_model
 from dlhw.reports.run_report import write_run_report
 from dlhw.training.chat_pretrain import tiny_base
-from dlhw.training.engine import resolve_device, run_training
+from dlhw.training.engine import run_training
 
 
 def require_gpu_for_full_size(config: ChatConfig, device: torch.device) -> None:
@@ -56,9 +57,14 @@ def load_base(config: ChatConfig, device: torch.device) -> tuple[Any, Any, str]:
 
         path = tiny_base(config.model.tiny)
         tokenizer = AutoTokenizer.from_pretrained(path)
-        model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32)
+        model: Any = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32)
         return tokenizer, model.to(device), str(path)
-    tokenizer, model = load_hub_model(config.model, config.method, device)
+    cfg = config.model
+    assert cfg.name is not None
+    tokenizer, model = load_hub_model(
+        cfg.name, "causal-lm", device, cfg.dtype, cfg.quantization, cfg.attn_implementation,
+        cfg.gradient_checkpointing, quantize_by_default=config.method.kind == "lora",
+    )
     if getattr(model, "hf_device_map", None) is None:
         model = model.to(device)
     return tokenizer, model, config.model.name
@@ -94,15 +100,11 @@ def train_chat(config: ChatConfig, run_dir: Path, resume_from: Path | None = Non
         print(f"base model: test loss {base['test_loss']:.4f}, exact match {base['exact_match']:.3f}", flush=True)
 
     model = apply_method(model, config.method, tokenizer_path)
-    for p in model.parameters():  # bf16 weights lose updates below their resolution: train in fp32
-        if p.requires_grad and p.dtype != torch.float32:
-            p.data = p.data.float()
+    upcast_trainable(model)
     counts = parameter_counts(model)
     print(f"{config.method.kind}: {counts['trainable']:,} trainable of {counts['total']:,} parameters "
           f"({counts['trainable_percent']:.3f}%)", flush=True)
-    frozen, trainable = split_parameters(model)
-    frozen_before = tensor_digests(frozen)
-    trainable_before = tensor_digests(trainable)
+    frozen_check = FrozenCheck(model)
 
     first_prompt = [{"role": "user", "content": (config.eval.probes or PROBES)[0]}]
 
@@ -118,23 +120,20 @@ def train_chat(config: ChatConfig, run_dir: Path, resume_from: Path | None = Non
     if not trainer.is_world_process_zero():
         return {}
     model = trainer.model
-    frozen_after = tensor_digests(split_parameters(model)[0])
-    moved = sorted(n for n, d in frozen_before.items() if frozen_after.get(n) != d)
-    if moved:
-        raise DlhwError(f"{len(moved)} frozen tensors changed during training (first: {moved[0]}); "
-                        "the run is not saved")
-    trainable_after = tensor_digests(split_parameters(model)[1])
-    changed = sorted(n for n, d in trainable_before.items() if trainable_after.get(n) != d)
+    assert model is not None
+    check = frozen_check.verify(model)
 
     model_dir = run_dir / "model"
     base_copy = config.model.name is None
     if base_copy:  # the tiny base travels with the run (a few MB), so the run stands alone
         shutil.copytree(tokenizer_path, run_dir / BASE_DIR, dirs_exist_ok=True)
     save_chat_model(model, tokenizer, model_dir, config, base=BASE_DIR if base_copy else tokenizer_path)
+    variant = config.method.variant if config.method.kind == "lora" else None
     summary = {
         "recipe": config.recipe,
         "preset": config.preset,
-        "method": {"kind": config.method.kind, "variant": config.method.variant if config.method.kind == "lora" else None},
+        "label": variant if variant and variant != "lora" else config.method.kind,
+        "method": {"kind": config.method.kind, "variant": variant},
         "data": data_summary,
         "model": {
             "base": config.model.name or tokenizer_path,
@@ -145,14 +144,12 @@ def train_chat(config: ChatConfig, run_dir: Path, resume_from: Path | None = Non
             "partial_layers": partial_layer_indices(config.method.layers, len(decoder_layers(model)))
             if config.method.kind == "partial" else None,
         },
-        "frozen_check": {"frozen_tensors": len(frozen_before), "identical": len(frozen_before) - len(moved),
-                         "trainable_tensors": len(trainable_before), "changed": len(changed),
-                         "changed_names": changed},
+        "frozen_check": check,
         "train": asdict(result),
     }
     (run_dir / "train_summary.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")
-    print(f"frozen check: {len(frozen_before)} frozen tensors bit-identical; {len(changed)} of "
-          f"{len(trainable_before)} trainable tensors changed", flush=True)
+    print(f"frozen check: {check['identical']} frozen tensors bit-identical; {check['changed']} of "
+          f"{check['trainable_tensors']} trainable tensors changed", flush=True)
     evaluate_loaded(run_dir, model, tokenizer, config, splits, datasets["test"], collator)
     write_run_report(run_dir)
     return summary

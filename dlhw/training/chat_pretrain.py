@@ -4,17 +4,18 @@ The full preset adapts Gemma-2-2B-it or Llama-3.2-3B-Instruct, which already kno
 Offline there is no such model, and PEFT methods adapting a *random* model have nothing to
 steer. So the tiny preset trains a byte-level BPE tokenizer and a small decoder on
 :func:`dlhw.data.persian_tasks.plain_text` -- Persian sentences and the embedded skills stated
-as facts, never in the chat format -- and caches both under ``$DLHW_CACHE_DIR/chat-base/``.
+as facts, never in the chat format -- and caches both under ``$DLHW_CACHE_DIR/chat-base/``, keyed
+by a hash of the tiny config and of the code that builds them.
 Every chat recipe reuses the cached base, so the methods are compared on the same start.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import os
 import shutil
+import sys
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -23,12 +24,13 @@ from typing import Any
 import torch
 from tqdm.auto import tqdm
 
-from dlhw.config_chat import TinyModelConfig
+from dlhw.config.chat import TinyModelConfig
+from dlhw.core.cache import asset_key, cache_dir
+from dlhw.data import persian_tasks
 from dlhw.data.persian_tasks import PRETRAIN_SEED, make_examples, plain_text
+from dlhw.models import chat as chat_models
 from dlhw.models.chat import tiny_model_config, train_tiny_tokenizer
-from dlhw.training.scene_pretrain import cache_dir
 
-VERSION = 1
 TEXT_LINES = 8000
 BLOCK = 64
 BATCH = 32
@@ -36,7 +38,7 @@ LR = 5e-3
 
 
 def tiny_base_dir(cfg: TinyModelConfig) -> Path:
-    key = hashlib.sha1(json.dumps({**asdict(cfg), "v": VERSION}, sort_keys=True).encode()).hexdigest()[:10]
+    key = asset_key(asdict(cfg), sys.modules[__name__], persian_tasks, chat_models)
     return cache_dir() / "chat-base" / f"tiny-{cfg.model_type}-{key}"
 
 

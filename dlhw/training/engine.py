@@ -1,9 +1,12 @@
-"""The training engine: HF ``Trainer`` set up the same way for every family.
+"""The training engine: one HF trainer, set up the same way for every family.
 
-dlhw adds no loop of its own: this module turns a :class:`~dlhw.config.TrainConfig` into
-``TrainingArguments`` (checkpoints under ``<run>/checkpoints``, evaluation and saving in step,
-the best model by validation loss kept), attaches the run-file callbacks and early stopping,
-and resumes from a checkpoint with optimizer, scheduler and RNG state.
+dlhw adds no loop of its own: :func:`run_training` turns a :class:`~dlhw.config.TrainConfig` and
+an :class:`Engine` (which trainer class -- HF ``Trainer``, ``Seq2SeqTrainer``, TRL ``SFTTrainer``
+-- with which arguments class, ``compute_metrics`` or a generation-based evaluation, and the
+metric that picks the best checkpoint) into a trainer with checkpoints under
+``<run>/checkpoints``, evaluation and saving in step, the best model kept, the run-file
+callbacks and early stopping, and resumes from a checkpoint with optimizer, scheduler and RNG
+state.
 """
 
 from __future__ import annotations
@@ -12,25 +15,45 @@ import dataclasses
 import os
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
 from transformers import EarlyStoppingCallback, Trainer, TrainerCallback, TrainingArguments
 
-from dlhw.config import ConfigError, TrainConfig
-from dlhw.training.callbacks import LossPlotCallback, MetricsJsonlCallback, SampleCallback
-from dlhw.training.rundir import CHECKPOINTS
+from dlhw.config import TrainConfig
+from dlhw.core.devices import resolve_device
+from dlhw.core.runs import CHECKPOINTS
+from dlhw.errors import ConfigError
+from dlhw.training.callbacks import (
+    FaultCallback,
+    LossPlotCallback,
+    MetricsJsonlCallback,
+    SampleCallback,
+)
 
 
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(name)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ConfigError(f"train.device: {name} requested but CUDA is not available on this machine")
-    return device
+@dataclass
+class Engine:
+    """How a family trains: the trainer, its arguments, its metrics and its best-model rule."""
+
+    trainer_class: type = Trainer
+    """HF ``Trainer``, ``Seq2SeqTrainer``, TRL ``SFTTrainer`` or a subclass of one."""
+    args_class: type = TrainingArguments
+    """The trainer's arguments class (``Seq2SeqTrainingArguments``, TRL ``SFTConfig``)."""
+    args: dict[str, Any] = field(default_factory=dict)
+    """Extra arguments for ``args_class`` (``predict_with_generate``, ``completion_only_loss``, ...)."""
+    trainer_kwargs: dict[str, Any] = field(default_factory=dict)
+    """Extra keyword arguments for the trainer (``processing_class``, ``preprocess_logits_for_metrics``)."""
+    compute_metrics: Callable[[Any], dict[str, float]] | None = None
+    """HF ``compute_metrics(EvalPrediction) -> metrics`` over the validation predictions."""
+    generation_metrics: Callable[[Any], dict[str, float]] | None = None
+    """``fn(model) -> metrics`` run at every evaluation (generate, then score: BLEU, ROUGE, ...)."""
+    metric_for_best_model: str = "loss"
+    """Validation metric that picks the best checkpoint and drives early stopping."""
+    greater_is_better: bool = False
+    """Whether a larger ``metric_for_best_model`` is better (accuracy, F1) or worse (loss)."""
 
 
 def precision_flags(precision: str, device: torch.device) -> dict[str, bool]:
@@ -49,10 +72,10 @@ def distributed_flags(device: torch.device) -> dict[str, Any]:
     return {"ddp_backend": "gloo" if device.type == "cpu" else "nccl", "ddp_find_unused_parameters": False}
 
 
-def _for_this_transformers(kwargs: dict[str, Any]) -> dict[str, Any]:
+def _for_this_transformers(args_class: type, kwargs: dict[str, Any]) -> dict[str, Any]:
     """transformers 5 folds ``warmup_ratio`` into ``warmup_steps`` (a float < 1 is a ratio) and
     ``group_by_length`` into ``train_sampling_strategy``."""
-    fields = {f.name for f in dataclasses.fields(TrainingArguments)}
+    fields = {f.name for f in dataclasses.fields(args_class)}
     if "warmup_ratio" not in fields:
         ratio = kwargs.pop("warmup_ratio")
         if ratio:
@@ -62,9 +85,12 @@ def _for_this_transformers(kwargs: dict[str, Any]) -> dict[str, Any]:
     return kwargs
 
 
-def training_arguments(cfg: TrainConfig, run_dir: Path, seed: int) -> TrainingArguments:
+def training_arguments(cfg: TrainConfig, run_dir: Path, seed: int, engine: Engine | None = None) -> Any:
+    """The engine's arguments class filled from ``cfg`` (checkpoints in ``run_dir/checkpoints``)."""
+    engine = engine or Engine()
     device = resolve_device(cfg.device)
-    return TrainingArguments(**_for_this_transformers(dict(
+    scored = engine.compute_metrics is not None
+    kwargs = dict(
         output_dir=str(run_dir / CHECKPOINTS),
         num_train_epochs=cfg.epochs,
         max_steps=cfg.max_steps,
@@ -84,9 +110,9 @@ def training_arguments(cfg: TrainConfig, run_dir: Path, seed: int) -> TrainingAr
         logging_steps=cfg.logging_steps,
         save_total_limit=cfg.save_total_limit,
         load_best_model_at_end=True,
-        metric_for_best_model="eval_loss",
-        greater_is_better=False,
-        prediction_loss_only=True,
+        metric_for_best_model=engine.metric_for_best_model,
+        greater_is_better=engine.greater_is_better,
+        prediction_loss_only=not scored,
         remove_unused_columns=False,
         dataloader_num_workers=cfg.num_workers,
         group_by_length=cfg.group_by_length,
@@ -97,7 +123,35 @@ def training_arguments(cfg: TrainConfig, run_dir: Path, seed: int) -> TrainingAr
         use_cpu=device.type == "cpu",
         **distributed_flags(device),
         **precision_flags(cfg.precision, device),
-    )))
+    )
+    kwargs.update(engine.args)  # the family's own settings win
+    return engine.args_class(**_for_this_transformers(engine.args_class, kwargs))
+
+
+def trainer_class_for(engine: Engine) -> type:
+    """``engine.trainer_class``, extended to add ``generation_metrics`` to every evaluation.
+
+    The metrics join the evaluation loop's own (prefixed ``eval_``), so they are logged to
+    metrics.jsonl and can pick the best checkpoint, like the loss.
+    """
+    if engine.generation_metrics is None:
+        return engine.trainer_class
+    scorer = engine.generation_metrics
+    base: Any = engine.trainer_class
+
+    def evaluation_loop(self: Any, *args: Any, **kwargs: Any) -> Any:
+        output = base.evaluation_loop(self, *args, **kwargs)
+        prefix = kwargs.get("metric_key_prefix", args[4] if len(args) > 4 else "eval")
+        model = self.model
+        was_training = model.training
+        model.eval()
+        with torch.no_grad():
+            scores = scorer(model)
+        model.train(was_training)
+        output.metrics.update({f"{prefix}_{k}": float(v) for k, v in scores.items()})
+        return output
+
+    return type(f"Generating{base.__name__}", (base,), {"evaluation_loop": evaluation_loop})
 
 
 @dataclass
@@ -106,7 +160,8 @@ class TrainResult:
     epochs: float
     wall_time_s: float
     best_checkpoint: str | None
-    best_eval_loss: float | None
+    best_metric: float | None
+    best_metric_name: str
     stopped_early: bool
     peak_memory_mb: float
 
@@ -123,7 +178,7 @@ def run_training(
     model: torch.nn.Module,
     train_dataset: Any,
     eval_dataset: Any,
-    collator: Callable[[list[Any]], dict[str, Any]],
+    collator: Callable[[list[Any]], dict[str, Any]] | None,
     cfg: TrainConfig,
     run_dir: Path,
     seed: int,
@@ -131,23 +186,28 @@ def run_training(
     sample: Callable[[Any], str] | None = None,
     sample_key: str = "sample",
     extra_callbacks: list[TrainerCallback] | None = None,
+    engine: Engine | None = None,
 ) -> tuple[Trainer, TrainResult]:
-    """Train ``model`` with HF Trainer, writing metrics.jsonl and plots/loss.png as it goes."""
-    args = training_arguments(cfg, run_dir, seed)
+    """Train ``model`` with the engine's trainer, writing metrics.jsonl and plots/loss.png as it goes."""
+    engine = engine or Engine()
+    args = training_arguments(cfg, run_dir, seed, engine)
     metrics = MetricsJsonlCallback(run_dir / "metrics.jsonl")
-    callbacks: list[TrainerCallback] = [metrics, LossPlotCallback(metrics.path, run_dir / "plots" / "loss.png")]
+    callbacks: list[TrainerCallback] = [metrics, LossPlotCallback(metrics.path, run_dir / "plots" / "loss.png"),
+                                        FaultCallback()]
     if sample is not None:
         callbacks.append(SampleCallback(metrics, sample, sample_key))
     if cfg.early_stopping_patience > 0:
         callbacks.append(EarlyStoppingCallback(early_stopping_patience=cfg.early_stopping_patience))
     callbacks.extend(extra_callbacks or [])
-    trainer = Trainer(
+    trainer = trainer_class_for(engine)(
         model=model,
         args=args,
         train_dataset=train_dataset,
         eval_dataset=eval_dataset,
         data_collator=collator,
         callbacks=callbacks,
+        compute_metrics=engine.compute_metrics,
+        **engine.trainer_kwargs,
     )
     if args.world_size > 1:
         print(f"[rank {args.process_index}] world size {args.world_size}, backend {args.ddp_backend}, "
@@ -163,7 +223,8 @@ def run_training(
         epochs=float(state.epoch or 0.0),
         wall_time_s=time.perf_counter() - start,
         best_checkpoint=state.best_model_checkpoint,
-        best_eval_loss=state.best_metric,
+        best_metric=state.best_metric,
+        best_metric_name=f"validation {args.metric_for_best_model.removeprefix('eval_').replace('_', ' ')}",
         stopped_early=state.global_step < planned,
         peak_memory_mb=peak_memory_mb(),
     )

@@ -7,14 +7,15 @@ against 25% and 33% by chance). So the tiny preset builds the same torchvision E
 small width/depth and pretrains it once, like ImageNet pretraining, on scenes that are *not*
 the captioning data (their own seed): for each cell of the 3x3 layout, predict which of the
 12 colour/shape objects -- or nothing -- is there. The weights are cached in
-``$DLHW_CACHE_DIR`` (default ``~/.cache/dlhw``) and shared by every caption recipe.
+``$DLHW_CACHE_DIR`` (default ``~/.cache/dlhw``) under a key hashed from the sizes and the code
+that generates them, and shared by every caption recipe.
 """
 
 from __future__ import annotations
 
 import os
+import sys
 import time
-from pathlib import Path
 
 import torch
 import torch.nn.functional as F
@@ -22,6 +23,8 @@ from safetensors.torch import load_file, save_file
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
+from dlhw.core.cache import asset_key, cache_dir
+from dlhw.data import scenes as scenes_module
 from dlhw.data.scenes import COLOURS, SHAPES, Scene, make_scene
 from dlhw.models.caption import (
     IMAGENET_MEAN,
@@ -33,12 +36,7 @@ from dlhw.models.caption import (
 PRETRAIN_SEED = 7919  # not a captioning seed: pretraining never sees the captioning scenes
 PRETRAIN_SCENES = 2000
 PRETRAIN_EPOCHS = 8
-VERSION = 1
 CLASSES = [f"{c} {s}" for c in COLOURS for s in SHAPES]  # index + 1; 0 = empty cell
-
-
-def cache_dir() -> Path:
-    return Path(os.environ.get("DLHW_CACHE_DIR", Path.home() / ".cache" / "dlhw"))
 
 
 def cell_labels(scene: Scene) -> Tensor:
@@ -93,7 +91,9 @@ def pretrain_scene_backbone(width_mult: float, depth_mult: float, image_size: in
 
 def scene_pretrained_backbone(width_mult: float, depth_mult: float, image_size: int) -> dict[str, Tensor]:
     """The cached pretrained trunk for these sizes, pretraining it first if needed."""
-    path = cache_dir() / "encoders" / f"scenes-v{VERSION}-w{width_mult:g}-d{depth_mult:g}-s{image_size}.safetensors"
+    key = asset_key({"width_mult": width_mult, "depth_mult": depth_mult, "image_size": image_size},
+                    sys.modules[__name__], scenes_module, efficientnet_b0_features)
+    path = cache_dir() / "encoders" / f"scenes-w{width_mult:g}-d{depth_mult:g}-s{image_size}-{key}.safetensors"
     if path.is_file():
         return load_file(str(path))
     start = time.perf_counter()

@@ -3,7 +3,7 @@ from pathlib import Path
 
 import pytest
 
-from dlhw.config_chat import ChatDataConfig
+from dlhw.config.chat import ChatDataConfig
 from dlhw.data.conversations import (
     clean_conversation,
     load_hub_conversations,

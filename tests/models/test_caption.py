@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from dlhw.config import CaptionModelConfig
+from dlhw.config.caption import CaptionModelConfig
 from dlhw.models.caption import (
     CaptionModel,
     CaptionModelSpec,

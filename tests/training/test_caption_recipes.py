@@ -7,7 +7,8 @@ import json
 import pytest
 import torch
 
-from dlhw.config import CaptionConfig, from_dict, load_yaml
+from dlhw.config import from_dict, load_yaml
+from dlhw.config.caption import CaptionConfig
 from dlhw.data.caption_sources import prepare_captions
 from dlhw.data.captions import Vocabulary
 from dlhw.data.scenes import scene_of

@@ -1,14 +1,7 @@
 """Config schema of the chat family (Persian instruction tuning with PEFT methods).
 
-Recipes and the method each one trains:
-
-| recipe | ``method.kind`` | trains |
-|---|---|---|
-| chat-prompt-tuning | prompt-tuning | virtual-token embeddings prepended to the input |
-| chat-prefix-tuning | prefix-tuning | key/value prefixes in every attention layer |
-| chat-p-tuning | p-tuning | virtual tokens produced by a small prompt encoder (MLP or LSTM) |
-| chat-lora | lora | low-rank updates; ``method.variant``: lora, dora, rslora, loha |
-| chat-partial | partial | decoder layers 0, 1, L-2 and L-1 in full; everything else frozen |
+Each chat recipe trains one ``method.kind`` (the recipe table in :mod:`dlhw.families` pins it);
+the method section itself is shared with the other PEFT families (:mod:`dlhw.config.peft`).
 """
 
 from __future__ import annotations
@@ -16,16 +9,9 @@ from __future__ import annotations
 import typing
 from dataclasses import dataclass, field
 
-from dlhw.config import ConfigError, TrainConfig
-
-METHOD_OF_RECIPE = {
-    "chat-prompt-tuning": "prompt-tuning",
-    "chat-prefix-tuning": "prefix-tuning",
-    "chat-p-tuning": "p-tuning",
-    "chat-lora": "lora",
-    "chat-partial": "partial",
-}
-SOFT_PROMPT_METHODS = ("prompt-tuning", "prefix-tuning", "p-tuning")
+from dlhw.config.base import RunConfig
+from dlhw.config.peft import MethodConfig
+from dlhw.errors import ConfigError
 
 
 @dataclass
@@ -75,10 +61,15 @@ class TinyModelConfig:
     vocab_size: int = 768
     """Byte-level BPE vocabulary trained on the embedded Persian text."""
     hidden_size: int = 64
+    """Width of the residual stream (embedding size)."""
     num_layers: int = 6
+    """Decoder layers."""
     num_heads: int = 4
+    """Attention heads per layer (hidden_size must divide by it)."""
     num_kv_heads: int = 2
+    """Key/value heads (grouped-query attention; num_heads must divide by it)."""
     intermediate_size: int = 192
+    """Hidden size of each layer's gated MLP."""
     pretrain_steps: int = 600
     """Steps of plain-text pretraining, done once and cached in $DLHW_CACHE_DIR."""
 
@@ -103,45 +94,6 @@ class ChatModelConfig:
 
 
 @dataclass
-class MethodConfig:
-    """The fine-tuning method and its settings (only those of method.kind are used)."""
-
-    kind: typing.Literal["prompt-tuning", "prefix-tuning", "p-tuning", "lora", "partial"] = "lora"
-    """Set by the recipe; see the table in `dlhw recipes`."""
-    variant: typing.Literal["lora", "dora", "rslora", "loha"] = "lora"
-    """lora family: plain LoRA, DoRA (weight-decomposed), rsLoRA (alpha/sqrt(r) scaling), LoHa."""
-    r: int = 16
-    """Rank of the LoRA / LoHa update."""
-    alpha: int = 32
-    """Scaling numerator: the update is scaled by alpha/r (alpha/sqrt(r) for rslora)."""
-    dropout: float = 0.05
-    """Dropout on the adapter input."""
-    target_modules: list[str] = field(default_factory=lambda: [
-        "q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"])
-    """Module names the adapter wraps (default: attention and MLP projections)."""
-    num_virtual_tokens: int = 20
-    """Soft-prompt methods: virtual tokens (prompt tuning, p-tuning) or prefix length (prefix)."""
-    prompt_init: typing.Literal["random", "text"] = "text"
-    """prompt-tuning: start the virtual tokens from random vectors or from prompt_init_text."""
-    prompt_init_text: str = "به پرسش کاربر به فارسی و کوتاه و دقیق پاسخ بده."
-    """prompt-tuning with prompt_init=text: the text whose token embeddings initialize the prompt."""
-    prefix_projection: bool = False
-    """prefix-tuning: reparameterize the prefix through a two-layer MLP."""
-    encoder_hidden_size: int = 256
-    """p-tuning: hidden size of the prompt encoder."""
-    encoder_type: typing.Literal["MLP", "LSTM"] = "MLP"
-    """p-tuning: prompt encoder architecture."""
-    layers: list[int] = field(default_factory=lambda: [0, 1, -2, -1])
-    """partial: decoder layers trained in full (negative = from the end)."""
-
-    def __post_init__(self) -> None:
-        if self.r < 1 or self.num_virtual_tokens < 1:
-            raise ConfigError("method.r and method.num_virtual_tokens: must be >= 1")
-        if not 0 <= self.dropout < 1:
-            raise ConfigError("method.dropout: must lie in [0, 1)")
-
-
-@dataclass
 class ChatEvalConfig:
     """Generation and scoring after training (and for `dlhw evaluate`)."""
 
@@ -156,23 +108,15 @@ class ChatEvalConfig:
 
 
 @dataclass
-class ChatConfig:
+class ChatConfig(RunConfig):
     """A chat fine-tuning run: chat-prompt-tuning, chat-prefix-tuning, chat-p-tuning, chat-lora, chat-partial."""
 
-    recipe: str = "chat-lora"
-    """The recipe this config belongs to."""
-    preset: str = "full"
-    """The preset it was resolved from."""
-    seed: int = 42
-    """Seeds data splits, model init and the Trainer."""
     data: ChatDataConfig = field(default_factory=ChatDataConfig)
     """Conversations and formatting."""
     model: ChatModelConfig = field(default_factory=ChatModelConfig)
     """Base model."""
     method: MethodConfig = field(default_factory=MethodConfig)
     """Fine-tuning method."""
-    train: TrainConfig = field(default_factory=TrainConfig)
-    """Training loop."""
     eval: ChatEvalConfig = field(default_factory=ChatEvalConfig)
     """Evaluation and probes."""
 
@@ -180,9 +124,3 @@ class ChatConfig:
         if self.method.kind == "prefix-tuning" and self.model.gradient_checkpointing:
             raise ConfigError("model.gradient_checkpointing: peft's prefix tuning does not work with it; "
                               "set it to false (or use prompt tuning / P-tuning to save memory)")
-        expected = METHOD_OF_RECIPE.get(self.recipe)
-        if expected is not None and self.method.kind != expected:
-            raise ConfigError(
-                f"method.kind: recipe {self.recipe} trains {expected}, not {self.method.kind}; "
-                f"use `dlhw train {next(r for r, k in METHOD_OF_RECIPE.items() if k == self.method.kind)}`"
-            )

@@ -1,17 +1,17 @@
 import pytest
 import torch
 
-from dlhw.config_chat import MethodConfig, TinyModelConfig
+from dlhw.config.chat import TinyModelConfig
+from dlhw.config.peft import MethodConfig
 from dlhw.data.persian_tasks import plain_text
 from dlhw.errors import ConfigError
-from dlhw.models.chat import (
+from dlhw.models.chat import tiny_model_config, train_tiny_tokenizer
+from dlhw.models.peft import (
     apply_method,
     decoder_layers,
     freeze_all_but_layers,
     parameter_counts,
     tensor_digests,
-    tiny_model_config,
-    train_tiny_tokenizer,
 )
 from dlhw.models.summary import module_tree
 

@@ -6,7 +6,7 @@ import math
 
 import torch
 
-from dlhw.inference.decoding import beam_decode, greedy_decode
+from dlhw.models.decoding import beam_decode, greedy_decode
 
 SOS, EOS, PAD = 1, 2, 0
 

@@ -1,26 +1,31 @@
 """Run directories: ``runs/<recipe>/<timestamp>/`` and what lives in them.
 
 ```
-config.yaml      the resolved config (re-usable with --config)
-checkpoints/     HF Trainer checkpoints (weights, optimizer, scheduler, RNG state)
-metrics.jsonl    one JSON record per log event (train loss, eval loss, sample captions)
-plots/           PNG figures
-model/           the final model: model.safetensors, config.json, vocab.json
-eval.json        metrics written by `dlhw evaluate`
-report.md        the Markdown run report
+config.yaml        the resolved config (re-usable with --config)
+checkpoints/       HF Trainer checkpoints (weights, optimizer, scheduler, RNG state)
+metrics.jsonl      one JSON record per log event (train loss, eval metrics, samples)
+plots/             PNG figures
+model/             the final model, save_pretrained-style (safetensors + config)
+train_summary.json data, model and training numbers of the run
+eval.json          metrics written by `dlhw evaluate`
+report.md          the Markdown run report
+export/onnx/       `dlhw export RUN --onnx` (export.json names the files)
 ```
 """
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
-from dlhw.config import ConfigError
+from dlhw.errors import ConfigError
 
 CHECKPOINTS = "checkpoints"
+EXPORT_META = "export.json"
 _CKPT = re.compile(r"^checkpoint-(\d+)$")
 
 
@@ -73,3 +78,30 @@ def require_run_dir(path: str | Path) -> Path:
             f"`dlhw train --output-dir {run_dir} --resume`"
         )
     return run_dir
+
+
+def run_config_dict(run_dir: str | Path) -> dict[str, Any]:
+    """The raw mapping of ``RUN/config.yaml`` (a clear error when it is missing)."""
+    from dlhw.config import load_yaml
+
+    path = Path(run_dir) / "config.yaml"
+    if not path.is_file():
+        raise ConfigError(f"{run_dir}: not a dlhw run directory (no config.yaml)")
+    return load_yaml(path)
+
+
+def read_json(path: str | Path) -> dict[str, Any]:
+    """A JSON file's mapping, or ``{}`` when the file does not exist."""
+    path = Path(path)
+    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+
+
+def export_dir_of(path: str | Path) -> Path:
+    """An export directory as given, or the ONNX export inside a run directory."""
+    path = Path(path)
+    if (path / EXPORT_META).is_file():
+        return path
+    candidate = path / "export" / "onnx"
+    if (candidate / EXPORT_META).is_file():
+        return candidate
+    raise ConfigError(f"{path}: no ONNX export found; create one with `dlhw export {path} --onnx`")

@@ -1,0 +1,28 @@
+"""dlhw's cache of generated assets (the tiny presets' pretrained bases).
+
+Everything lives under ``$DLHW_CACHE_DIR`` (default ``~/.cache/dlhw``). A cached asset's key
+is a hash of the config that generates it and of the source code that does the generating,
+so changing either builds a new asset instead of silently reusing a stale one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import inspect
+import json
+import os
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+
+def cache_dir() -> Path:
+    return Path(os.environ.get("DLHW_CACHE_DIR", Path.home() / ".cache" / "dlhw"))
+
+
+def asset_key(config: Any, *code: ModuleType | Any, length: int = 12) -> str:
+    """A short hash of ``config`` (JSON-able) and of the source of ``code`` (modules or functions)."""
+    digest = hashlib.sha256(json.dumps(config, sort_keys=True, default=str).encode("utf-8"))
+    for item in code:
+        digest.update(inspect.getsource(item).encode("utf-8"))
+    return digest.hexdigest()[:length]
