@@ -48,8 +48,8 @@ def test_export_passes_parity_and_ort_captions_match_torch(trained_runs, scene_f
         assert code == 0, out
         results[backend] = _captions(out_file)
     assert len(results["torch"]) == 40 and results["torch"].keys() == results["onnxruntime"].keys()
-    same = sum(results["torch"][k] == results["onnxruntime"][k] for k in results["torch"])
-    assert same / 40 >= 0.95
+    differ = [k for k in results["torch"] if results["torch"][k] != results["onnxruntime"][k]]
+    assert not differ, f"the export promises equal greedy tokens; {len(differ)}/40 captions differ"
 
     torch_bleu = json.loads((run / "eval.json").read_text())
     if torch_bleu["split"] != "test" or torch_bleu["beam_size"] != 1:
@@ -89,9 +89,8 @@ def test_tensorrt_without_a_gpu_fails_fast_and_says_why(trained_runs, scene_fold
 
 
 @pytest.mark.gpu
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs an NVIDIA GPU")
 def test_tensorrt_engines_are_built_cached_and_used(trained_runs, scene_folder, tmp_path):
-    from dlhw.export.tensorrt import tensorrt_missing
+    from dlhw.inference.tensorrt import tensorrt_missing
 
     if tensorrt_missing():
         pytest.skip("; ".join(tensorrt_missing()))

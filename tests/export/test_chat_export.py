@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from dlhw.export.tensorrt import tensorrt_missing
+from dlhw.inference.tensorrt import tensorrt_missing
 from tests.conftest import CHAT_VARIANTS, run_cli
 
 PROMPTS = ["حاصل جمع ۳ و ۹ چند است؟", "عدد ۸۸ را با حروف بنویس.", "از دو عدد ۷ و ۱۹ کدام بزرگ‌تر است؟", "سلام",
@@ -92,8 +92,8 @@ def test_export_refuses_when_ort_tokens_differ(chat_runs, tmp_path, monkeypatch)
 
     real = chat_ort.OrtChatGenerator.generate
 
-    def off_by_one(self, conversations, streamer=None):
-        gens = real(self, conversations, streamer)
+    def off_by_one(self, conversations, streamer=None, record=None):
+        gens = real(self, conversations, streamer, record)
         gens[0].token_ids = gens[0].token_ids[:-1] + [0]
         return gens
 
@@ -128,28 +128,47 @@ def test_a_killed_onnxruntime_chat_job_resumes_without_gaps_or_duplicates(export
     import signal
     import subprocess
     import sys
-    import time
 
     from dlhw.data.persian_tasks import make_examples
 
     out_dir, _ = exports["lora"]
     prompts = tmp_path / "many.jsonl"
     prompts.write_text("".join(json.dumps({"id": f"q{i}", "prompt": e.question}, ensure_ascii=False) + "\n"
-                               for i, e in enumerate(make_examples(400, seed=9))), encoding="utf-8")
+                               for i, e in enumerate(make_examples(80, seed=9))), encoding="utf-8")
     out = tmp_path / "answers.jsonl"
     argv = [sys.executable, "-m", "dlhw", "chat", str(out_dir), "--backend", "onnxruntime", "--prompts", str(prompts),
             "--out", str(out), "--batch-size", "2", "--max-new-tokens", "12"]
-    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-    deadline = time.time() + 120
-    while not out.exists() or out.read_text(encoding="utf-8").count("\n") < 20:
-        assert proc.poll() is None, "the job finished before it could be killed"
-        assert time.time() < deadline
-        time.sleep(0.02)
-    os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait()
-    assert 0 < out.read_text(encoding="utf-8").count("\n") < 400
+    killed = subprocess.run(argv, capture_output=True, text=True, timeout=300,
+                            env={**os.environ, "DLHW_FAULT": "kill-after-batch:10"})
+    assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
+    before = [json.loads(line)["path"] for line in out.read_text(encoding="utf-8").splitlines()]
+    assert before == [f"q{i}" for i in range(20)]  # ten batches of two, written before the kill
     done = subprocess.run(argv, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
-    assert "tokens/s" in done.stderr
+    assert "tokens/s" in done.stderr and "20 skipped" in done.stderr
     ids = [json.loads(line)["path"] for line in out.read_text(encoding="utf-8").splitlines()]
-    assert len(ids) == len(set(ids)) == 400
+    assert len(ids) == len(set(ids)) == 80
+
+
+@pytest.mark.slow
+def test_export_reports_the_logit_difference_honours_atol_and_loads_the_model_once(chat_runs, tmp_path,
+                                                                                   monkeypatch):
+    from dlhw.models import chat_run
+
+    loads = []
+    real = chat_run.load_chat_run
+    monkeypatch.setattr(chat_run, "load_chat_run", lambda *a, **k: loads.append(a) or real(*a, **k))
+    code, log = run_cli("export", str(chat_runs["prompt-tuning"]), "--onnx", "--int8", "--out", str(tmp_path / "ok"))
+    assert code == 0, log
+    assert len(loads) == 1, "export, parity check and int8 share one loaded model"
+    parity = json.loads((tmp_path / "ok" / "export.json").read_text())["parity"]
+    diff = parity["max_abs_diff"]["logits"]
+    assert 0 < diff <= parity["atol"] == 1e-3
+    assert f"max |diff| logits {diff:.2g} (tolerance 0.001)" in log
+
+    code, log = run_cli("export", str(chat_runs["prompt-tuning"]), "--onnx", "--atol", "1e-9",
+                        "--out", str(tmp_path / "strict"))
+    assert code == 1
+    assert "largest logit difference" in log and "exceeds the tolerance 1e-09" in log
+    assert f"{diff:.3g}" in log  # the same measured difference
+    assert not (tmp_path / "strict").exists()
