@@ -1,17 +1,49 @@
-"""Shared fixtures: tiny trained runs are made once per session and reused by several tests."""
+"""Shared fixtures: tiny trained runs are made once per session and reused by several tests.
+
+The session is isolated: before anything is imported, every cache a test could touch -- dlhw's
+tiny pretrained bases (``DLHW_CACHE_DIR``), the Hugging Face hub and datasets caches, torch's,
+matplotlib's and anything else under ``XDG_CACHE_HOME`` -- points into one temporary directory,
+removed when the session ends. No test reads or writes ``~/.cache``; the tiny bases are built
+once per session (subprocesses inherit the environment, so they share them).
+"""
 
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
+SESSION_CACHE = Path(tempfile.mkdtemp(prefix="dlhw-test-cache-"))
+for _name, _sub in {"DLHW_CACHE_DIR": "dlhw", "HF_HOME": "huggingface", "HF_DATASETS_CACHE": "huggingface/datasets",
+                    "TORCH_HOME": "torch", "XDG_CACHE_HOME": "xdg", "MPLCONFIGDIR": "matplotlib",
+                    "TRITON_CACHE_DIR": "triton"}.items():
+    os.environ[_name] = str(SESSION_CACHE / _sub)
+os.environ.pop("HF_HUB_CACHE", None)  # derived from HF_HOME
+os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+os.environ.pop("DLHW_FAULT", None)  # a fault is set per test, never inherited
 
 from dlhw.cli import cli, exit_code_for  # noqa: E402
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    shutil.rmtree(SESSION_CACHE, ignore_errors=True)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Tests marked ``gpu`` skip by themselves where CUDA is not available."""
+    import torch
+
+    if torch.cuda.is_available():
+        return
+    skip = pytest.mark.skip(reason="needs a CUDA GPU (marked gpu)")
+    for item in items:
+        if "gpu" in item.keywords:
+            item.add_marker(skip)
 
 
 def run_cli(*args: str) -> tuple[int, str]:
