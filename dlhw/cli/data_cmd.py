@@ -6,7 +6,7 @@ import json
 
 import click
 
-from dlhw.cli.options import family_options, preset_option, set_option
+from dlhw.cli.options import family_options, options_epilog, preset_option, set_option
 from dlhw.families import FAMILIES
 
 INSPECTABLE = [name for name, family in FAMILIES.items() if family.inspect]
@@ -44,3 +44,6 @@ def inspect_cmd(ctx: click.Context, family_name: str, **_: object) -> None:
     out_dir = options.get("out_dir") or f"runs/inspect/{family.name}"
     result = family.load("inspect")(config, out_dir)
     click.echo(json.dumps(result, indent=2, ensure_ascii=False))
+
+
+inspect_cmd.epilog = options_epilog(inspect_cmd, "inspect")

@@ -6,7 +6,7 @@ import json
 
 import click
 
-from dlhw.cli.options import family_options
+from dlhw.cli.options import family_options, options_epilog
 
 
 @click.command()
@@ -37,3 +37,6 @@ def evaluate_cmd(ctx: click.Context, run: str, **_: object) -> None:
     result = family.load("evaluate")(run_dir, **options)
     click.echo(json.dumps(result["metrics"], indent=2, ensure_ascii=False))
     click.echo(f"wrote {run_dir / 'eval.json'} and {run_dir / 'report.md'}")
+
+
+evaluate_cmd.epilog = options_epilog(evaluate_cmd, "evaluate")

@@ -6,7 +6,7 @@ import json
 
 import click
 
-from dlhw.cli.options import family_options
+from dlhw.cli.options import family_options, options_epilog
 from dlhw.errors import ConfigError
 
 
@@ -52,3 +52,6 @@ def export_cmd(ctx: click.Context, run: str, onnx_flag: bool, **_: object) -> No
             click.echo(meta[part]["summary"])
     if "tensorrt" in meta:
         click.echo(f"TensorRT engines cached in {out_dir / 'trt_cache'}")
+
+
+export_cmd.epilog = options_epilog(export_cmd, "export")

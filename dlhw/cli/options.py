@@ -47,3 +47,13 @@ def family_options(ctx: click.Context, family: Any, verb: str, shared: tuple[str
             f"{family.name} family; it takes {takes}"
         )
     return {name: ctx.params[name] for name in accepted if name in ctx.params}
+
+
+def options_epilog(command: click.Command, verb: str) -> str:
+    """A help epilog listing, per family, the options it takes on ``verb`` (from the registry)."""
+    from dlhw.families import FAMILIES
+
+    flags = {p.name: max(p.opts, key=len) for p in command.params}
+    rows = [f"  {name:<10} {', '.join(flags[o] for o in family.options.get(verb, ())) or '(none)'}"
+            for name, family in FAMILIES.items() if verb in family.options]
+    return "\b\nOptions each family takes:\n" + "\n".join(rows)

@@ -2,8 +2,8 @@
 
 Every run: wall time, peak memory (CUDA max allocated on a GPU, peak RSS on a CPU), trainable
 parameters (count and share), validation loss at the start and the end and its change, final
-training loss. Then the headline metrics its family declares (``Family.metrics``: BLEU-4 and
-CIDEr for captioning, perplexity and exact match for chat, ...) where eval.json has them, with
+training loss. Then the headline metrics its family declares (``Family.metrics`` in
+:mod:`dlhw.families`) where eval.json has them, with
 their change from the base model where the run measured one. Figures: loss curves overlaid,
 and bars of time, memory, trainable share and each headline metric present. Probe answers
 (``probes.jsonl``) are shown side by side when the runs have them.
