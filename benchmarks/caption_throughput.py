@@ -27,7 +27,7 @@ from dlhw.data.captions import SPECIALS, Vocabulary  # noqa: E402
 from dlhw.data.scenes import make_scenes  # noqa: E402
 from dlhw.export.run import export_run  # noqa: E402
 from dlhw.families import resolve_config  # noqa: E402
-from dlhw.inference.captioner import OrtCaptioner  # noqa: E402
+from dlhw.inference.caption import OrtCaptioner  # noqa: E402
 from dlhw.models.caption import CaptionModel, CaptionModelSpec, image_transform, save_caption_model  # noqa: E402
 
 

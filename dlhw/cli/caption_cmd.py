@@ -46,7 +46,7 @@ def caption_cmd(ctx: click.Context, paths: tuple[str, ...], model_path: str, bac
         parse_shard,
         run_batch_job,
     )
-    from dlhw.inference.captioner import load_captioner, load_image_tensor
+    from dlhw.inference.caption import load_captioner, load_image_tensor
     from dlhw.models.caption import image_transform
 
     shard_spec = parse_shard(shard)

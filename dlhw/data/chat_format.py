@@ -19,7 +19,7 @@ from typing import Any
 
 import torch
 
-from dlhw.data.conversations import Conversation
+from dlhw.data.chat import Conversation
 from dlhw.errors import DataError
 
 IGNORE = -100

@@ -15,12 +15,12 @@ from dlhw.config import from_dict, load_yaml
 from dlhw.config.caption import CaptionConfig
 from dlhw.core.devices import resolve_device
 from dlhw.core.runs import require_run_dir
-from dlhw.data.caption_sources import prepare_captions
+from dlhw.data.caption import prepare_captions
 from dlhw.data.captions import CaptionImage, ImageTensors
 from dlhw.data.scenes import SHAPES, Scene, scene_of
 from dlhw.errors import DlhwError
 from dlhw.evaluation.metrics import caption_metrics
-from dlhw.inference.captioner import Backend, Captioner, load_captioner
+from dlhw.inference.caption import Backend, Captioner, load_captioner
 from dlhw.models.caption import image_transform
 from dlhw.reports.plots import plot_image_grid, plt, save_figure
 from dlhw.reports.run_report import write_run_report

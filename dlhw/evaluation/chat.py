@@ -17,7 +17,7 @@ import torch
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
-from dlhw.data.conversations import Conversation, ConversationSplits
+from dlhw.data.chat import Conversation, ConversationSplits
 from dlhw.data.persian_tasks import PROBES, exact_match, make_examples
 from dlhw.inference.chat import ChatGenerator, as_conversation
 
@@ -118,8 +118,8 @@ def evaluate_loaded(run_dir: Path, model: Any, tokenizer: Any, config: Any, spli
 def evaluate_chat_run(run_dir: Path, batch_size: int | None = None, device: str | None = None) -> dict[str, Any]:
     """``dlhw evaluate RUN`` for chat runs: reload the run and its data, then score the test split
     (the split the base model was scored on before training) with the torch model."""
+    from dlhw.data.chat import prepare_conversations
     from dlhw.data.chat_format import ChatCollator, ChatFormatter
-    from dlhw.data.conversations import prepare_conversations
     from dlhw.models.chat_run import load_chat_run
     from dlhw.reports.run_report import write_run_report
 

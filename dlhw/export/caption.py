@@ -9,7 +9,7 @@
 Batch is dynamic everywhere (dim 1 of the LSTM states). The Transformer prefix is padded to the
 fixed length L = max_length - 1 (the traced attention reshapes need a static length); the causal
 mask keeps the padding after ``last`` from changing the logits there.
-:class:`dlhw.inference.captioner.OrtStepper` drives these graphs with the same decoding code as
+:class:`dlhw.inference.caption.OrtStepper` drives these graphs with the same decoding code as
 torch (:mod:`dlhw.models.decoding`); the graphs' input and output names live beside it (``IO``).
 """
 
@@ -23,7 +23,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from dlhw.inference.captioner import IO, GraphIO, OrtStepper
+from dlhw.inference.caption import IO, GraphIO, OrtStepper
 from dlhw.models.caption import CaptionModel, load_caption_model
 
 

@@ -169,8 +169,8 @@ def quantize_chat_export(job: ChatExport, out_dir: Path) -> dict[str, Any]:
     """``model.int8.onnx`` (dynamic int8 weights) and the test perplexity before and after."""
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
+    from dlhw.data.chat import prepare_conversations
     from dlhw.data.chat_format import ChatFormatter
-    from dlhw.data.conversations import prepare_conversations
     from dlhw.inference.chat_ort import OrtChatGenerator
 
     quantize_dynamic(str(out_dir / "model.onnx"), str(out_dir / "model.int8.onnx"), weight_type=QuantType.QInt8)

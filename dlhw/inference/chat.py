@@ -17,8 +17,8 @@ from typing import Any
 
 import torch
 
+from dlhw.data.chat import Conversation
 from dlhw.data.chat_format import ChatFormatter
-from dlhw.data.conversations import Conversation
 from dlhw.errors import ConfigError
 
 
@@ -145,7 +145,7 @@ def as_conversation(prompt: str | Conversation, system: str | None = None) -> Co
 def read_prompts(path: Path) -> list[tuple[str, Conversation]]:
     """``(key, messages)`` per prompt. ``.txt``: one prompt per non-empty line, key ``FILE:LINE``.
     ``.jsonl``: per line ``{"prompt": ...}`` or ``{"messages": [...]}`` (optional ``"id"``) or a list."""
-    from dlhw.data.conversations import parse_messages
+    from dlhw.data.chat import parse_messages
 
     if not path.is_file():
         raise ConfigError(f"--prompts {path}: no such file")

@@ -23,8 +23,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from dlhw.data.chat import Conversation
 from dlhw.data.chat_format import ChatCollator, ChatFormatter
-from dlhw.data.conversations import Conversation
 from dlhw.errors import ConfigError
 from dlhw.inference.chat import Generation, greedy_loop, left_pad, to_generation
 

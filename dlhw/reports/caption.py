@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from dlhw.config.caption import CaptionConfig
-from dlhw.data.caption_sources import prepare_captions
+from dlhw.data.caption import prepare_captions
 from dlhw.reports.plots import plot_bars, plot_image_grid, plt, save_figure
 from dlhw.reports.run_report import fmt
 

@@ -21,7 +21,7 @@ from transformers import set_seed
 
 from dlhw.config.caption import CaptionConfig
 from dlhw.core.devices import resolve_device
-from dlhw.data.caption_sources import PreparedCaptions, prepare_captions
+from dlhw.data.caption import PreparedCaptions, prepare_captions
 from dlhw.data.captions import ImageTensors
 from dlhw.models.caption import CaptionModel, CaptionModelSpec, image_transform, save_caption_model
 from dlhw.reports.run_report import write_run_report

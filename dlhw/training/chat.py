@@ -19,8 +19,8 @@ from transformers import set_seed
 
 from dlhw.config.chat import ChatConfig
 from dlhw.core.devices import resolve_device
+from dlhw.data.chat import prepare_conversations
 from dlhw.data.chat_format import ChatCollator, ChatFormatter, LengthStats
-from dlhw.data.conversations import prepare_conversations
 from dlhw.data.persian_tasks import PROBES
 from dlhw.errors import DlhwError
 from dlhw.evaluation.chat import base_metrics, evaluate_loaded

@@ -8,7 +8,7 @@ import pytest
 from PIL import Image
 
 from dlhw.config.caption import CaptionDataConfig
-from dlhw.data.caption_sources import prepare_captions
+from dlhw.data.caption import prepare_captions
 from dlhw.data.flickr8k import load_flickr8k_dir, load_flickr8k_hub, split_flickr8k
 from dlhw.errors import DataError
 

@@ -9,12 +9,12 @@ import torch
 
 from dlhw.config import from_dict, load_yaml
 from dlhw.config.caption import CaptionConfig
-from dlhw.data.caption_sources import prepare_captions
+from dlhw.data.caption import prepare_captions
 from dlhw.data.captions import Vocabulary
 from dlhw.data.scenes import scene_of
 from dlhw.evaluation.caption import attention_localization, predict
 from dlhw.evaluation.metrics import bleu_scores
-from dlhw.inference.captioner import TorchCaptioner
+from dlhw.inference.caption import TorchCaptioner
 from dlhw.models.caption import CaptionModel, load_spec
 from dlhw.training.scene_pretrain import scene_pretrained_backbone
 

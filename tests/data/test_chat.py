@@ -4,7 +4,7 @@ from pathlib import Path
 import pytest
 
 from dlhw.config.chat import ChatDataConfig
-from dlhw.data.conversations import (
+from dlhw.data.chat import (
     clean_conversation,
     load_hub_conversations,
     prepare_conversations,
