@@ -2,37 +2,54 @@
 #   docker build -t dlhw .
 #   docker run --gpus all -v "$PWD/runs:/runs" -v "$HOME/.cache/huggingface:/cache/huggingface" \
 #       dlhw train caption-transformer --output-dir /runs/caption-transformer
+# The same file builds on any Debian/Ubuntu base; Python is installed with apt where the base
+# has none. `make docker-smoke` builds it on a local Debian image with the CPU extra:
+#   docker build --build-arg BASE_IMAGE=dlhw-base:bookworm --build-arg EXTRAS=cpu -t dlhw:smoke .
 # Dependencies: pyproject.toml + constraints.txt, installed by scripts/install.sh -- the same
-# script `make install` runs.
+# script `make install` runs. EXTRAS names one ONNX Runtime: gpu (onnxruntime-gpu + TensorRT,
+# CUDA 13 like torch's wheel) or cpu (onnxruntime), never both.
 
-ARG CUDA_IMAGE=nvidia/cuda:13.0.1-cudnn-runtime-ubuntu24.04
+ARG BASE_IMAGE=nvidia/cuda:13.0.1-cudnn-runtime-ubuntu24.04
 
-# ---- build: a virtual environment with dlhw and its GPU extras --------------------------------
-FROM ${CUDA_IMAGE} AS build
+# ---- build: a virtual environment with dlhw and one ONNX Runtime -----------------------------
+FROM ${BASE_IMAGE} AS build
+ARG EXTRAS=gpu
 ENV DEBIAN_FRONTEND=noninteractive PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
-RUN apt-get update \
-    && apt-get install -y --no-install-recommends python3 python3-venv python3-dev gcc \
-    && rm -rf /var/lib/apt/lists/*
-RUN python3 -m venv /opt/venv
 WORKDIR /src
 COPY pyproject.toml constraints.txt README.md ./
 COPY scripts/ scripts/
 COPY dlhw/ dlhw/
-RUN scripts/install.sh /opt/venv/bin/python gpu
+# Every dependency is a wheel or a pure-Python sdist, so no compiler is needed.
+RUN if ! python3 -c "import ensurepip, venv" 2>/dev/null; then \
+        apt-get update \
+        && apt-get install -y --no-install-recommends python3 python3-venv \
+        && rm -rf /var/lib/apt/lists/*; \
+    fi \
+    && python3 -m venv /opt/venv \
+    && scripts/install.sh /opt/venv/bin/python "${EXTRAS}"
 
-# ---- runtime: the environment on a slim CUDA runtime, as a non-root user --------------------
-FROM ${CUDA_IMAGE}
+# ---- runtime: the environment on the same base, as a non-root user ---------------------------
+FROM ${BASE_IMAGE}
+ARG BASE_IMAGE
 ARG VERSION=0.1.0
 LABEL org.opencontainers.image.title="dlhw" \
       org.opencontainers.image.description="Train, evaluate, export and batch-run the model families of a deep-learning / NLP course" \
       org.opencontainers.image.version="${VERSION}" \
+      org.opencontainers.image.base.name="${BASE_IMAGE}" \
       org.opencontainers.image.licenses="Apache-2.0" \
       org.opencontainers.image.source="https://github.com/dlhw/dlhw"
 ENV DEBIAN_FRONTEND=noninteractive
-RUN apt-get update \
-    && apt-get install -y --no-install-recommends python3 libgomp1 \
-    && rm -rf /var/lib/apt/lists/* \
-    && useradd --create-home --uid 1000 --shell /usr/sbin/nologin dlhw \
+# The venv's python links to the base's python3 (installed above in the same way); ONNX Runtime
+# needs OpenMP. Ubuntu 24.04 images ship a user `ubuntu` with uid 1000: it makes way for dlhw.
+RUN if ! python3 -c "import ctypes; ctypes.CDLL('libgomp.so.1')" 2>/dev/null; then \
+        apt-get update \
+        && apt-get install -y --no-install-recommends python3 libgomp1 \
+        && rm -rf /var/lib/apt/lists/*; \
+    fi \
+    && if id -u ubuntu >/dev/null 2>&1; then userdel ubuntu && rm -rf /home/ubuntu; fi \
+    && if getent group ubuntu >/dev/null; then groupdel ubuntu; fi \
+    && groupadd --gid 1000 dlhw \
+    && useradd --create-home --uid 1000 --gid 1000 --shell /usr/sbin/nologin dlhw \
     && mkdir -p /runs /cache/huggingface /cache/dlhw \
     && chown -R dlhw:dlhw /runs /cache
 COPY --from=build /opt/venv /opt/venv

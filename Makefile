@@ -11,13 +11,13 @@ export TOKENIZERS_PARALLELISM ?= false
 
 DEMO_RUN ?= runs/demo/caption-transformer
 
-.PHONY: install demo test test-fast lint bench docker-build docker-run clean
+.PHONY: install demo test test-fast lint bench docker-build docker-run docker-smoke clean
 
 install: $(STAMP)
 
 $(STAMP): pyproject.toml constraints.txt scripts/install.sh
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	scripts/install.sh $(BIN)/python test --editable
+	scripts/install.sh $(BIN)/python cpu,test --editable
 	touch $(STAMP)
 
 demo: install
@@ -50,6 +50,11 @@ docker-build:
 
 docker-run:
 	docker run --rm --gpus all -v "$(CURDIR)/runs:/runs" dlhw:latest $(ARGS)
+
+# Build the real Dockerfile on a local Debian base (CPU extra) and train, export and caption in
+# the container; starts a private Docker daemon when none answers. Not part of `make test`.
+docker-smoke:
+	scripts/docker_smoke.sh
 
 bench: install
 	$(BIN)/python benchmarks/caption_feature_cache.py

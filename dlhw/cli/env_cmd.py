@@ -13,7 +13,11 @@ from typing import Any
 import click
 
 PACKAGES = ("torch", "torchvision", "transformers", "accelerate", "datasets", "peft", "trl",
-            "optimum-onnx", "onnx", "onnxruntime", "onnxruntime-gpu", "tensorrt")
+            "optimum-onnx", "onnx", "onnxruntime", "onnxruntime-gpu", "tensorrt-cu13")
+
+# Distributions that install the module ``onnxruntime``: with two of them installed, ``import
+# onnxruntime`` loads whichever pip wrote last, so ``dlhw env`` names the one it loaded.
+ORT_DISTRIBUTIONS = ("onnxruntime", "onnxruntime-gpu", "onnxruntime-directml", "onnxruntime-openvino")
 
 
 def package_version(name: str) -> str | None:
@@ -21,6 +25,38 @@ def package_version(name: str) -> str | None:
         return metadata.version(name)
     except metadata.PackageNotFoundError:
         return None
+
+
+def onnxruntime_info() -> dict[str, Any]:
+    """The ONNX Runtime ``import onnxruntime`` loads: its package, version and providers, and every
+    distribution installed that writes the same module (more than one is a broken environment)."""
+    installed = {name: version for name in ORT_DISTRIBUTIONS if (version := package_version(name))}
+    info: dict[str, Any] = {"package": None, "version": None, "providers": [], "installed": installed}
+    try:
+        import onnxruntime
+    except ImportError:
+        return info
+    try:
+        from onnxruntime.capi import build_and_package_info
+
+        info["package"] = build_and_package_info.package_name
+    except ImportError:  # builds without the module: the one distribution installed, if only one
+        info["package"] = next(iter(installed)) if len(installed) == 1 else None
+    info["version"] = onnxruntime.__version__
+    info["providers"] = onnxruntime.get_available_providers()
+    return info
+
+
+def describe_onnxruntime(ort: dict[str, Any]) -> str:
+    """One line: the loaded package and version, and a warning naming any second distribution."""
+    if ort["version"] is None:
+        return "not installed (pip install 'dlhw[cpu]' or 'dlhw[gpu]')"
+    line = f"{ort['package'] or 'unknown package'} {ort['version']}"
+    others = {name: v for name, v in ort["installed"].items() if name != ort["package"]}
+    if others:
+        line += ("; ALSO INSTALLED: " + ", ".join(f"{n} {v}" for n, v in others.items())
+                 + " -- both write the module onnxruntime; uninstall both, reinstall one")
+    return line
 
 
 def cpu_model() -> str:
@@ -67,12 +103,8 @@ def collect() -> dict[str, Any]:
         ] if cuda else []
     except ImportError:
         info["cuda_devices"] = []
-    try:
-        import onnxruntime
-
-        info["onnxruntime_providers"] = onnxruntime.get_available_providers()
-    except ImportError:
-        info["onnxruntime_providers"] = []
+    info["onnxruntime"] = onnxruntime_info()
+    info["onnxruntime_providers"] = info["onnxruntime"]["providers"]
     from huggingface_hub import constants
 
     info["hf_cache"] = constants.HF_HUB_CACHE
@@ -84,8 +116,8 @@ def collect() -> dict[str, Any]:
 @click.command()
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
 def env_cmd(as_json: bool) -> None:
-    """Print versions (Python, torch, transformers, peft, trl, optimum-onnx, onnxruntime and its
-    providers, tensorrt), CUDA devices and memory, CPU flags (AVX2, AVX-512, VNNI), the Hugging
+    """Print versions (Python, torch, transformers, peft, trl, optimum-onnx, the ONNX Runtime
+    package that `import onnxruntime` loads and its providers, tensorrt), CUDA devices and memory, CPU flags (AVX2, AVX-512, VNNI), the Hugging
     Face cache directory and whether offline mode is on -- paste it into bug reports."""
     info = collect()
     if as_json:
@@ -97,6 +129,7 @@ def env_cmd(as_json: bool) -> None:
         f"python          {info['python']} ({info['platform']})",
         *(f"{name:<15} {version}" for name, version in info["packages"].items()),
         f"torch build     CUDA {info.get('torch_build', {}).get('cuda')}",
+        f"ort package     {describe_onnxruntime(info['onnxruntime'])}",
         "ort providers   " + (", ".join(info["onnxruntime_providers"]) or "none (onnxruntime not installed)"),
         "cuda devices    " + ("; ".join(f"{d['index']}: {d['name']} {d['memory_gib']} GiB" for d in info["cuda_devices"])
                               or "none"),
