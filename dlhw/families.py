@@ -305,13 +305,6 @@ def resolve_config(
     return config
 
 
-def load_run_config(run_dir: str | Path) -> Any:
-    """The resolved config a run was trained with (its ``config.yaml``), as the family's dataclass."""
-    raw = run_config_dict(run_dir)
-    family = family_of_run(run_dir)
-    return from_dict(import_string(family.config_class), raw)
-
-
 def validate_file(path: str | Path) -> list[str]:
     """Validate a recipe YAML (every preset) or a resolved run config; return what was checked."""
     raw = load_yaml(path)
