@@ -12,7 +12,8 @@
    quotes and brackets dropped, dashes to a space);
 5. Latin letters: ``latin="map"`` writes them with Persian letters (``š`` -> ``ش``, ``kh`` -> ``خ``, ...),
    ``latin="drop"`` removes them;
-6. anything else outside the Persian alphabet, space, ZWNJ and ``, . ? !`` dropped, spaces collapsed.
+6. anything else outside the Persian alphabet, space, ZWNJ and ``, . ? !`` dropped, spaces collapsed;
+   a text left with no letter is empty.
 
 The vocabulary extension (:func:`vocabulary_extension`) is computed from texts *after* cleaning,
 over every split, and added to SpeechT5's sentencepiece model itself (:func:`extend_tokenizer`),
@@ -95,6 +96,8 @@ def clean_for_speech(text: str, latin: LatinPolicy = "map") -> str:
     text = normalize_persian(text)  # again: the steps above leave ZWNJ next to new spaces
     text = _SPACE_BEFORE_PUNCT.sub(r"\1", text)
     text = _PUNCT_RUN.sub(r"\1", text)
+    if not any(c in PERSIAN_LETTERS for c in text):
+        return ""  # punctuation alone is nothing to say
     return text.strip(" ,")
 
 
