@@ -20,6 +20,7 @@ from dlhw.cli.evaluate_cmd import evaluate_cmd
 from dlhw.cli.export_cmd import export_cmd
 from dlhw.cli.model_cmd import model_group
 from dlhw.cli.prompt_cmd import prompt_group
+from dlhw.cli.prune_cmd import prune_cmd
 from dlhw.cli.recipes_cmd import recipes_cmd
 from dlhw.cli.report_cmd import report_group
 from dlhw.cli.train_cmd import train_cmd
@@ -35,6 +36,7 @@ COMMANDS: dict[str, click.Command] = {
     "export": export_cmd,
     **{f.batch_verb: import_string(f.batch_command) for f in FAMILIES.values() if f.batch_verb and f.batch_command},
     "prompt": prompt_group,
+    "prune": prune_cmd,
     "model": model_group,
     "data": data_group,
     "report": report_group,

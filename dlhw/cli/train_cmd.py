@@ -24,13 +24,16 @@ from dlhw.errors import ConfigError, DlhwError
 @click.option("--resume", is_flag=False, flag_value="latest", default=None, metavar="[CHECKPOINT]",
               help="Continue a run from its last checkpoint (or the CHECKPOINT folder given). Without "
                    "--output-dir, the newest run of RECIPE is continued.")
+@click.option("--init-from", type=click.Path(exists=True, file_okay=False), default=None, metavar="RUN",
+              help="Start from another run's weights (matched by name); from a pruned run its zeros stay "
+                   "zero through training (same as --set train.init_from=RUN).")
 @click.option("--overwrite", is_flag=True, help="Empty a non-empty --output-dir first.")
 @click.option("--seed", type=int, default=None, help="Override the config's seed.")
 @click.option("--nproc", type=click.IntRange(min=1), default=1, show_default=True,
               help="Processes on this machine (torchrun + DDP: gloo on CPU, nccl on GPU).")
 def train_cmd(
     recipe: str, preset: str, config_file: str | None, overrides: tuple[str, ...], output_dir: str | None,
-    data_dir: str | None, resume: str | None, overwrite: bool, seed: int | None, nproc: int,
+    data_dir: str | None, resume: str | None, init_from: str | None, overwrite: bool, seed: int | None, nproc: int,
 ) -> None:
     """Train RECIPE into a run directory (config.yaml, checkpoints/, metrics.jsonl, plots/,
     model/, report.md). `dlhw recipes` lists the recipes.
@@ -66,6 +69,8 @@ def train_cmd(
         return
     if data_dir:
         overrides = (*data_dir_overrides(family, data_dir), *overrides)
+    if init_from:
+        overrides = (f"train.init_from={Path(init_from).resolve()}", *overrides)
     checkpoint = None
     if resume:
         if overwrite:

@@ -57,6 +57,9 @@ class TrainConfig:
     """Compute the validation loss once before the first step (the "start" of the loss curve)."""
     device: str = "auto"
     """auto, cpu, cuda or cuda:N."""
+    init_from: str = ""
+    """A run directory whose weights the model starts from (matched by name). From a pruned run
+    (`dlhw prune`) its zeros are held at zero through training."""
 
     def __post_init__(self) -> None:
         if self.epochs <= 0 and self.max_steps <= 0:

@@ -105,3 +105,20 @@ def export_dir_of(path: str | Path) -> Path:
     if (candidate / EXPORT_META).is_file():
         return candidate
     raise ConfigError(f"{path}: no ONNX export found; create one with `dlhw export {path} --onnx`")
+
+
+def model_files(run_dir: Path) -> list[Path]:
+    """The run's safetensors weight files (model/, and a tiny base kept in the run), not checkpoints."""
+    return sorted(p for p in run_dir.rglob("*.safetensors") if CHECKPOINTS not in p.relative_to(run_dir).parts)
+
+
+def model_file_sizes(run_dir: Path) -> dict[str, int]:
+    """Bytes of the run's model files, raw and gzip-compressed (what zeros buy on disk)."""
+    import gzip
+
+    raw = packed = 0
+    for path in model_files(run_dir):
+        data = path.read_bytes()
+        raw += len(data)
+        packed += len(gzip.compress(data, compresslevel=6))
+    return {"raw_bytes": raw, "gzip_bytes": packed}

@@ -48,9 +48,9 @@ def prunable_modules(model: nn.Module, include: Iterable[str] = ()) -> dict[str,
         if any(part in name for part in _ADAPTER_PARTS):
             continue
         is_head = module is head or name.split(".")[-1] == "lm_head"
-        if isinstance(module, nn.Linear) and (not is_head or "lm_head" in include):
-            found[name] = module
-        elif isinstance(module, nn.Embedding) and "embeddings" in include and module is not head:
+        linear = isinstance(module, nn.Linear) and (not is_head or "lm_head" in include)
+        embedding = isinstance(module, nn.Embedding) and "embeddings" in include and module is not head
+        if linear or embedding:
             found[name] = module
     return found
 

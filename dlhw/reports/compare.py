@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from dlhw.core.metrics import read_jsonl, read_metrics
-from dlhw.core.runs import read_json
+from dlhw.core.runs import model_file_sizes, read_json
 from dlhw.errors import ConfigError
 from dlhw.families import family_of_run
 from dlhw.reports.plots import plt, save_figure
@@ -24,9 +24,10 @@ from dlhw.reports.plots import plt, save_figure
 def run_row(run_dir: Path) -> dict[str, Any]:
     """The comparison numbers of one run (missing ones are None)."""
     summary = read_json(run_dir / "train_summary.json")
-    if not summary:
-        raise ConfigError(f"{run_dir}: no train_summary.json; is it a finished dlhw run?")
     evaluation = read_json(run_dir / "eval.json")
+    if not summary and not evaluation:
+        raise ConfigError(f"{run_dir}: neither train_summary.json nor eval.json; is it a finished dlhw run?")
+    sparsity = read_json(run_dir / "sparsity.json")
     records = read_metrics(run_dir / "metrics.jsonl")
     evals = [r for r in records if "eval_loss" in r]
     losses = [r["loss"] for r in records if "loss" in r]
@@ -47,6 +48,11 @@ def run_row(run_dir: Path) -> dict[str, Any]:
         "change_from_base": evaluation.get("change_from_base", {}),
         "records": records,
         "probes": read_jsonl(run_dir / "probes.jsonl"),
+        "sparsity": sparsity.get("pruned_modules", {}).get("sparsity"),
+        "size": ({"pruned": model_file_sizes(run_dir), **({"dense": model_file_sizes(Path(sparsity["parent"]))}
+                                                            if not sparsity.get("init_from") and Path(sparsity.get("parent", "")).is_dir() else {})}
+                 if sparsity else {}),
+        "init_from": sparsity.get("init_from"),
     }
 
 
@@ -126,6 +132,24 @@ def plot_metric_bars(rows: list[dict[str, Any]], columns: list[tuple[str, str]],
     return save_figure(fig, path)
 
 
+def sparsity_lines(rows: list[dict[str, Any]]) -> list[str]:
+    """Sparsity and model-file sizes, dense vs pruned, raw and gzip-compressed (pruned runs only)."""
+    pruned = [r for r in rows if r["sparsity"] is not None]
+    if not pruned:
+        return []
+    lines = ["## Sparsity and size", "", "| run | sparsity of pruned layers | model files (raw) | gzip | "
+             "dense model files (raw) | dense gzip |", "|---|---:|---:|---:|---:|---:|"]
+    for r in pruned:
+        size, dense = r["size"].get("pruned", {}), r["size"].get("dense", {})
+        mib = [f"{v / 2**20:.3f} MiB" if v is not None else "" for v in
+               (size.get("raw_bytes"), size.get("gzip_bytes"), dense.get("raw_bytes"), dense.get("gzip_bytes"))]
+        note = " (re-fine-tuned from a pruned run)" if r["init_from"] else ""
+        lines.append(f"| {r['label']}{note} | {100 * r['sparsity']:.1f}% | " + " | ".join(mib) + " |")
+    lines += ["", "Unstructured zeros shrink the compressed file, not the raw one, and give no speed-up with "
+              "dense kernels; 2:4 patterns can use sparse tensor cores on a GPU.", ""]
+    return lines
+
+
 def compare_runs(run_dirs: list[Path], out_dir: Path) -> Path:
     """Write ``compare.md``, ``compare.json`` and ``plots/`` under ``out_dir``; return the .md path."""
     import json
@@ -160,6 +184,7 @@ def compare_runs(run_dirs: list[Path], out_dir: Path) -> Path:
         lines += ["", f"Base model (no fine-tuning): {described}."]
     lines += ["", "Peak memory is CUDA max allocated on a GPU and the process's peak RSS on a CPU.", "",
               "![loss curves](plots/loss_overlay.png)", "", "![metrics](plots/metrics.png)", ""]
+    lines += sparsity_lines(rows)
     prompts = [p["prompt"] for p in rows[0]["probes"]]
     if prompts:
         lines += ["## Probes (greedy)", ""]

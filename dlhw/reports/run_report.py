@@ -17,6 +17,7 @@ from dlhw.core.metrics import read_metrics
 from dlhw.core.runs import read_json
 from dlhw.families import TRAINING_SECTION, family_of_run
 from dlhw.reports.plots import loss_curves
+from dlhw.reports.pruning import pruning_section
 
 
 def fmt(value: Any) -> str:
@@ -33,6 +34,7 @@ def write_run_report(run_dir: str | Path) -> Path:
     summary = read_json(run_dir / "train_summary.json")
     evaluation = read_json(run_dir / "eval.json")
     out = [f"# {config['recipe']} ({config['preset']} preset)", "", f"Run directory: `{run_dir}`", ""]
+    out += pruning_section(run_dir)
     for section in family_of_run(run_dir).report_sections:
         if section == TRAINING_SECTION:
             out += training_section(run_dir, summary)

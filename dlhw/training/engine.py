@@ -189,8 +189,14 @@ def run_training(
     engine: Engine | None = None,
 ) -> tuple[Trainer, TrainResult]:
     """Train ``model`` with the engine's trainer, writing metrics.jsonl and plots/loss.png as it goes."""
+    from dlhw.models.pruning import bake_masks
+    from dlhw.training.prune import record_sparsity, start_from_run
+
     engine = engine or Engine()
     args = training_arguments(cfg, run_dir, seed, engine)
+    held = start_from_run(model, cfg.init_from) if cfg.init_from else 0
+    if held:
+        print(f"starting from {cfg.init_from}: {held:,} pruned weights held at zero", flush=True)
     metrics = MetricsJsonlCallback(run_dir / "metrics.jsonl")
     callbacks: list[TrainerCallback] = [metrics, LossPlotCallback(metrics.path, run_dir / "plots" / "loss.png"),
                                         FaultCallback()]
@@ -216,6 +222,10 @@ def run_training(
         torch.cuda.reset_peak_memory_stats()  # the peak of this run, not of earlier work in the process
     start = time.perf_counter()
     trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
+    if held:  # masks off before the family saves, so its files hold plain weights with zeros
+        bake_masks(model)
+        if args.process_index == 0:
+            record_sparsity(model, run_dir, cfg.init_from)
     state = trainer.state
     planned = args.max_steps if args.max_steps > 0 else state.max_steps
     result = TrainResult(
