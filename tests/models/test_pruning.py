@@ -112,3 +112,16 @@ def test_kept_zeros_survive_training_and_baking_leaves_plain_weights() -> None:
     summary = summarize_sparsity(sparsity_of(modules), model)
     assert summary["pruned_modules"]["sparsity"] == pytest.approx(0.4, abs=1e-3)
     assert 0 < summary["model"]["sparsity"] < summary["pruned_modules"]["sparsity"]
+
+
+@pytest.mark.gpu
+def test_two_four_weights_run_on_sparse_kernels_with_the_dense_answer() -> None:
+    from torch.sparse import to_sparse_semi_structured
+
+    layer = nn.Linear(128, 256, bias=False)
+    prune_model(layer, {"": layer}, 0.5, pattern="2:4")
+    bake_masks(layer)
+    weight = layer.weight.detach().to("cuda", torch.float16)
+    x = torch.randn(64, 128, device="cuda", dtype=torch.float16)
+    sparse = to_sparse_semi_structured(weight)
+    assert torch.allclose(torch.mm(sparse, x.t()).t(), x @ weight.t(), atol=1e-2, rtol=1e-2)
