@@ -82,17 +82,59 @@ def tiny_vocoder(tiny: TinySpeechT5Config) -> Any:
     return SpeechT5HifiGan(config).eval()
 
 
+def hub_reachable(timeout: float = 3.0) -> bool:
+    """Whether the Hugging Face endpoint answers a TCP connection within ``timeout`` seconds."""
+    import os
+    import socket
+    from urllib.parse import urlparse
+
+    from huggingface_hub import constants
+
+    if constants.HF_HUB_OFFLINE or os.environ.get("HF_HUB_OFFLINE") == "1":
+        return False
+    url = urlparse(constants.ENDPOINT)
+    try:
+        socket.create_connection((url.hostname or "", url.port or 443), timeout=timeout).close()
+        return True
+    except OSError:
+        return False
+
+
+def require_models(ids: list[str]) -> None:
+    """Fail within seconds, naming ``ids``, when a model is neither local, nor cached, nor downloadable."""
+    from transformers.utils import cached_file
+
+    missing = []
+    for model_id in ids:
+        if Path(model_id).is_dir():
+            continue
+        try:
+            cached_file(model_id, "config.json", local_files_only=True)
+        except OSError:
+            missing.append(model_id)
+    if missing and not hub_reachable():
+        raise offline_error("the models", ids)
+
+
+def hub_ids(cfg: TtsModelConfig) -> list[str]:
+    """The Hub models a run with ``cfg`` needs: SpeechT5, the vocoder, and the WavLM x-vector model."""
+    ids = [i for i in (cfg.name, cfg.vocoder) if i]
+    wavlm = cfg.speaker_encoder == "wavlm" or (cfg.speaker_encoder == "auto" and not importlib.util.find_spec("speechbrain"))
+    return ids + ([cfg.wavlm_model] if wavlm else [])
+
+
 def load_pretrained(cfg: TtsModelConfig) -> tuple[Any, Any, Any]:
     """``(tokenizer, model, vocoder)`` of the full preset; fails within seconds offline, naming the ids."""
     from transformers import SpeechT5ForTextToSpeech, SpeechT5HifiGan, SpeechT5Tokenizer
 
     assert cfg.name is not None
-    ids = [cfg.name, cfg.vocoder or "(tiny vocoder)"]
+    ids = [cfg.name, *([cfg.vocoder] if cfg.vocoder else [])]
+    require_models(ids)
     try:
         tokenizer = SpeechT5Tokenizer.from_pretrained(cfg.name)
         model = SpeechT5ForTextToSpeech.from_pretrained(cfg.name)
         vocoder = SpeechT5HifiGan.from_pretrained(cfg.vocoder).eval() if cfg.vocoder else tiny_vocoder(cfg.tiny)
-    except OSError:
+    except (OSError, ValueError):
         raise offline_error("the models", ids) from None
     return tokenizer, model, vocoder
 

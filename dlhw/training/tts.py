@@ -27,7 +27,9 @@ from dlhw.models.tts import (
     HOP,
     SAMPLE_RATE,
     clip_xvectors,
+    hub_ids,
     load_pretrained,
+    require_models,
     save_run_model,
     speaker_encoder,
     tiny_speecht5,
@@ -151,7 +153,7 @@ def train_tts(config: TtsConfig, run_dir: Path, resume_from: Path | None = None)
     """Train one tts run into ``run_dir``; returns the training summary."""
     set_seed(config.seed)
     if config.model.name is not None:  # fail before reading any data when the models are not reachable
-        load_pretrained(config.model)
+        require_models(hub_ids(config.model))
     splits = load_speech(config.data, config.seed)
     tokenizer, model, vocoder, chars = build_model(config, splits, run_dir)
     over = within_limits(splits, tokenizer, model.config)
