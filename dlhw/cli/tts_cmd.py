@@ -98,7 +98,13 @@ def tts_cmd(ctx: click.Context, inputs: tuple[str, ...], model_path: str, speake
 
 def _batch(synth: Any, inputs: tuple[str, ...], out_dir: Path, speaker: str | None, batch_size: int,
            shard: str | None) -> int:
-    from dlhw.inference.batch import ResultWriter, expand_inputs, in_shard, parse_shard, run_batch_job
+    from dlhw.inference.batch import (
+        ResultWriter,
+        expand_inputs,
+        in_shard,
+        parse_shard,
+        run_batch_job,
+    )
     from dlhw.inference.tts import write_wav
 
     shard_spec = parse_shard(shard)

@@ -133,12 +133,12 @@ def extend_tokenizer(tokenizer: Any, chars: list[str], out_dir: Path) -> Any:
     if tokenizer.added_tokens_encoder and any(t not in tokenizer.all_special_tokens for t in tokenizer.added_tokens_encoder):
         raise ValueError("extend_tokenizer: the tokenizer has added tokens beyond its special ones; they would "
                          "keep their ids after the new pieces and the embedding rows would not line up")
-    proto = model_pb2.ModelProto()
+    proto = model_pb2.ModelProto()  # type: ignore[attr-defined]
     proto.ParseFromString(tokenizer.sp_model.serialized_model_proto())
     have = {p.piece for p in proto.pieces}
     for char in chars:
         if char not in have:
-            proto.pieces.append(model_pb2.ModelProto.SentencePiece(piece=char, score=0.0))
+            proto.pieces.append(model_pb2.ModelProto.SentencePiece(piece=char, score=0.0))  # type: ignore[attr-defined]
     # nmt_nfkc would rewrite or drop some characters (ZWNJ among them) before they reach the pieces;
     # the text is already normalized by clean_for_speech.
     proto.normalizer_spec.name = "identity"

@@ -112,7 +112,7 @@ def score(synth: Synthesizer, clips: list[Utterance], vectors: list[np.ndarray],
                 pair = encoder.embed([sp.waveform, wave])
             row["speaker_similarity"] = cosine(pair[0], pair[1])
             if asr is not None:
-                row["cer"] = character_error_rate(asr(sp.waveform)["text"], u.text)  # type: ignore[index]
+                row["cer"] = character_error_rate(asr(sp.waveform)["text"], u.text)
             rows.append(row)
             outputs.append((u, sp, ref))
     metrics: dict[str, Any] = {k: float(np.mean([r[k] for r in rows])) for k in rows[0]}

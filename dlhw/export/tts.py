@@ -25,7 +25,15 @@ import numpy as np
 import torch
 
 from dlhw.errors import DlhwError
-from dlhw.inference.tts import ORT_META, OrtGraphs, Speech, Synthesizer, TorchGraphs, decode_batch, load_synthesizer
+from dlhw.inference.tts import (
+    ORT_META,
+    OrtGraphs,
+    Speech,
+    Synthesizer,
+    TorchGraphs,
+    decode_batch,
+    load_synthesizer,
+)
 from dlhw.models.tts import SPEAKERS_FILE
 from dlhw.models.tts_graphs import DecoderStep, PostnetVocoder, TextEncoder, empty_past
 

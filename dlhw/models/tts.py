@@ -78,7 +78,8 @@ def tiny_vocoder(tiny: TinySpeechT5Config) -> Any:
 
     config = SpeechT5HifiGanConfig(upsample_initial_channel=tiny.vocoder_channels, upsample_rates=[4, 4, 4, 4],
                                    upsample_kernel_sizes=[8, 8, 8, 8], resblock_kernel_sizes=[3],
-                                   resblock_dilation_sizes=[[1, 3]], normalize_before=False)
+                                   resblock_dilation_sizes=[[1, 3]], normalize_before=False,
+                                   initializer_range=0.1)  # 0.01 (the default) gives near-silent output
     return SpeechT5HifiGan(config).eval()
 
 
@@ -208,7 +209,9 @@ class SpeechbrainXVector:
     name = "speechbrain"
 
     def __init__(self, model_id: str):
-        from speechbrain.inference.speaker import EncoderClassifier  # optional extra (needs torchaudio)
+        from speechbrain.inference.speaker import (
+            EncoderClassifier,  # optional extra (needs torchaudio)
+        )
 
         self.model = EncoderClassifier.from_hparams(source=model_id)
 

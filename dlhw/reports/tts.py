@@ -26,7 +26,7 @@ def plot_clips_per_speaker(counts: dict[str, int], low: int, high: int, path: Pa
     """Histogram of clips per speaker (log x), with the kept range shaded."""
     fig, ax = plt.subplots(figsize=(6.4, 3.8))
     values = np.array(sorted(counts.values()))
-    bins = np.unique(np.logspace(0, np.log10(max(values.max(), 2)), 30).astype(int))
+    bins = sorted({int(b) for b in np.logspace(0, np.log10(max(values.max(), 2)), 30)})
     ax.hist(values, bins=bins, color="tab:blue")
     ax.set_xscale("log")
     ax.axvspan(low, high, color="tab:green", alpha=0.15, label=f"kept: {low}-{high} clips")

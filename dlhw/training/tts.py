@@ -204,13 +204,14 @@ def train_tts(config: TtsConfig, run_dir: Path, resume_from: Path | None = None)
     if not trainer.is_world_process_zero():
         return {}
     model = trainer.model
-    model.config.use_cache = True
+    assert model is not None
+    model.config.use_cache = True  # type: ignore[union-attr]
     save_run_model(run_dir / "model", tokenizer, model, vocoder, speaker_means, info)
     summary = {
         "recipe": config.recipe, "preset": config.preset, "label": "speecht5", "data": data_summary,
         "model": {"base": config.model.name or "tiny SpeechT5", "vocoder": config.model.vocoder or "tiny HiFi-GAN",
-                  "parameters": sum(p.numel() for p in model.parameters()), "vocab_size": len(tokenizer),
-                  "added_tokens": len(chars), "reduction_factor": model.config.reduction_factor,
+                  "parameters": int(sum(p.numel() for p in model.parameters())), "vocab_size": len(tokenizer),
+                  "added_tokens": len(chars), "reduction_factor": model.config.reduction_factor,  # type: ignore[union-attr]
                   "speaker_encoder": encoder.name, "tiny_vocoder": tiny_voc},
         "train": asdict(result),
     }
