@@ -158,11 +158,13 @@ def evaluate_loaded(run_dir: Path, synth: Synthesizer, clips: list[Utterance], v
 def heldout_set(run_dir: Path, synth: Synthesizer) -> tuple[Any, list[Utterance], list[np.ndarray], Any, bool]:
     """The run's config, its held-out clips (``eval.examples`` of the val split), their x-vectors, the
     run's speaker encoder, and whether speaker similarity is taken from mel frames (tiny vocoder)."""
+    from dlhw.config import from_dict
+    from dlhw.config.tts import TtsConfig
+    from dlhw.core.runs import run_config_dict
     from dlhw.data.speech import load_speech
-    from dlhw.families import resolve_config
     from dlhw.models.tts import clip_xvectors, encoder_by_name
 
-    config = resolve_config(config_file=run_dir / "config.yaml")
+    config = from_dict(TtsConfig, run_config_dict(run_dir))
     clips = load_speech(config.data, config.seed).val[: config.eval.examples]
     encoder = encoder_by_name(synth.info["speaker_encoder"], config.model)
     vectors = clip_xvectors(encoder, clips, config.data.source)

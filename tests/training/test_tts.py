@@ -47,6 +47,11 @@ def test_tiny_run_learns_mel_and_duration(tts_run: Path) -> None:  # noqa: F811
     assert summary["model"]["added_tokens"] == len(summary["data"]["extension"]) > 20
     report = (tts_run / "report.md").read_text(encoding="utf-8")
     assert "## Evaluation" in report and "not speech" in report
+    code, out = run_cli("evaluate", str(tts_run))  # reloads the run: the same clips, masks and numbers
+    assert code == 0, out
+    again = json.loads((tts_run / "eval.json").read_text(encoding="utf-8"))["metrics"]
+    assert again["mel_l1"] == pytest.approx(m["mel_l1"], abs=1e-5)
+    assert again["duration_ratio"] == pytest.approx(m["duration_ratio"], abs=1e-9)
 
 
 @pytest.mark.slow
