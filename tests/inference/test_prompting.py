@@ -1,0 +1,79 @@
+"""Prompt generation: length-sorted batches, encoder reuse in self-consistency, the stop rule."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from dlhw.config.prompting import TinyT5Config
+from dlhw.data import sports_tasks
+from dlhw.data.bbh import build_prompt
+from dlhw.inference.prompting import PromptGenerator, cut_at_question
+
+
+@pytest.fixture(scope="module")
+def tiny() -> PromptGenerator:
+    from dlhw.models.prompting import load_folder, tiny_t5
+
+    loaded = load_folder(tiny_t5(TinyT5Config()), torch.device("cpu"), "float32")
+    return PromptGenerator(loaded.model, loaded.tokenizer, "seq2seq", batch_size=8, progress=False)
+
+
+def _prompts(n: int, strategy: str = "cot") -> list[str]:
+    return [build_prompt(strategy, item.input) for item in sports_tasks.test_items()[:n]]
+
+
+def test_a_capital_q_inside_a_chain_does_not_cut_it_a_new_question_does():
+    chain = "Quentin Alton is a football player. The QB threw it. So the answer is yes."
+    assert cut_at_question(chain) == chain
+    assert cut_at_question(chain + "\n\nQ: Is the following sentence plausible?") == chain
+    assert cut_at_question("Quiet. Q: not at a line start") == "Quiet. Q: not at a line start"
+
+
+@pytest.mark.slow
+def test_batched_length_sorted_greedy_equals_one_at_a_time(tiny):
+    prompts = _prompts(6) + _prompts(3, "answer-only")
+    batched = tiny.greedy(prompts, 40)
+    single = PromptGenerator(tiny.model, tiny.tokenizer, batch_size=1, progress=False).greedy(prompts, 40)
+    assert batched == single
+    assert tiny.by_length(prompts)[-3:] == [6, 7, 8] or set(tiny.by_length(prompts)[-3:]) == {6, 7, 8}
+
+
+@pytest.mark.slow
+def test_self_consistency_runs_the_encoder_once_per_item_and_decodes_n_samples_together(tiny):
+    rows_seen: list[int] = []
+    decoder_rows: list[int] = []
+    encoder = tiny.model.get_encoder()
+    hooks = [encoder.register_forward_hook(lambda m, a, k, out: rows_seen.append(k["input_ids"].shape[0]),
+                                           with_kwargs=True),
+             tiny.model.get_decoder().register_forward_hook(
+                 lambda m, a, k, out: decoder_rows.append(k["input_ids"].shape[0]), with_kwargs=True)]
+    try:
+        chains = tiny.sample(_prompts(5), n=4, max_new_tokens=12, temperature=0.7, top_p=0.95, seed=3)
+    finally:
+        for hook in hooks:
+            hook.remove()
+    assert sum(rows_seen) == 5  # every item's prompt went through the encoder exactly once
+    assert len(rows_seen) == 3  # batch_size 8 // n 4 = 2 items per batch: 2 + 2 + 1
+    assert set(decoder_rows) == {8, 4}  # the n chains of each item decode in one batch
+    assert [len(c) for c in chains] == [4] * 5
+    again = tiny.sample(_prompts(5), n=4, max_new_tokens=12, temperature=0.7, top_p=0.95, seed=3)
+    assert again == chains
+
+
+@pytest.mark.slow
+def test_an_untrained_tiny_t5_is_near_chance_and_the_pretrained_one_is_not(tiny):
+    from dlhw.evaluation.prompting import extract_answer
+    from dlhw.models.prompting import untrained_tiny_t5
+
+    items = sports_tasks.test_items()
+    prompts = [build_prompt("answer-only", i.input) for i in items]
+    untrained = untrained_tiny_t5(TinyT5Config())
+    gen = PromptGenerator(untrained.model, untrained.tokenizer, batch_size=64, progress=False)
+    ranked = gen.rank(prompts, ("yes", "no"))
+    accuracy = sum(r == i.target for r, i in zip(ranked, items, strict=True)) / len(items)
+    assert 0.4 <= accuracy <= 0.6, accuracy
+    free = [extract_answer(t) for t in gen.greedy(prompts[:40], 8)]
+    assert free.count("unknown") >= 30  # random weights rarely even say yes or no
+    cot = [extract_answer(t) for t in tiny.greedy([build_prompt("cot", i.input) for i in items[:60]], 40)]
+    assert sum(c == i.target for c, i in zip(cot, items[:60], strict=True)) / 60 >= 0.7
