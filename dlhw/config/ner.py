@@ -41,7 +41,7 @@ class NerDataConfig:
     """Use at most this many training sentences (null = all)."""
     val_fraction: float = 0.1
     """Share of train held out for validation where a source has no validation split."""
-    embedded_train: int = 1000
+    embedded_train: int = 1600
     """source=embedded: training sentences (half English, half Persian)."""
     embedded_val: int = 120
     """source=embedded: validation sentences."""

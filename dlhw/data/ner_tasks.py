@@ -15,6 +15,7 @@ import random
 
 from dlhw.data.ner import Sentence
 from dlhw.data.persian import to_persian_digits
+from dlhw.data.persian_tasks import WORDS as PERSIAN_WORDS
 
 _EN = {
     "first": "James Mary Robert Linda Michael Sarah David Laura Daniel Emma Thomas Olivia Peter Grace Henry "
@@ -91,12 +92,28 @@ _SYLLABLES = {
 
 
 def pseudo_word(rng: random.Random, lang: str) -> str:
-    """An invented name: two or three syllables, or a random run of letters (capitalized in English)."""
-    if rng.random() < 0.5:
+    """An invented name: syllables, a random run of letters, or an ordinary word used as a name
+    (capitalized in English) -- never one of the test names."""
+    kind = rng.random()
+    if kind < 0.35:
         word = "".join(rng.choice(_SYLLABLES[lang]) for _ in range(rng.randint(2, 3)))
-    else:
+    elif kind < 0.7:
         word = "".join(rng.choice(_LETTERS[lang]) for _ in range(rng.randint(3, 8)))
+    else:
+        word = rng.choice(_COMMON[lang])
     return word.capitalize() if lang == "en" else word
+
+
+def _test_names(lang: str) -> set[str]:
+    words = _EN if lang == "en" else _FA
+    return {w for k, v in words.items() if k != "month" for w in Gazetteer._split(v.split(), True)}
+
+
+_COMMON_WORDS = {
+    "en": "river stone apple winter garden silver maple harbor meadow falcon copper willow thunder amber "
+          "cedar rose hill ocean valley forest bright swift north crystal",
+    "fa": " ".join(PERSIAN_WORDS) + " امید آرام روشن سبز نیک مهتاب بامداد",
+}
 
 
 class Gazetteer:
@@ -111,8 +128,12 @@ class Gazetteer:
         self.years = range(1950, 2031) if lang == "en" else range(1330, 1410)  # numbers, not names: shared
 
     def _half(self, items: list[str]) -> list[str]:
+        return self._split(items, self.test)
+
+    @staticmethod
+    def _split(items: list[str], test: bool) -> list[str]:
         cut = (len(items) * 2) // 3
-        return items[cut:] if self.test else items[:cut]
+        return items[cut:] if test else items[:cut]
 
     def name(self, kind: str, rng: random.Random) -> str:
         """A name from the list of ``kind``; in training, half the time an invented one, so that a
@@ -189,3 +210,6 @@ def tokenizer_corpus(sentences: list[Sentence]) -> list[str]:
     """Plain text lines the tiny tokenizer is trained on (training sentences only)."""
     return [" ".join(s.tokens) for s in sentences]
 
+
+_COMMON = {lang: [w for w in _COMMON_WORDS[lang].split() if w.capitalize() not in _test_names(lang)
+                  and w not in _test_names(lang)] for lang in ("en", "fa")}

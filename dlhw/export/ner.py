@@ -79,7 +79,7 @@ def export_ner(job: NerExport, out_dir: Path, opset: int) -> dict[str, Any]:
     axes = {0: "batch", 1: "sequence"}
     with torch.no_grad():
         torch.onnx.export(
-            LogitsGraph(job.model.eval()), (torch.from_numpy(ids), torch.from_numpy(mask)), str(out_dir / "model.onnx"),
+            LogitsGraph(job.model).eval(), (torch.from_numpy(ids), torch.from_numpy(mask)), str(out_dir / "model.onnx"),
             dynamo=False, opset_version=opset, input_names=list(INPUTS), output_names=["logits"],
             dynamic_axes={"input_ids": axes, "attention_mask": axes, "logits": axes},
         )
@@ -96,6 +96,7 @@ def _tagger(job: NerExport, logits_fn: Any) -> Tagger:
 def check_ner_export(job: NerExport, out_dir: Path, meta: dict[str, Any], atol: float) -> dict[str, Any]:
     """Logits within ``atol`` on a padded batch; identical tags on the whole test split."""
     session = ort_session(out_dir / "model.onnx", ["CPUExecutionProvider"])
+    job.model.eval()  # the exporter restores its wrapper's (training) mode: compare in inference mode
     ids, mask = check_batch(job)
     torch_out = torch_logits(job.model, torch.device("cpu"))(ids, mask)
     ort_out = ort_logits(session)(ids, mask)
