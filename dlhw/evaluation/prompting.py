@@ -30,8 +30,8 @@ from typing import Any
 
 from dlhw.config import dump_yaml, from_dict, to_dict
 from dlhw.config.prompting import PromptConfig
-from dlhw.data.bbh import BbhData, BbhExample, build_prompt, load_bbh_data
 from dlhw.core.runs import run_config_dict
+from dlhw.data.bbh import BbhData, BbhExample, build_prompt, load_bbh_data
 from dlhw.errors import ConfigError, DataError
 
 LABELS = ("yes", "no")
@@ -206,7 +206,7 @@ def run_prompting(config: PromptConfig, run_dir: Path, progress: bool = True) ->
             raise ConfigError("--backend onnxruntime: pass the export (or the run holding it) with --model")
         export = export_dir_of(config.model.name)
         generator = load_prompt_generator(export, "onnxruntime", p.device, p.batch_size, export, progress)
-        model_info = {"base": str(export), "backend": "onnxruntime", "parameters": None}
+        model_info: dict[str, Any] = {"base": str(export), "backend": "onnxruntime", "parameters": None}
     else:
         try:
             loaded = load_prompt_model(config.model, resolve_device(p.device))

@@ -183,7 +183,8 @@ def load_folder(path: str | Path, device: torch.device, dtype: str = "auto", nam
         tokenizer.pad_token = tokenizer.eos_token
     if not seq2seq:
         tokenizer.padding_side = "left"
-    return PromptModel(model.to(device).eval(), tokenizer, "seq2seq" if seq2seq else "causal", name or path)
+    model = model.to(device)  # type: ignore[arg-type]  # transformers' stub types .to() oddly
+    return PromptModel(model.eval(), tokenizer, "seq2seq" if seq2seq else "causal", name or path)
 
 
 def load_prompt_model(cfg: PromptModelConfig, device: torch.device) -> PromptModel:

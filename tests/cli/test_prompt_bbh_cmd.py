@@ -13,8 +13,11 @@ from pathlib import Path
 import pytest
 
 from dlhw.config.prompting import STRATEGIES
-from tests.bbh_runs import SAMPLES, bbh_run  # noqa: F401 - session fixture
+from tests import bbh_runs
 from tests.conftest import run_cli
+
+bbh_run = bbh_runs.bbh_run  # the shared session fixture
+SAMPLES = bbh_runs.SAMPLES
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "bbh"
 

@@ -4,8 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from dlhw.evaluation.prompting import draw_shots, extract_answer, majority_vote, score_rows, wilson_interval
 from dlhw.data.bbh import BbhExample
+from dlhw.evaluation.prompting import (
+    draw_shots,
+    extract_answer,
+    majority_vote,
+    score_rows,
+    wilson_interval,
+)
 
 
 @pytest.mark.parametrize(("text", "label"), [

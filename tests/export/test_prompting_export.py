@@ -1,0 +1,44 @@
+"""Prompt runs export to ONNX (optimum seq2seq) with a parity check; ONNX Runtime answers as torch does."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import pytest
+
+from tests import bbh_runs
+from tests.conftest import run_cli
+
+bbh_run = bbh_runs.bbh_run  # the shared session fixture
+
+
+def _raw(run: Path, strategy: str) -> list[str]:
+    with (run / "predictions" / f"{strategy}.csv").open(encoding="utf-8", newline="") as handle:
+        return [row["raw_output"] for row in csv.DictReader(handle)]
+
+
+@pytest.mark.slow
+def test_export_checks_parity_and_the_onnxruntime_backend_gives_the_torch_answers(bbh_run, tmp_path):
+    code, out = run_cli("export", str(bbh_run), "--onnx")
+    assert code == 0, out
+    export = bbh_run / "export" / "onnx"
+    meta = json.loads((export / "export.json").read_text(encoding="utf-8"))
+    assert {"encoder_model", "decoder_model", "decoder_with_past_model"} <= set(meta["files"])
+    assert meta["parity"]["max_abs_diff"]["logits"] < 1e-3 and "greedy tokens equal on 6/6 prompts" in out
+    ort_run = tmp_path / "ort"
+    code, out = run_cli("prompt", "bbh-sports", "--preset", "tiny", "--model", str(bbh_run), "--backend",
+                        "onnxruntime", "--strategy", "cot", "--max-items", "20", "--output-dir", str(ort_run))
+    assert code == 0, out
+    assert _raw(ort_run, "cot") == _raw(bbh_run, "cot")[:20]
+    assert json.loads((ort_run / "train_summary.json").read_text())["model"]["backend"] == "onnxruntime"
+
+
+def test_tensorrt_is_not_an_option_of_the_prompting_export(tmp_path):
+    run = tmp_path / "run"
+    (run / "model").mkdir(parents=True)
+    (run / "model" / "config.json").write_text("{}")
+    (run / "config.yaml").write_text("recipe: bbh-sports\npreset: tiny\n", encoding="utf-8")
+    code, out = run_cli("export", str(run), "--onnx", "--tensorrt")
+    assert code == 2 and "--tensorrt: not an option of `dlhw export` for the prompting family" in out
