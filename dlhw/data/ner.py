@@ -27,12 +27,15 @@ entity); repairs are counted per source. The embedded bilingual task lives in
 from __future__ import annotations
 
 import fnmatch
+import os
 import random
 import re
+import socket
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlparse
 
 from dlhw.errors import DataError
 
@@ -259,8 +262,22 @@ def read_local_dir(directory: str | Path, formats: dict[str, str], label_map: di
     return splits
 
 
+def hub_reachable(timeout: float = 3.0) -> bool:
+    """Whether the Hub's host answers within ``timeout`` seconds (datasets would retry for a minute)."""
+    host = urlparse(os.environ.get("HF_ENDPOINT", "https://huggingface.co")).hostname or "huggingface.co"
+    try:
+        socket.create_connection((host, 443), timeout=timeout).close()
+        return True
+    except OSError:
+        return False
+
+
 def hub_splits(dataset_id: str, label_map: dict[str, str], conversion: Conversion) -> dict[str, list[Sentence]]:
     """train / val / test of a hub dataset (or a local folder ``load_dataset`` reads)."""
+    offline = os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on")
+    if not Path(dataset_id).exists() and not offline and not hub_reachable():
+        raise DataError(f"could not load the NER dataset {dataset_id!r}: the Hugging Face Hub cannot be reached "
+                        "(with a cached copy, set HF_HUB_OFFLINE=1)")
     import datasets
 
     try:

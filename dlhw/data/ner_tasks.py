@@ -15,7 +15,6 @@ import random
 
 from dlhw.data.ner import Sentence
 from dlhw.data.persian import to_persian_digits
-from dlhw.data.persian_tasks import WORDS as PERSIAN_WORDS
 
 _EN = {
     "first": "James Mary Robert Linda Michael Sarah David Laura Daniel Emma Thomas Olivia Peter Grace Henry "
@@ -112,7 +111,8 @@ def _test_names(lang: str) -> set[str]:
 _COMMON_WORDS = {
     "en": "river stone apple winter garden silver maple harbor meadow falcon copper willow thunder amber "
           "cedar rose hill ocean valley forest bright swift north crystal",
-    "fa": " ".join(PERSIAN_WORDS) + " امید آرام روشن سبز نیک مهتاب بامداد",
+    "fa": "سیب نان آب کتاب ماه گل درخت خانه شهر دریا کوه باران برف ابر ستاره خورشید قلم دفتر میز صندلی پنجره ماشین اسب گربه سگ پرنده ماهی چای شیر برنج انار انگور هلو لیمو کلید چراغ کفش کلاه باغ مدرسه "
+          "امید آرام روشن سبز نیک مهتاب بامداد",
 }
 
 

@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from dlhw.data.ner import LABELS, TYPES, NerSplits, Sentence
+from dlhw.errors import ConfigError
 from dlhw.inference.ner import Tagger
 
 
@@ -124,7 +125,7 @@ def evaluate_sentences(run_dir: Path, tagger: Tagger, splits: NerSplits, split: 
     return result
 
 
-def evaluate_ner_run(run_dir: Path, split: str = "test", batch_size: int | None = None, device: str | None = None,
+def evaluate_ner_run(run_dir: Path, split: str | None = "test", batch_size: int | None = None, device: str | None = None,
                      backend: str = "torch") -> dict[str, Any]:
     """``dlhw evaluate RUN`` for NER runs: re-read the run's data, tag the split, score it."""
     from dlhw.config.ner import NerConfig
@@ -136,8 +137,9 @@ def evaluate_ner_run(run_dir: Path, split: str = "test", batch_size: int | None 
     run_dir = Path(run_dir)
     config: NerConfig = resolve_config(config_file=run_dir / "config.yaml",
                                        preset=str(_saved_preset(run_dir)))
-    if split not in ("val", "test"):
-        raise ValueError(f"--split {split}: use val or test")
+    split = split or "test"
+    if split not in ("train", "val", "test"):
+        raise ConfigError(f"--split {split}: use train, val or test")
     splits = prepare_ner_data(config.data, config.seed)
     tagger = load_tagger(run_dir, backend, device or "cpu", batch_size or config.eval.batch_size)  # type: ignore[arg-type]
     result = evaluate_sentences(run_dir, tagger, splits, split, backend)

@@ -12,37 +12,26 @@ from __future__ import annotations
 import json
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
-
-import torch
-from transformers import set_seed
+from typing import TYPE_CHECKING, Any
 
 from dlhw.config.ner import NerConfig
-from dlhw.core.devices import resolve_device
 from dlhw.data.ner import LABELS, NerSplits, Sentence, prepare_ner_data
-from dlhw.data.ner_tasks import tokenizer_corpus
 from dlhw.errors import DataError
-from dlhw.evaluation.ner import (
-    argmax_logits,
-    evaluate_sentences,
-    make_compute_metrics,
-    score_sentences,
-)
-from dlhw.inference.ner import Tagger, torch_logits
-from dlhw.models.ner import (
-    NerCollator,
-    NerModel,
-    encode_sentence,
-    save_ner_model,
-    tiny_backbone,
-    train_tiny_tokenizer,
-)
-from dlhw.reports.run_report import write_run_report
-from dlhw.training.engine import Engine, run_training
+
+if TYPE_CHECKING:
+    import torch
+
+# torch, transformers and the engine are imported inside train_ner, after the data has loaded:
+# a full preset without network fails within seconds, before the heavy imports.
 
 
 def load_backbone(config: NerConfig, splits: NerSplits) -> tuple[Any, torch.nn.Module]:
     """``(tokenizer, backbone)``: the hub model, or the tiny one with a tokenizer trained here."""
+    import torch
+
+    from dlhw.data.ner_tasks import tokenizer_corpus
+    from dlhw.models.ner import tiny_backbone, train_tiny_tokenizer
+
     cfg = config.model
     if cfg.name is None:
         tokenizer = train_tiny_tokenizer(tokenizer_corpus(splits.train), cfg.tiny.vocab_size)
@@ -60,6 +49,8 @@ def load_backbone(config: NerConfig, splits: NerSplits) -> tuple[Any, torch.nn.M
 
 def encode_split(tokenizer: Any, sentences: list[Sentence], config: NerConfig) -> tuple[list[dict[str, list[int]]], int]:
     """Encoded sentences and how many were truncated at ``model.max_length``."""
+    from dlhw.models.ner import encode_sentence
+
     out, truncated = [], 0
     for s in sentences:
         item = encode_sentence(tokenizer, s.tokens, s.tags, config.model.max_length, config.model.label_all_subtokens)
@@ -71,9 +62,23 @@ def encode_split(tokenizer: Any, sentences: list[Sentence], config: NerConfig) -
 
 def train_ner(config: NerConfig, run_dir: Path, resume_from: Path | None = None) -> dict[str, Any]:
     """Train one NER run into ``run_dir``; returns the training summary."""
+    splits = prepare_ner_data(config.data, config.seed)
+    from transformers import set_seed
+
+    from dlhw.core.devices import resolve_device
+    from dlhw.evaluation.ner import (
+        argmax_logits,
+        evaluate_sentences,
+        make_compute_metrics,
+        score_sentences,
+    )
+    from dlhw.inference.ner import Tagger, torch_logits
+    from dlhw.models.ner import NerCollator, NerModel, save_ner_model
+    from dlhw.reports.run_report import write_run_report
+    from dlhw.training.engine import Engine, run_training
+
     set_seed(config.seed)
     device = resolve_device(config.train.device)
-    splits = prepare_ner_data(config.data, config.seed)
     print(f"sentences: {len(splits.train)} train / {len(splits.val)} val / {len(splits.test)} test from "
           f"{splits.source}; {splits.quality['test_overlap_dropped']} test sentences seen in train dropped", flush=True)
     tokenizer, backbone = load_backbone(config, splits)

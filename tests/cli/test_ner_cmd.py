@@ -81,10 +81,10 @@ def test_jsonl_input_and_csv_output_on_onnxruntime_int8(ner_export, tmp_path):
     assert code == 1, log
     import csv
 
-    rows = list(csv.DictReader(out.open(encoding="utf-8")))
-    assert [r["status"] for r in rows] == ["ok", "error"]
-    assert rows[0]["result"].startswith("[PER Grace King] joined [ORG Goldcrest Bank] in [LOC Lagos]")
-    assert rows[1]["error"].startswith("ValueError: not valid JSON")
+    rows = {r["path"]: r for r in csv.DictReader(out.open(encoding="utf-8"))}
+    assert [rows[f"{source}:{i}"]["status"] for i in (1, 2)] == ["ok", "error"]
+    assert rows[f"{source}:1"]["result"].startswith("[PER Grace King] joined [ORG Goldcrest Bank] in [LOC Lagos]")
+    assert rows[f"{source}:2"]["error"].startswith("ValueError: not valid JSON")
 
 
 def test_a_killed_job_resumes_without_gaps_or_duplicates(ner_run, tmp_path):
