@@ -98,6 +98,8 @@ def tts_cmd(ctx: click.Context, inputs: tuple[str, ...], model_path: str, speake
 
 def _batch(synth: Any, inputs: tuple[str, ...], out_dir: Path, speaker: str | None, batch_size: int,
            shard: str | None) -> int:
+    import numpy as np
+
     from dlhw.inference.batch import (
         ResultWriter,
         expand_inputs,
@@ -133,7 +135,7 @@ def _batch(synth: Any, inputs: tuple[str, ...], out_dir: Path, speaker: str | No
         records = []
         for i, (key, parts, who) in enumerate(batch):
             mine = [s for s, o in zip(speech, owners, strict=True) if o == i]
-            wave = __import__("numpy").concatenate([s.waveform for s in mine])
+            wave = np.concatenate([s.waveform for s in mine])
             wav = out_dir / wav_name(key)
             write_wav(wav, wave)
             seconds += len(wave) / 16000

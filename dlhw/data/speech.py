@@ -231,4 +231,8 @@ def load_speech(cfg: TtsDataConfig, seed: int) -> SpeechSplits:
         return load_embedded(cfg, seed)
     if cfg.source == "hub":
         return load_hub(cfg, seed)
-    return load_commonvoice(cfg, seed)
+    from tqdm.auto import tqdm
+
+    # the waveforms are decoded again when a clip is featurized: a full locale does not fit in memory
+    return load_commonvoice(cfg, seed, decode=False, progress=lambda items: tqdm(items, desc="checking clips",
+                                                                                 unit="clip"))

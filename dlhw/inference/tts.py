@@ -88,6 +88,7 @@ class OrtGraphs:
         providers = ["CPUExecutionProvider"] if device == "cpu" else ["CUDAExecutionProvider", "CPUExecutionProvider"]
         options = ort.SessionOptions()
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        options.intra_op_num_threads = torch.get_num_threads()  # as many as torch (OMP_NUM_THREADS) uses
         files = self.meta["files"]
         self.sessions = {k: ort.InferenceSession(str(export_dir / f), options, providers=providers)
                          for k, f in files.items()}

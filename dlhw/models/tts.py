@@ -256,7 +256,10 @@ def clip_xvectors(encoder: SpeakerEncoder, clips: list[Any], source: str) -> lis
             out[clip.key] = np.load(path)
         else:
             todo.append((clip, path))
-    for start in range(0, len(todo), 32):
+    from tqdm.auto import tqdm
+
+    for start in tqdm(range(0, len(todo), 32), desc=f"x-vectors ({encoder.name})", unit="batch",
+                      disable=len(todo) <= 32):
         chunk = todo[start:start + 32]
         vectors = encoder.embed([c.waveform() for c, _ in chunk])
         for (clip, path), vector in zip(chunk, vectors, strict=True):
