@@ -77,3 +77,25 @@ def test_an_untrained_tiny_t5_is_near_chance_and_the_pretrained_one_is_not(tiny)
     assert free.count("unknown") >= 30  # random weights rarely even say yes or no
     cot = [extract_answer(t) for t in tiny.greedy([build_prompt("cot", i.input) for i in items[:60]], 40)]
     assert sum(c == i.target for c, i in zip(cot, items[:60], strict=True)) / 60 >= 0.7
+
+
+def test_a_causal_lm_with_a_chat_template_goes_through_the_same_generator():
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    from dlhw.models.chat import train_tiny_tokenizer
+
+    tokenizer = train_tiny_tokenizer(sports_tasks.gazetteer_text() * 3, 300)
+    config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                         num_attention_heads=4, num_key_value_heads=2, pad_token_id=tokenizer.pad_token_id,
+                         bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id)
+    torch.manual_seed(0)
+    model = LlamaForCausalLM(config).eval()
+    gen = PromptGenerator(model, tokenizer, "causal", batch_size=4, progress=False)
+    prompts = _prompts(3, "answer-only")
+    assert gen.use_chat_template and "<|user|>" in gen._texts(prompts)[0] and "<|assistant|>" in gen._texts(prompts)[0]
+    batched = gen.greedy(prompts, 6)
+    single = PromptGenerator(model, tokenizer, "causal", batch_size=1, progress=False).greedy(prompts, 6)
+    assert batched == single and not any("plausible" in t for t in batched)  # new tokens only, not the prompt
+    chains = gen.sample(prompts, n=3, max_new_tokens=5, temperature=0.7, top_p=0.95, seed=1)
+    assert [len(c) for c in chains] == [3, 3, 3]
+    assert set(gen.rank(prompts, ("yes", "no"))) <= {"yes", "no"}
