@@ -110,5 +110,11 @@ def test_single_text_to_one_wav_and_unknown_speaker(tts_run: Path, tmp_path: Pat
     assert code == 0, log
     info = sf.info(str(out))
     assert (info.samplerate, info.channels) == (16000, 1) and info.frames % 256 == 0
+    voice = tmp_path / "voice.wav"  # a recording as the speaker: embedded with the run's x-vector provider
+    sf.write(str(voice), np.sin(np.arange(16000) * 2 * np.pi * 180 / 16000).astype(np.float32) * 0.3, 16000)
+    code, log = run_cli("tts", "--model", str(tts_run), "--text", "سلام", "--out", str(tmp_path / "b.wav"),
+                        "--speaker", str(voice))
+    assert code == 0, log
+    assert sf.info(str(tmp_path / "b.wav")).frames > 0
     code, log = run_cli("tts", "--model", str(tts_run), "--text", "سلام", "--out", str(out), "--speaker", "nobody")
     assert code == 2 and "--speaker nobody: neither a speaker of this run" in log

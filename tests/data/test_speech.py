@@ -107,3 +107,11 @@ def test_embedded_corpus_is_deterministic_and_speakers_differ() -> None:
     assert np.array_equal(a.train[0].audio, b.train[0].audio)  # type: ignore[arg-type]
     assert len({u.speaker_id for u in a.all()}) == 4
     assert all(not any(ch.isdigit() for ch in u.text) for u in a.all())  # digits spelled out
+
+
+def test_hub_mirror_offline_says_what_to_do() -> None:
+    from dlhw.data.speech import load_speech
+
+    cfg = TtsDataConfig(source="hub", hf_dataset="mozilla-foundation/common_voice_13_0", data_dir=None)
+    with pytest.raises(DataError, match=r"common_voice_13_0 \(fa\).*withdrawn.*--data-dir.*--preset tiny"):
+        load_speech(cfg, seed=0)
