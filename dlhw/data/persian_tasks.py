@@ -72,14 +72,30 @@ TEENS = ["ده", "یازده", "دوازده", "سیزده", "چهارده", "پ
 TENS = ["_", "_", "بیست", "سی", "چهل", "پنجاه", "شصت", "هفتاد", "هشتاد", "نود"]
 
 
+HUNDREDS = ["_", "صد", "دویست", "سیصد", "چهارصد", "پانصد", "ششصد", "هفتصد", "هشتصد", "نهصد"]
+SCALES = ((10**12, "تریلیون"), (10**9, "میلیارد"), (10**6, "میلیون"), (1000, "هزار"))
+
+
 def number_words(n: int) -> str:
-    """Persian words for 0 <= n < 100: ۲۳ -> بیست و سه."""
+    """Persian words for a non-negative integer: ۲۳ -> بیست و سه, ۱۴۰۲ -> هزار و چهارصد و دو."""
+    if n < 0:
+        raise ValueError(f"number_words: {n} is negative")
     if n < 10:
         return UNITS[n]
     if n < 20:
         return TEENS[n - 10]
-    tens, units = divmod(n, 10)
-    return TENS[tens] if units == 0 else f"{TENS[tens]} و {UNITS[units]}"
+    if n < 100:
+        tens, units = divmod(n, 10)
+        return TENS[tens] if units == 0 else f"{TENS[tens]} و {UNITS[units]}"
+    if n < 1000:
+        hundreds, rest = divmod(n, 100)
+        return HUNDREDS[hundreds] if rest == 0 else f"{HUNDREDS[hundreds]} و {number_words(rest)}"
+    if n >= 1000 * SCALES[0][0]:  # beyond the named scales: read the digits one by one
+        return " ".join(UNITS[int(d)] for d in str(n))
+    scale, name = next((s, w) for s, w in SCALES if n >= s)
+    count, rest = divmod(n, scale)
+    head = name if count == 1 and scale == 1000 else f"{number_words(count)} {name}"
+    return head if rest == 0 else f"{head} و {number_words(rest)}"
 
 
 def _spell(rng: random.Random) -> tuple[str, str]:

@@ -95,3 +95,22 @@ def test_add_tokens_would_lose_the_word_boundaries(extended: tuple, tmp_path: Pa
     naive = SpeechT5Tokenizer(base.vocab_file)
     naive.add_tokens(chars)
     assert "▁" not in naive.tokenize("سلام دنیا")
+
+
+def test_number_words_keeps_0_to_99_and_reads_larger_numbers() -> None:
+    from dlhw.data.persian_tasks import TEENS, TENS, UNITS, number_words
+
+    def below_100(n: int) -> str:  # the chat task's original rule
+        if n < 10:
+            return UNITS[n]
+        if n < 20:
+            return TEENS[n - 10]
+        tens, units = divmod(n, 10)
+        return TENS[tens] if units == 0 else f"{TENS[tens]} و {UNITS[units]}"
+
+    assert all(number_words(n) == below_100(n) for n in range(100))
+    assert number_words(100) == "صد" and number_words(999) == "نهصد و نود و نه"
+    assert number_words(1000) == "هزار" and number_words(2000) == "دو هزار"
+    assert number_words(2_500_300) == "دو میلیون و پانصد هزار و سیصد"
+    with pytest.raises(ValueError, match="negative"):
+        number_words(-1)
