@@ -88,3 +88,27 @@ def evaluation_section(run_dir: Path, config: dict[str, Any], summary: dict[str,
         out += [f"- {s['text']} ({s['frames']} vs {s['reference_frames']} frames): [{wav}]({wav})", "",
                 f"![spectrogram]({rel})", ""]
     return out
+
+
+def inspect_tts_data(config: Any, out_dir: str | Path) -> dict[str, Any]:
+    """``dlhw data inspect tts``: load, clean, filter and split the clips as training would; plot the
+    clips per speaker and the clip durations; return the counts (skipped clips by reason included)."""
+    from dlhw.data.speech import load_speech
+
+    out = Path(out_dir)
+    splits = load_speech(config.data, config.seed)
+    clips = splits.all()
+    seconds = np.array([u.seconds for u in clips])
+    paths = [plot_clips_per_speaker(splits.clips_per_speaker, config.data.min_clips_per_speaker,
+                                    config.data.max_clips_per_speaker, out / "clips_per_speaker.png")]
+    fig, ax = plt.subplots(figsize=(6.4, 3.8))
+    ax.hist(seconds, bins=30, color="tab:blue")
+    ax.set_xlabel("clip duration (s)")
+    ax.set_ylabel("clips")
+    ax.set_title(f"{len(clips)} clips kept, {seconds.sum() / 3600:.2f} h")
+    paths.append(save_figure(fig, out / "durations.png"))
+    chars = sorted({c for u in clips for c in u.text} - {" "})
+    rate = np.array([len(u.text) / max(u.seconds, 1e-9) for u in clips])
+    return {**splits.summary(), "seconds_mean": round(float(seconds.mean()), 3),
+            "seconds_max": round(float(seconds.max()), 3), "characters_per_second_mean": round(float(rate.mean()), 2),
+            "characters": "".join(chars), "plots": [str(p) for p in paths]}

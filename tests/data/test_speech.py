@@ -115,3 +115,19 @@ def test_hub_mirror_offline_says_what_to_do() -> None:
     cfg = TtsDataConfig(source="hub", hf_dataset="mozilla-foundation/common_voice_13_0", data_dir=None)
     with pytest.raises(DataError, match=r"common_voice_13_0 \(fa\).*withdrawn.*--data-dir.*--preset tiny"):
         load_speech(cfg, seed=0)
+
+
+def test_data_inspect_reports_the_fixture(cv_dir: Path, tmp_path: Path) -> None:
+    import json
+
+    from tests.conftest import run_cli
+
+    code, out = run_cli("data", "inspect", "tts", "--data-dir", str(cv_dir), "--out", str(tmp_path / "fig"),
+                        "--set", "data.min_clips_per_speaker=2", "--set", "data.max_clips_per_speaker=3",
+                        "--set", "data.max_seconds=3.0", "--set", "data.val_fraction=0.2")
+    assert code == 0, out
+    numbers = json.loads(out[out.index("{"):])
+    assert numbers["skipped"]["undecodable"] == 1 and numbers["skipped"]["empty"] == 1
+    assert numbers["train"] + numbers["val"] == 5 and numbers["speakers"] == 2
+    assert "ب" in numbers["characters"] and "2" not in numbers["characters"]
+    assert sorted(Path(p).name for p in numbers["plots"]) == ["clips_per_speaker.png", "durations.png"]
