@@ -64,6 +64,7 @@ def main() -> None:
     args = parser.parse_args()
 
     model, tokenizer = build(args.layers)
+    print("model built", flush=True)
     params = sum(p.numel() for p in model.parameters())
     items = sports_tasks.test_items()
     cot = parse_cot_prompts(sports_tasks.cot_prompt_text())
@@ -86,7 +87,9 @@ def main() -> None:
     # PromptGenerator.sample stops at EOS; force the same length on both sides
     model.generation_config.min_new_tokens = args.tokens
     t_indep, _ = timed(independent)
+    print(f"independent calls: {t_indep:.1f} s", flush=True)
     t_reuse, _ = timed(reused)
+    print(f"encoder reuse: {t_reuse:.1f} s", flush=True)
 
     answer_prompts = [build_prompt("answer-only", i.input) for i in items[: args.answer_items]]
     batched = PromptGenerator(model, tokenizer, "seq2seq", batch_size=args.batch_size, progress=False)
