@@ -23,6 +23,7 @@ from typing import Any, Literal
 import numpy as np
 import torch
 
+from dlhw.core.devices import resolve_device
 from dlhw.core.runs import EXPORT_META, export_dir_of
 from dlhw.errors import ConfigError
 from dlhw.models.ner import META_FILE, label_positions, load_ner_model
@@ -202,8 +203,7 @@ def load_tagger(path: str | Path, backend: Backend = "torch", device: str = "cpu
         if not (path / "model" / META_FILE).is_file():
             raise ConfigError(f"{path}: the torch backend needs a NER run directory (with model/{META_FILE}); "
                               "for an export directory use --backend onnxruntime")
-        dev = torch.device("cuda" if device == "auto" and torch.cuda.is_available() else
-                           ("cpu" if device == "auto" else device))
+        dev = resolve_device(device)
         model, tokenizer, meta = load_ner_model(path / "model", dev)
         return Tagger(tokenizer, meta["labels"], meta["max_length"], meta["stride"], torch_logits(model, dev),
                       batch_size)
@@ -225,8 +225,8 @@ def load_tagger(path: str | Path, backend: Backend = "torch", device: str = "cpu
             raise ConfigError(f"{export_dir}: no TensorRT engines; build them with `dlhw export ... --tensorrt`")
         providers = tensorrt_providers(export_dir, export["tensorrt"])
     else:
-        providers = ["CPUExecutionProvider"] if device in ("cpu", "auto") and not torch.cuda.is_available() \
-            or device == "cpu" else ["CUDAExecutionProvider", "CPUExecutionProvider"]
+        cuda = resolve_device(device).type == "cuda"
+        providers = ["CUDAExecutionProvider", "CPUExecutionProvider"] if cuda else ["CPUExecutionProvider"]
     session = ort_session(export_dir / name, providers)
     tokenizer = AutoTokenizer.from_pretrained(export_dir)
     return Tagger(tokenizer, meta["labels"], meta["max_length"], meta["stride"], ort_logits(session), batch_size)

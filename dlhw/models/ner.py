@@ -140,11 +140,30 @@ def train_tiny_tokenizer(texts: list[str], vocab_size: int) -> Any:
     trainer = trainers.UnigramTrainer(vocab_size=vocab_size, special_tokens=[*SPECIAL_TOKENS, "<mask>"],
                                       unk_token="<unk>", show_progress=False)
     tok.train_from_iterator(texts, trainer=trainer)
+    tok = _stable_unigram(tok)
     tok.post_processor = processors.TemplateProcessing(
         single="<s> $A </s>", pair="<s> $A </s> </s> $B </s>",
         special_tokens=[("<s>", tok.token_to_id("<s>")), ("</s>", tok.token_to_id("</s>"))])
     return XLMRobertaTokenizerFast(tokenizer_object=tok, bos_token="<s>", eos_token="</s>", sep_token="</s>",
                                    cls_token="<s>", unk_token="<unk>", pad_token="<pad>", mask_token="<mask>")
+
+
+def _stable_unigram(tok: Any) -> Any:
+    """The trained unigram model with a reproducible id order: the trainer returns the same pieces
+    in a run-dependent order, and the single characters it adds for coverage with scores that differ
+    from run to run, so a seeded tiny run would not repeat itself. Specials keep ids 0..4; single
+    characters get one score below every longer piece; all follow by score, then text."""
+    from tokenizers import Tokenizer
+
+    state = json.loads(tok.to_str())
+    vocab = state["model"]["vocab"]
+    n_special = len(SPECIAL_TOKENS) + 1
+    words = [(piece, round(score, 4)) for piece, score in vocab[n_special:] if len(piece.lstrip(SPACE_PIECE)) > 1]
+    floor = min((score for _, score in words), default=0.0) - 1.0  # every single character scores the same
+    chars = [(piece, floor) for piece, _ in vocab[n_special:] if len(piece.lstrip(SPACE_PIECE)) <= 1]
+    rest = sorted(([piece, score] for piece, score in words + chars), key=lambda v: (-v[1], v[0]))
+    state["model"]["vocab"] = vocab[:n_special] + rest
+    return Tokenizer.from_str(json.dumps(state))
 
 
 def tiny_backbone(cfg: Any, vocab_size: int, max_length: int, pad_id: int) -> nn.Module:

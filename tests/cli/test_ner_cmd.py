@@ -123,3 +123,11 @@ def test_usage_errors():
     assert code == 2 and "--text tags one sentence" in out
     code, out = run_cli("ner", "--model", ".")
     assert code == 2 and "give --text SENTENCE, or INPUTS and --out" in out
+
+
+def test_tensorrt_without_a_gpu_fails_at_once_naming_what_is_missing(ner_export, monkeypatch):
+    monkeypatch.setattr("torch.cuda.is_available", lambda: False)
+    export_dir, _ = ner_export
+    code, out = run_cli("ner", "--model", str(export_dir), "--backend", "tensorrt", "--text", "Ali went home .")
+    assert code == 1
+    assert "TensorRT is not available on this machine" in out and "--backend onnxruntime" in out

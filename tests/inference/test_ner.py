@@ -30,23 +30,23 @@ def test_entity_spans_are_strict_iob2_with_character_offsets():
 
 def test_long_sentences_are_windowed_and_every_word_is_tagged():
     tokenizer = train_tiny_tokenizer(["alpha beta gamma delta"] * 10, 60)
+    enc = tokenizer(["gamma"], is_split_into_words=True, add_special_tokens=False)
+    gamma = enc["input_ids"][label_positions(enc.word_ids(), enc.tokens(), 1)[0]]  # type: ignore[index]
     seen: list[tuple[int, ...]] = []
 
     def logits(ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
-        """Tags a sub-token B-PER when its id is odd: the answer depends on the sub-token only."""
+        """B-PER at the label piece of "gamma", O elsewhere: the answer depends on the sub-token only."""
         seen.append(ids.shape)
         out = np.zeros((*ids.shape, len(LABELS)), dtype=np.float32)
         out[..., 0] = 1.0
-        out[..., LABELS.index("B-PER")] = (ids % 2 == 1) * 2.0
+        out[..., LABELS.index("B-PER")] = (ids == gamma) * 2.0
         return out
 
     tagger = Tagger(tokenizer, list(LABELS), max_length=10, stride=3, logits_fn=logits, batch_size=4)
-    words = ["alpha", "beta", "gamma", "delta"] * 50  # about 200 sub-tokens, windows of 8
+    words = ["alpha", "beta", "gamma", "delta"] * 50  # 200 words in windows of 8 sub-tokens
     tags = tagger.tag([words, ["gamma"], []])
     assert [len(t) for t in tags] == [200, 1, 0]
-    enc = tokenizer(words, is_split_into_words=True, add_special_tokens=False)
-    ids = [enc["input_ids"][pos] for pos in label_positions(enc.word_ids(), enc.tokens(), 200)]  # type: ignore[index]
-    assert tags[0] == ["B-PER" if i % 2 else "O" for i in ids]
-    assert len(set(tags[0])) == 2  # both answers occur, so a shifted window would show
-    assert max(shape[1] for shape in seen) <= 10  # no window longer than max_length
+    assert tags[0] == ["B-PER" if w == "gamma" else "O" for w in words]  # no window shifted a word's tag
+    assert tags[1] == ["B-PER"]
+    assert len(seen) > 1 and max(shape[1] for shape in seen) <= 10  # several windows, none longer than max_length
     assert tagger.windows(20) == [0, 5, 10, 15] and tagger.windows(8) == [0]
