@@ -191,6 +191,8 @@ def load_prompt_model(cfg: PromptModelConfig, device: torch.device) -> PromptMod
     """The configured model: ``cfg.name`` (Hub id or folder), or the cached tiny T5 when it is null."""
     if cfg.name is None:
         return load_folder(tiny_t5(cfg.tiny), device, "float32", name="tiny-t5")
+    if (Path(cfg.name) / "config.yaml").is_file():  # another prompt run: the model it used
+        return load_folder(run_model_path(Path(cfg.name)), device, cfg.dtype)
     return load_folder(cfg.name, device, cfg.dtype)
 
 

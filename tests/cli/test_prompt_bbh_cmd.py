@@ -84,8 +84,8 @@ def test_evaluate_rescores_and_report_compare_reads_prompt_runs(bbh_run, tmp_pat
     assert code == 0, out
     assert json.loads((bbh_run / "eval.json").read_text(encoding="utf-8"))["metrics"] == before
     other = tmp_path / "cot-only"
-    code, out = run_cli("prompt", "bbh-sports", "--preset", "tiny", "--strategy", "cot", "--max-items", "20",
-                        "--output-dir", str(other))
+    code, out = run_cli("prompt", "bbh-sports", "--preset", "tiny", "--model", str(bbh_run), "--strategy", "cot",
+                        "--max-items", "20", "--output-dir", str(other))  # the model of another prompt run
     assert code == 0, out
     code, out = run_cli("report", "compare", str(bbh_run), str(other), "--out", str(tmp_path / "cmp"))
     assert code == 0, out
@@ -93,6 +93,8 @@ def test_evaluate_rescores_and_report_compare_reads_prompt_runs(bbh_run, tmp_pat
     assert "best accuracy" in table and "CoT + self-consistency" in table
     assert f"{before['accuracy_cot']:.4f}" in table
     assert (tmp_path / "cmp" / "plots" / "metrics.png").is_file()
+    rows = _rows(other, "cot")
+    assert [r["raw_output"] for r in rows] == [r["raw_output"] for r in _rows(bbh_run, "cot")[:20]]
 
 
 @pytest.mark.slow
