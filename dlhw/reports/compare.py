@@ -35,8 +35,16 @@ def run_row(run_dir: Path) -> dict[str, Any]:
     end = evals[-1]["eval_loss"] if evals else None
     model, train = summary.get("model", {}), summary.get("train", {})
     metrics = evaluation.get("metrics", {})
+    label = summary.get("label") or summary.get("recipe") or run_dir.name
+    if sparsity and not sparsity.get("init_from"):
+        # a pruned copy: its training numbers are its parent's, so they are left out
+        how = "2:4" if sparsity["pattern"] == "2:4" else f"{sparsity['scope']} {sparsity['amount']:.0%}"
+        label = f"{label}, pruned {sparsity['method']} {how}"
+        model, train, records, losses, start, end = {}, {}, [], [], None, None
+    elif sparsity:
+        label = f"{label}, re-fine-tuned from pruned"
     return {
-        "run": str(run_dir), "label": summary.get("label") or summary.get("recipe", run_dir.name),
+        "run": str(run_dir), "label": label,
         "recipe": summary.get("recipe"), "family": family_of_run(run_dir).name,
         "wall_time_s": train.get("wall_time_s"), "peak_memory_mb": train.get("peak_memory_mb"),
         "trainable_parameters": model.get("trainable_parameters"), "parameters": model.get("parameters"),
@@ -143,8 +151,7 @@ def sparsity_lines(rows: list[dict[str, Any]]) -> list[str]:
         size, dense = r["size"].get("pruned", {}), r["size"].get("dense", {})
         mib = [f"{v / 2**20:.3f} MiB" if v is not None else "" for v in
                (size.get("raw_bytes"), size.get("gzip_bytes"), dense.get("raw_bytes"), dense.get("gzip_bytes"))]
-        note = " (re-fine-tuned from a pruned run)" if r["init_from"] else ""
-        lines.append(f"| {r['label']}{note} | {100 * r['sparsity']:.1f}% | " + " | ".join(mib) + " |")
+        lines.append(f"| {r['label']} | {100 * r['sparsity']:.1f}% | " + " | ".join(mib) + " |")
     lines += ["", "Unstructured zeros shrink the compressed file, not the raw one, and give no speed-up with "
               "dense kernels; 2:4 patterns can use sparse tensor cores on a GPU.", ""]
     return lines

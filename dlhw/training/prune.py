@@ -69,16 +69,22 @@ def _wanted(modules: dict[str, nn.Module]) -> dict[str, torch.Tensor]:
             for name, module in modules.items()}
 
 
+def weight_files(run_dir: Path) -> list[Path]:
+    """The run's safetensors files, ``model/`` first: a weight is taken from (and written to) the first
+    file that holds it, so a full fine-tune's ``model/`` wins over the base kept beside it."""
+    return sorted(model_files(run_dir), key=lambda p: (p.relative_to(run_dir).parts[0] != "model", str(p)))
+
+
 def write_weights(run_dir: Path, weights: dict[str, torch.Tensor]) -> None:
     """Overwrite the named tensors in the run's safetensors files (atomically, file by file)."""
     found: set[str] = set()
-    for path in model_files(run_dir):
+    for path in weight_files(run_dir):
         with safe_open(str(path), framework="pt") as handle:
             metadata = handle.metadata()
         tensors = load_file(str(path))
         changed = False
         for key, tensor in tensors.items():
-            name = next((n for n in weights if _matches(key, n)), None)
+            name = next((n for n in weights if n not in found and _matches(key, n)), None)
             if name is None or "lora_" in key:
                 continue
             if tuple(tensor.shape) != tuple(weights[name].shape):
@@ -91,6 +97,8 @@ def write_weights(run_dir: Path, weights: dict[str, torch.Tensor]) -> None:
             tmp = path.with_suffix(".tmp")
             save_file(tensors, str(tmp), metadata=metadata)
             os.replace(tmp, path)
+        if found == set(weights):
+            break
     missing = sorted(set(weights) - found)
     if missing:
         raise ConfigError(f"{run_dir}: {len(missing)} pruned weight(s) are not in the run's safetensors files "
@@ -101,12 +109,12 @@ def write_weights(run_dir: Path, weights: dict[str, torch.Tensor]) -> None:
 def read_weights(run_dir: Path, names: list[str]) -> dict[str, torch.Tensor]:
     """The named tensors from a run's safetensors files (names as :func:`canonical_name` gives them)."""
     out: dict[str, torch.Tensor] = {}
-    for path in model_files(run_dir):
+    for path in weight_files(run_dir):
         tensors = load_file(str(path))
         for key, tensor in tensors.items():
             if "lora_" in key:
                 continue
-            name = next((n for n in names if _matches(key, n)), None)
+            name = next((n for n in names if n not in out and _matches(key, n)), None)
             if name is not None:
                 out[name] = tensor
     return out

@@ -79,3 +79,60 @@ def test_wanda_on_a_family_without_calibration_data_says_to_use_l1(trained_runs,
     code, log = run_cli("prune", str(trained_runs["rnn"]), "--method", "wanda", "--output-dir", str(tmp_path / "w"))
     assert code == 2 and "has no calibration data; use --method l1" in log
     assert not (tmp_path / "w").exists()
+
+
+def _rouge_l(run_dir):
+    return json.loads((run_dir / "eval.json").read_text())["metrics"]["rougeL"]
+
+
+@pytest.mark.slow
+def test_a_summarization_run_pruned_30_percent_per_layer_and_globally(tmp_path_factory, tmp_path):
+    from tests.summarization_fixtures import summarization_run
+
+    parent = summarization_run("sft", tmp_path_factory)
+    rates = {}
+    for scope in ("layer", "global"):
+        out = tmp_path / scope
+        code, log = run_cli("prune", str(parent), "--amount", "0.3", "--scope", scope, "--output-dir", str(out))
+        assert code == 0, log
+        summary = json.loads((out / "sparsity.json").read_text())
+        wanted = 0.3 * summary["pruned_modules"]["total"]  # per layer: each layer rounds on its own
+        assert abs(summary["pruned_modules"]["zeros"] - wanted) <= (1 if scope == "global" else len(summary["layers"]))
+        assert "lm_head" not in " ".join(summary["modules"]) and len(summary["modules"]) >= 7
+        weights = _weights(out, summary["modules"])
+        rates[scope] = {row["name"]: int((weights[row["name"]] == 0).sum()) / row["total"] for row in summary["layers"]}
+        for path in model_files(out):
+            assert not [k for k in load_file(str(path)) if k.endswith(("weight_orig", "weight_mask"))]
+        assert (out / "plots" / "sparsity.png").is_file() and (out / "sparsity.md").is_file()
+    totals = {row["name"]: row["total"] for row in summary["layers"]}
+    for name, rate in rates["layer"].items():
+        assert abs(rate - 0.3) * totals[name] <= 1, (name, rate)  # every layer: 30% of its weights, +-1
+    assert max(rates["global"].values()) - min(rates["global"].values()) > 0.05  # layers differ
+
+
+@pytest.mark.slow
+def test_retraining_a_pruned_summarizer_keeps_its_zeros_and_recovers_rouge(tmp_path_factory, tmp_path):
+    from tests.summarization_fixtures import summarization_run
+
+    parent = summarization_run("sft", tmp_path_factory)
+    pruned, again = tmp_path / "pruned", tmp_path / "again"
+    code, log = run_cli("prune", str(parent), "--amount", "0.75", "--scope", "global", "--output-dir", str(pruned))
+    assert code == 0, log
+    code, log = run_cli("evaluate", str(pruned))
+    assert code == 0, log
+    dense, cut = _rouge_l(parent), _rouge_l(pruned)
+    assert dense - cut > 0.1  # a drop worth recovering from
+    code, log = run_cli("train", "summarize-sft", "--preset", "tiny", "--init-from", str(pruned),
+                        "--output-dir", str(again), "--set", "train.epochs=2")
+    assert code == 0, log
+    summary = json.loads((pruned / "sparsity.json").read_text())
+    before, after = _weights(pruned, summary["modules"]), _weights(again, summary["modules"])
+    for name, weight in before.items():
+        assert torch.equal(after[name] == 0, weight == 0), name
+    recovered = _rouge_l(again)
+    assert recovered - cut >= 0.5 * (dense - cut), (dense, cut, recovered)
+    out = tmp_path / "compare"
+    code, log = run_cli("report", "compare", str(parent), str(pruned), str(again), "--out", str(out))
+    assert code == 0, log
+    text = (out / "compare.md").read_text()
+    assert "pruned l1 global 75%" in text and "re-fine-tuned from pruned" in text and "| 75.0% |" in text
