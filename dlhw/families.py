@@ -84,6 +84,9 @@ class Family:
     data_dir: tuple[str, ...] = ()
     """``--set`` items that ``train --data-dir DIR`` (and ``data inspect --data-dir``) stand for;
     ``{dir}`` is replaced by DIR."""
+    calibration: str | None = None
+    """``module:function(run_dir, n_batches) -> list of forward kwargs``: a few training batches of the
+    run's data, for activation-aware pruning (``dlhw prune --method wanda``)."""
     options: dict[str, tuple[str, ...]] = field(default_factory=dict)
     """Options accepted per shared verb (``evaluate``, ``export``, ``inspect``), by parameter name."""
 
@@ -137,6 +140,37 @@ CHAT_EXPORT = ExportSpec(
     opset=18,  # optimum-onnx's minimum for Llama / Gemma
     int8="dlhw.export.chat:quantize_chat_export",
 )
+NER_EXPORT = ExportSpec(
+    load="dlhw.export.ner:load_for_export",
+    exporter="dlhw.export.ner:export_ner",
+    checker="dlhw.export.ner:check_ner_export",
+    tensorrt="dlhw.export.ner:build_ner_engines",
+    atol=1e-3,
+    int8="dlhw.export.ner:quantize_ner_export",
+)
+SUMMARIZATION_EXPORT = ExportSpec(
+    load="dlhw.export.summarization:load_for_export",
+    exporter="dlhw.export.summarization:export_summarizer",
+    checker="dlhw.export.summarization:check_summarizer_export",
+    tensorrt="dlhw.export.chat:build_chat_engines",
+    atol=1e-3,
+    opset=18,
+    int8="dlhw.export.summarization:quantize_summarizer_export",
+)
+TTS_EXPORT = ExportSpec(
+    load="dlhw.export.tts:load_for_export",
+    exporter="dlhw.export.tts:export_tts",
+    checker="dlhw.export.tts:check_tts_export",
+    tensorrt="dlhw.export.tts:build_tts_engines",
+    atol=1e-3,
+)
+PROMPTING_EXPORT = ExportSpec(
+    load="dlhw.export.prompting:load_for_export",
+    exporter="dlhw.export.prompting:export_prompt_model",
+    checker="dlhw.export.prompting:check_prompt_export",
+    tensorrt="dlhw.export.prompting:build_prompt_engines",
+    atol=1e-3,
+)
 EXPORT_OPTIONS = ("tensorrt", "fp16", "opset", "out", "atol", "max_batch")
 INSPECT_OPTIONS = ("data_dir", "preset", "overrides", "out_dir")
 
@@ -183,6 +217,90 @@ FAMILIES: dict[str, Family] = {
             "export": (*EXPORT_OPTIONS, "int8"),
         },
     ),
+    "summarization": Family(
+        name="summarization",
+        summary="news and dialogue summarization with a causal LM: TRL SFT, LoRA, zero/few-shot prompting",
+        config_class="dlhw.config.summarization:SummarizationConfig",
+        train="dlhw.training.summarization:train_summarization",
+        evaluate="dlhw.evaluation.summarization:evaluate_summarization_run",
+        export=SUMMARIZATION_EXPORT,
+        predictor="dlhw.inference.summarization:load_summarizer",
+        batch_verb="summarize",
+        batch_command="dlhw.cli.summarize_cmd:summarize_cmd",
+        report_sections=("dlhw.reports.summarization:data_section", "dlhw.reports.summarization:model_section",
+                         TRAINING_SECTION, "dlhw.reports.summarization:evaluation_section"),
+        metrics=(("rouge1", "ROUGE-1"), ("rouge2", "ROUGE-2"), ("rougeL", "ROUGE-L"), ("rougeLsum", "ROUGE-Lsum"),
+                 ("bertscore_f1", "BERTScore F1")),
+        inspect="dlhw.reports.summarization:inspect_summarization_data",
+        load_model="dlhw.models.summarization:load_run_model",
+        calibration="dlhw.training.calibration:summarization_calibration",
+        data_dir=("data.path={dir}", "data.source=local"),
+        options={
+            "evaluate": ("batch_size", "device", "backend"),
+            "export": (*EXPORT_OPTIONS, "int8"),
+            "inspect": INSPECT_OPTIONS,
+        },
+    ),
+    "ner": Family(
+        name="ner",
+        summary="named-entity recognition: XLM-RoBERTa backbone + dlhw's own token-classification head",
+        config_class="dlhw.config.ner:NerConfig",
+        train="dlhw.training.ner:train_ner",
+        evaluate="dlhw.evaluation.ner:evaluate_ner_run",
+        export=NER_EXPORT,
+        predictor="dlhw.inference.ner:load_tagger",
+        batch_verb="ner",
+        batch_command="dlhw.cli.ner_cmd:ner_cmd",
+        report_sections=("dlhw.reports.ner:data_section", "dlhw.reports.ner:model_section",
+                         TRAINING_SECTION, "dlhw.reports.ner:evaluation_section"),
+        metrics=(("f1", "entity F1"), ("accuracy", "token accuracy")),
+        inspect="dlhw.reports.ner:inspect_ner_data",
+        load_model="dlhw.models.ner:load_run_model",
+        data_dir=("data.data_dir={dir}", "data.source=local"),
+        options={
+            "evaluate": ("split", "batch_size", "device", "backend"),
+            "export": (*EXPORT_OPTIONS, "int8", "force"),
+            "inspect": INSPECT_OPTIONS,
+        },
+    ),
+    "tts": Family(
+        name="tts",
+        summary="Persian text-to-speech: SpeechT5 + HiFi-GAN with x-vector speakers (Common Voice fa)",
+        config_class="dlhw.config.tts:TtsConfig",
+        train="dlhw.training.tts:train_tts",
+        evaluate="dlhw.evaluation.tts:evaluate_tts_run",
+        export=TTS_EXPORT,
+        predictor="dlhw.inference.tts:load_synthesizer",
+        batch_verb="tts",
+        batch_command="dlhw.cli.tts_cmd:tts_cmd",
+        report_sections=("dlhw.reports.tts:data_section", "dlhw.reports.tts:model_section",
+                         TRAINING_SECTION, "dlhw.reports.tts:evaluation_section"),
+        metrics=(("mel_l1", "mel L1"), ("mcd", "MCD (dB)"), ("duration_ratio", "duration ratio")),
+        inspect="dlhw.reports.tts:inspect_tts_data",
+        load_model="dlhw.models.tts:load_run_model",
+        data_dir=("data.data_dir={dir}", "data.source=commonvoice"),
+        options={
+            "evaluate": ("batch_size", "device"),
+            "export": EXPORT_OPTIONS,
+            "inspect": INSPECT_OPTIONS,
+        },
+    ),
+    "prompting": Family(
+        name="prompting",
+        summary="prompting strategies on BBH sports_understanding (answer-only, few-shot, CoT, self-consistency); "
+                "nothing is trained",
+        config_class="dlhw.config.prompting:PromptConfig",
+        evaluate="dlhw.evaluation.prompting:evaluate_prompt_run",
+        export=PROMPTING_EXPORT,
+        report_sections=("dlhw.reports.prompting:data_section", "dlhw.reports.prompting:model_section",
+                         "dlhw.reports.prompting:evaluation_section"),
+        metrics=(("best_accuracy", "best accuracy"), ("accuracy_answer_only", "answer-only"),
+                 ("accuracy_few_shot", "few-shot"), ("accuracy_cot", "CoT"), ("accuracy_cot_few_shot", "few-shot CoT"),
+                 ("accuracy_cot_sc", "CoT + self-consistency")),
+        load_model="dlhw.models.prompting:load_run_model",
+        data_dir=("data.path={dir}", "data.source=local"),
+        options={"evaluate": (), "export": ("opset", "out", "atol")},
+    ),
 }
 
 RECIPES: dict[str, Recipe] = {
@@ -204,6 +322,14 @@ RECIPES: dict[str, Recipe] = {
                (("method.kind", "lora"),)),
         Recipe("chat-partial", "chat", "Persian chat: train decoder layers 0, 1, L-2, L-1 only",
                (("method.kind", "partial"),)),
+        Recipe("tts", "tts", "Persian TTS: SpeechT5 fine-tuned on Common Voice fa, x-vector speakers"),
+        Recipe("summarize-sft", "summarization", "CNN/DailyMail: SmolLM2-360M, TRL SFT on the summary tokens",
+               (("method.kind", "full"),)),
+        Recipe("summarize-lora", "summarization", "TweetSumm: LoRA on stablelm-3b-4e1t (r 16, alpha 64, q/v)",
+               (("method.kind", "lora"),)),
+        Recipe("ner", "ner", "NER: XLM-R + own head on CoNLL-2003 + PEYMA-ARMAN (English + Persian)"),
+        Recipe("bbh-sports", "prompting", "BBH sports_understanding: answer-only, few-shot, CoT, self-consistency "
+                                          "(dlhw prompt bbh-sports)"),
     ]
 }
 

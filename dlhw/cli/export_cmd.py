@@ -25,6 +25,8 @@ from dlhw.errors import ConfigError
 @click.option("--int8", is_flag=True,
               help="Also write an int8 (dynamic quantization) model for ONNX Runtime on CPU and report the "
                    "quality change on the test split (families that declare it).")
+@click.option("--force", is_flag=True,
+              help="With --int8: write the int8 model even when the family's quality gate refuses it.")
 @click.option("--max-batch", type=click.IntRange(min=1), default=32, show_default=True,
               help="Largest batch the TensorRT shape profiles cover.")
 @click.pass_context

@@ -12,7 +12,10 @@ import click
 
 from dlhw.core.imports import import_string
 
-PROMPT_TASKS: dict[str, str] = {}
+PROMPT_TASKS: dict[str, str] = {
+    "bbh-sports": "dlhw.cli.prompt_bbh_cmd:bbh_sports_cmd",
+    "summarize": "dlhw.cli.prompt_summarize_cmd:summarize_prompt_cmd",
+}
 """Subcommand name -> ``module:command``."""
 
 

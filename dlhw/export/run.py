@@ -25,6 +25,7 @@ from dlhw.families import family_of_run
 def export_run(
     run_dir: str | Path, *, tensorrt: bool = False, fp16: bool = False, opset: int | None = None,
     out: str | Path | None = None, atol: float | None = None, max_batch: int = 32, int8: bool = False,
+    force: bool = False,
 ) -> Path:
     """Export a run to ONNX (and int8 / TensorRT engines); return the export directory."""
     run_dir = require_run_dir(run_dir)
@@ -34,6 +35,8 @@ def export_run(
         raise ConfigError(f"{run_dir}: the {family.name} family has no exporter")
     if int8 and spec.int8 is None:
         raise ConfigError(f"--int8: the {family.name} family has no int8 export")
+    if force and not int8:
+        raise ConfigError("--force overrides the int8 quality gate; it goes with --int8")
     if fp16 and not tensorrt:
         raise ConfigError("--fp16 builds fp16 TensorRT engines; add --tensorrt (the ONNX files stay fp32)")
     if tensorrt:
@@ -49,7 +52,8 @@ def export_run(
         meta: dict[str, Any] = import_string(spec.exporter)(handle, partial, opset or spec.opset)
         meta["parity"] = import_string(spec.checker)(handle, partial, meta, spec.atol if atol is None else atol)
         if int8:
-            meta["int8"] = import_string(spec.int8)(handle, partial)  # type: ignore[arg-type]
+            gate = {"force": True} if force else {}  # only families with a quality gate take --force
+            meta["int8"] = import_string(spec.int8)(handle, partial, **gate)  # type: ignore[arg-type]
         if tensorrt:
             meta["tensorrt"] = import_string(spec.tensorrt)(partial, meta, fp16, max_batch)
         (partial / EXPORT_META).write_text(json.dumps(meta, indent=2), encoding="utf-8")
