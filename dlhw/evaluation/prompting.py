@@ -194,7 +194,14 @@ def run_prompting(config: PromptConfig, run_dir: Path, progress: bool = True) ->
     """Run every strategy of ``config`` and write the run directory; return the evaluation."""
     from dlhw.core.devices import resolve_device
     from dlhw.inference.prompting import PromptGenerator, load_prompt_generator
-    from dlhw.models.prompting import load_prompt_model, parameter_count, save_run_model
+    from dlhw.models.prompting import (
+        SMALL_MODEL,
+        cpu_threads_for,
+        load_prompt_model,
+        parameter_count,
+        save_export_reference,
+        save_run_model,
+    )
 
     start = time.perf_counter()
     data = _load_data(config)
@@ -206,6 +213,7 @@ def run_prompting(config: PromptConfig, run_dir: Path, progress: bool = True) ->
             raise ConfigError("--backend onnxruntime: pass the export (or the run holding it) with --model")
         export = export_dir_of(config.model.name)
         generator = load_prompt_generator(export, "onnxruntime", p.device, p.batch_size, export, progress)
+        save_export_reference(export, generator.tokenizer, run_dir / "model")
         model_info: dict[str, Any] = {"base": str(export), "backend": "onnxruntime", "parameters": None}
     else:
         try:
@@ -225,12 +233,13 @@ def run_prompting(config: PromptConfig, run_dir: Path, progress: bool = True) ->
         ensure_ascii=False), encoding="utf-8")
     results = {}
     timings = {}
-    for strategy in p.strategies:
-        t0 = time.perf_counter()
-        rows = strategy_rows(strategy, data, shots, generator, config)
-        timings[strategy] = time.perf_counter() - t0
-        write_rows(run_dir / "predictions" / f"{strategy}.csv", rows)
-        results[strategy] = {**score_rows(rows), "seconds": round(timings[strategy], 2)}
+    with cpu_threads_for(model_info["parameters"] or SMALL_MODEL):
+        for strategy in p.strategies:
+            t0 = time.perf_counter()
+            rows = strategy_rows(strategy, data, shots, generator, config)
+            timings[strategy] = time.perf_counter() - t0
+            write_rows(run_dir / "predictions" / f"{strategy}.csv", rows)
+            results[strategy] = {**score_rows(rows), "seconds": round(timings[strategy], 2)}
     data_info = {"source": data.source, "test_items": len(data.test), "pool": data.pool_source,
                  "pool_items": len(data.pool), "removed_from_pool": data.removed_from_pool,
                  "removed_examples": data.removed_examples, "shots": p.shots if shots else 0,

@@ -17,6 +17,8 @@ import random
 import shutil
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -48,6 +50,27 @@ class PromptModel:
     """``seq2seq`` or ``causal``."""
     name: str
     """The id or folder it came from (``tiny-t5`` for the tiny preset's base)."""
+
+
+SMALL_MODEL = 10_000_000
+"""Below this many parameters a model runs on one CPU thread (:func:`cpu_threads_for`)."""
+
+
+@contextmanager
+def cpu_threads_for(parameters: int) -> Iterator[None]:
+    """One intra-op thread for a small model on the CPU, the default otherwise.
+
+    A model of a few hundred thousand parameters gains nothing from splitting its small matrix
+    products, and on a shared CPU the idle-spinning threads slowed the tiny T5's pretraining
+    from ~0.1 to ~5 s per step.
+    """
+    before = torch.get_num_threads()
+    if parameters < SMALL_MODEL:
+        torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def train_word_tokenizer(texts: list[str]) -> Any:
@@ -101,20 +124,22 @@ def pretrain_tiny_t5(cfg: TinyT5Config, out_dir: Path, log: bool = True) -> None
                                                 pct_start=0.1)
     model.train()
     bar = tqdm(range(cfg.pretrain_steps), desc="pretraining the tiny T5 on the sports task (once)", disable=not log)
-    for _ in bar:
-        # one format per step: a batch of short prompts is not padded to a few-shot prompt's length
-        strategy = rng.choices([f for f, _ in FORMATS], [w for _, w in FORMATS])[0]
-        batch = [pretraining_example(rng, pairs, strategy) for _ in range(cfg.batch_size)]
-        enc = tokenizer([p for p, _ in batch], return_tensors="pt", padding=True)  # (B, S)
-        labels = tokenizer([a for _, a in batch], return_tensors="pt", padding=True).input_ids  # (B, L)
-        labels[labels == tokenizer.pad_token_id] = -100
-        loss = model(**enc, labels=labels).loss
-        opt.zero_grad()
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        opt.step()
-        sched.step()
-        bar.set_postfix(loss=f"{loss.item():.3f}")
+    loss = torch.zeros(())
+    with cpu_threads_for(parameter_count(model)):
+        for _ in bar:
+            # one format per step: a batch of short prompts is not padded to a few-shot prompt's length
+            strategy = rng.choices([f for f, _ in FORMATS], [w for _, w in FORMATS])[0]
+            batch = [pretraining_example(rng, pairs, strategy) for _ in range(cfg.batch_size)]
+            enc = tokenizer([p for p, _ in batch], return_tensors="pt", padding=True)  # (B, S)
+            labels = tokenizer([a for _, a in batch], return_tensors="pt", padding=True).input_ids  # (B, L)
+            labels[labels == tokenizer.pad_token_id] = -100
+            loss = model(**enc, labels=labels).loss
+            opt.zero_grad()
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            opt.step()
+            sched.step()
+            bar.set_postfix(loss=f"{loss.item():.3f}")
     model.eval()
     model.save_pretrained(out_dir)
     tokenizer.save_pretrained(out_dir)
@@ -213,6 +238,15 @@ def save_run_model(loaded: PromptModel, model_dir: Path) -> None:
     else:
         loaded.model.config.save_pretrained(model_dir)
         (model_dir / SOURCE_FILE).write_text(json.dumps({"name": loaded.name, "kind": loaded.kind}), encoding="utf-8")
+
+
+def save_export_reference(export_dir: Path, tokenizer: Any, model_dir: Path) -> None:
+    """Record an ONNX Runtime prompt run's model: the export's config and tokenizer, and its folder."""
+    model_dir.mkdir(parents=True, exist_ok=True)
+    tokenizer.save_pretrained(model_dir)
+    shutil.copy(export_dir / "config.json", model_dir / "config.json")
+    (model_dir / SOURCE_FILE).write_text(json.dumps({"name": str(export_dir), "kind": "seq2seq", "onnx": True}),
+                                         encoding="utf-8")
 
 
 def run_model_path(run_dir: Path) -> str:

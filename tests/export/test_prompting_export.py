@@ -33,6 +33,8 @@ def test_export_checks_parity_and_the_onnxruntime_backend_gives_the_torch_answer
     assert code == 0, out
     assert _raw(ort_run, "cot") == _raw(bbh_run, "cot")[:20]
     assert json.loads((ort_run / "train_summary.json").read_text())["model"]["backend"] == "onnxruntime"
+    code, out = run_cli("evaluate", str(ort_run))  # re-scores the saved outputs of an ONNX Runtime run too
+    assert code == 0, out
 
 
 def test_tensorrt_is_not_an_option_of_the_prompting_export(tmp_path):
