@@ -195,8 +195,6 @@ def run_prompting(config: PromptConfig, run_dir: Path, progress: bool = True) ->
     from dlhw.core.devices import resolve_device
     from dlhw.inference.prompting import PromptGenerator, load_prompt_generator
     from dlhw.models.prompting import (
-        SMALL_MODEL,
-        cpu_threads_for,
         load_prompt_model,
         parameter_count,
         save_export_reference,
@@ -233,13 +231,12 @@ def run_prompting(config: PromptConfig, run_dir: Path, progress: bool = True) ->
         ensure_ascii=False), encoding="utf-8")
     results = {}
     timings = {}
-    with cpu_threads_for(model_info["parameters"] or SMALL_MODEL):
-        for strategy in p.strategies:
-            t0 = time.perf_counter()
-            rows = strategy_rows(strategy, data, shots, generator, config)
-            timings[strategy] = time.perf_counter() - t0
-            write_rows(run_dir / "predictions" / f"{strategy}.csv", rows)
-            results[strategy] = {**score_rows(rows), "seconds": round(timings[strategy], 2)}
+    for strategy in p.strategies:
+        t0 = time.perf_counter()
+        rows = strategy_rows(strategy, data, shots, generator, config)
+        timings[strategy] = time.perf_counter() - t0
+        write_rows(run_dir / "predictions" / f"{strategy}.csv", rows)
+        results[strategy] = {**score_rows(rows), "seconds": round(timings[strategy], 2)}
     data_info = {"source": data.source, "test_items": len(data.test), "pool": data.pool_source,
                  "pool_items": len(data.pool), "removed_from_pool": data.removed_from_pool,
                  "removed_examples": data.removed_examples, "shots": p.shots if shots else 0,

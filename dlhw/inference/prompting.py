@@ -19,17 +19,31 @@ never cuts it.
 
 from __future__ import annotations
 
+import functools
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import torch
 from tqdm.auto import tqdm
 
 from dlhw.errors import ConfigError
+from dlhw.models.prompting import SMALL_MODEL, cpu_threads_for
 
 NEXT_QUESTION = re.compile(r"\n\s*Q:")
+T = TypeVar("T")
+
+
+def _threads(method: Callable[..., T]) -> Callable[..., T]:
+    """Run ``method`` on one CPU thread when the model is small (see ``cpu_threads_for``)."""
+
+    @functools.wraps(method)
+    def wrapper(self: PromptGenerator, *args: Any, **kwargs: Any) -> T:
+        with cpu_threads_for(self.parameters):
+            return method(self, *args, **kwargs)
+
+    return wrapper
 
 
 def cut_at_question(text: str) -> str:
@@ -49,6 +63,8 @@ class PromptGenerator:
         self.batch_size = batch_size
         self.progress = progress
         self.use_chat_template = kind == "causal" and bool(getattr(tokenizer, "chat_template", None))
+        params = getattr(model, "parameters", None)  # ONNX Runtime models have none: ORT sets its own threads
+        self.parameters = sum(p.numel() for p in params()) if callable(params) else SMALL_MODEL
 
     @property
     def device(self) -> torch.device:
@@ -80,6 +96,7 @@ class PromptGenerator:
         chunks = [order[i:i + size] for i in range(0, len(order), size)]
         return tqdm(chunks, desc=desc, unit="batch", disable=not self.progress)
 
+    @_threads
     @torch.no_grad()
     def greedy(self, prompts: Sequence[str], max_new_tokens: int, desc: str = "generating") -> list[str]:
         """Greedy answers in the order of ``prompts`` (generated longest-first in batches)."""
@@ -92,6 +109,7 @@ class PromptGenerator:
                 out[i] = text
         return out
 
+    @_threads
     @torch.no_grad()
     def sample(self, prompts: Sequence[str], n: int, max_new_tokens: int, temperature: float, top_p: float,
                seed: int, desc: str = "sampling") -> list[list[str]]:
@@ -119,6 +137,7 @@ class PromptGenerator:
                 out[i] = texts[j * n:(j + 1) * n]
         return out
 
+    @_threads
     @torch.no_grad()
     def rank(self, prompts: Sequence[str], options: Sequence[str], desc: str = "ranking") -> list[str]:
         """Per prompt, the option with the highest total log-probability of its tokens."""
