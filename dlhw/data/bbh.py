@@ -119,7 +119,9 @@ def load_bbh_json(path: str | Path) -> list[BbhExample]:
 
 def parse_cot_prompts(text: str, where: str = "cot prompt") -> CotPrompt:
     """Parse a ``cot-prompts/<task>.txt`` file's text."""
-    lines = [ln for ln in text.strip().splitlines() if ln.strip() != "-----"]
+    lines = text.strip().splitlines()
+    if "-----" in (ln.strip() for ln in lines):  # the released files open with a canary line, then -----
+        lines = lines[[ln.strip() for ln in lines].index("-----") + 1:]
     body = "\n".join(lines).strip()
     head, _, rest = body.partition("\nQ: ") if not body.startswith("Q: ") else ("", "", body[3:])
     exemplars = []
@@ -222,7 +224,7 @@ def load_bbh_data(cfg: BbhDataConfig) -> BbhData:
 BBH_SPORTS_COT = """Determine whether an artificially constructed sentence relating to sports is plausible or not.
 
 Q: Is the following sentence plausible? "Bam Adebayo scored a reverse layup in the Western Conference Finals."
-A: Let's think step by step. Bam Adebayo is an American basketball player. Scoring a reverse layup in basketball is common. So the answer is yes.
+A: Let's think step by step. Bam Adebayo is an American basketball player. Scoring a reverse layup in the Western Conference Finals is part of the NBA Finals. So the answer is yes.
 
 Q: Is the following sentence plausible? "Santi Cazorla scored a touchdown."
 A: Let's think step by step. Santi Cazorla is a soccer player. Touchdown is part of American football and rugby. So the answer is no.
