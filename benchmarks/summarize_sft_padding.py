@@ -15,7 +15,6 @@ import argparse
 import os
 import tempfile
 import time
-from pathlib import Path
 
 import torch
 

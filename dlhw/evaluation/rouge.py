@@ -59,7 +59,7 @@ def score_example(prediction: str, references: Sequence[str], rouge: Any) -> dic
 def bootstrap_interval(values: Sequence[float], samples: int = 1000, seed: int = 0) -> tuple[float, float]:
     """95% percentile bootstrap interval of the mean of ``values``."""
     data = np.asarray(values, dtype=float)
-    if len(data) == 0:
+    if len(data) == 0 or samples < 1:
         return (float("nan"), float("nan"))
     rng = np.random.default_rng(seed)
     means = data[rng.integers(0, len(data), size=(samples, len(data)))].mean(axis=1)  # (samples,)
@@ -99,15 +99,17 @@ def bertscore(predictions: Sequence[str], references: Sequence[Sequence[str]], m
     tokenizer = scorer_._tokenizer
     if tokenizer.model_max_length > 1_000_000:  # a tokenizer saved without a limit (the tiny base's)
         tokenizer.model_max_length = getattr(scorer_._model.config, "max_position_embeddings", 512)
-    flat_preds = [p for p, refs in zip(predictions, references, strict=True) for _ in refs]
-    flat_refs = [r for refs in references for r in refs]
-    precision, recall, f1 = (t.tolist() for t in scorer_.score(flat_preds, flat_refs))
-    best: list[tuple[float, float, float]] = []
-    i = 0
-    for refs in references:
-        chunk = list(zip(precision[i:i + len(refs)], recall[i:i + len(refs)], f1[i:i + len(refs)], strict=True))
-        best.append(max(chunk, key=lambda t: t[2]))
-        i += len(refs)
+    # an empty summary has no token to match (bert_score fails on it): it scores 0
+    scored = [i for i, p in enumerate(predictions) if scorer_._tokenizer.tokenize(p.strip())]
+    flat_preds = [predictions[i] for i in scored for _ in references[i]]
+    flat_refs = [r for i in scored for r in references[i]]
+    precision, recall, f1 = (t.tolist() for t in scorer_.score(flat_preds, flat_refs)) if flat_preds else ([], [], [])
+    best: list[tuple[float, float, float]] = [(0.0, 0.0, 0.0)] * len(predictions)
+    j = 0
+    for i in scored:
+        n = len(references[i])
+        best[i] = max(zip(precision[j:j + n], recall[j:j + n], f1[j:j + n], strict=True), key=lambda t: t[2])
+        j += n
     return {"bertscore_precision": float(np.mean([b[0] for b in best])),
             "bertscore_recall": float(np.mean([b[1] for b in best])),
             "bertscore_f1": float(np.mean([b[2] for b in best])),

@@ -107,7 +107,7 @@ def quantize_summarizer_export(job: SummarizerExport, out_dir: Path) -> dict[str
         preds = []
         for i in range(0, len(test), config.eval.batch_size):
             preds += [s.text for s in summarizer.summarize([e.document for e in test[i:i + config.eval.batch_size]])]
-        scores[name], _ = corpus_rouge(preds, [list(e.references) for e in test], config.eval.language, 0)
+        scores[name], _ = corpus_rouge(preds, [list(e.references) for e in test], config.eval.language, 200)
     fp32, int8 = scores["model.onnx"], scores["model.int8.onnx"]
     sizes = {f: (out_dir / f).stat().st_size for f in ("model.onnx", "model.int8.onnx")}
     summary = (f"int8: model.int8.onnx ({sizes['model.int8.onnx'] / 2**20:.1f} MiB, fp32 {sizes['model.onnx'] / 2**20:.1f} "

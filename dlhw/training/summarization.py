@@ -151,7 +151,7 @@ def train_summarization(config: SummarizationConfig, run_dir: Path, resume_from:
     first = splits.val[0].document
 
     def sample(m: Any) -> str:
-        return summarizer_for(m, builder, config).summarize([first])[0].text
+        return summarizer_for(m, builder, config).summarize([first])[0].text.replace("\n", " / ")  # one report line
 
     engine = Engine(
         trainer_class=SFTTrainer, args_class=SFTConfig,

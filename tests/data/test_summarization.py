@@ -128,3 +128,17 @@ def test_prompt_builder_cuts_documents_and_drops_shots_that_do_not_fit() -> None
     fitted = builder.prompt("short", shots)
     assert fitted.shots_dropped == 2 and len(fitted.ids) + 20 <= 200
     assert builder.completion_ids("ok") == [ord(" "), ord("o"), ord("k"), 0]
+
+
+def test_data_inspect_writes_cnn_dailymail_length_statistics_and_plot(tmp_path: Path) -> None:
+    import json
+
+    from tests.conftest import run_cli
+
+    code, out = run_cli("data", "inspect", "summarization", "--data-dir", str(FIXTURES / "cnndm"),
+                        "--set", "data.val_examples=2", "--set", "data.test_examples=3", "--out", str(tmp_path))
+    assert code == 0, out
+    stats = json.loads((tmp_path / "length_stats.json").read_text(encoding="utf-8"))
+    assert stats["train"] == 6 and stats["lengths"]["summary_words"]["min"] == 9
+    assert stats["lengths"]["document_words"]["max"] == 20
+    assert (tmp_path / "lengths.png").stat().st_size > 0

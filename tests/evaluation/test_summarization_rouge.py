@@ -56,3 +56,20 @@ def test_corpus_rouge_means_and_bootstrap_interval() -> None:
     low, high = metrics["rouge1_ci95"]
     assert low == 0.0 and high == 1.0
     assert bootstrap_interval([0.3] * 20) == pytest.approx((0.3, 0.3))
+
+
+def test_bertscore_best_reference_and_empty_prediction(tmp_path) -> None:
+    from transformers import BertConfig, BertModel, BertTokenizerFast
+
+    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "a", "storm", "hit", "the", "coast", "prices", "rose"]
+    (tmp_path / "vocab.txt").write_text("\n".join(vocab), encoding="utf-8")
+    BertTokenizerFast(str(tmp_path / "vocab.txt")).save_pretrained(tmp_path)
+    BertModel(BertConfig(vocab_size=len(vocab), hidden_size=16, num_hidden_layers=2, num_attention_heads=2,
+                         intermediate_size=32)).save_pretrained(tmp_path)
+    from dlhw.evaluation.rouge import bertscore
+
+    out = bertscore(["a storm hit the coast", ""], [["prices rose", "a storm hit the coast"], ["the coast"]],
+                    str(tmp_path), num_layers=2)
+    assert out["per_example_f1"][0] == pytest.approx(1.0, abs=1e-5)  # the identical reference wins
+    assert out["per_example_f1"][1] == 0.0
+    assert out["bertscore_rescaled"] is False  # no baseline file for a local model
