@@ -61,7 +61,7 @@ def _plain_model(loaded: Any) -> tuple[Any, dict[str, Any], dict[str, np.ndarray
     """An ordinary causal LM equivalent to the run's model, the folding metadata, and a prefix."""
     kind = loaded.info["method"]
     model = loaded.model
-    if kind == "partial":
+    if kind in ("partial", "full"):
         return model, {}, None
     if kind == "lora":
         return model.merge_and_unload(), {}, None

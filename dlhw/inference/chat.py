@@ -11,6 +11,7 @@ virtual tokens before the pads and ignores position ids, so its answers change w
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -64,11 +65,14 @@ def to_generation(row: list[int], tokenizer: Any, stop_ids: list[int]) -> Genera
 class ChatGenerator:
     """Greedy answers from a causal LM (plain or peft-wrapped) and its chat template."""
 
-    def __init__(self, model: Any, tokenizer: Any, max_new_tokens: int = 64, max_length: int = 4096):
+    def __init__(self, model: Any, tokenizer: Any, max_new_tokens: int = 64, max_length: int = 4096,
+                 pick: Callable[[torch.Tensor], torch.Tensor] | None = None):
         self.model = model.eval()
         self.tokenizer = tokenizer
-        self.formatter = ChatFormatter(tokenizer, max_length)
+        # a base model's tokenizer may have no chat template: it then generates from token ids only
+        self.formatter = ChatFormatter(tokenizer, max_length) if tokenizer.chat_template is not None else None
         self.max_new_tokens = max_new_tokens
+        self.pick = pick
         self.stop_ids = stop_token_ids(model, tokenizer)
         self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else self.stop_ids[0]
 
@@ -87,18 +91,28 @@ class ChatGenerator:
             return None
         return "prefix" if config.peft_type.value == "PREFIX_TUNING" else "prompt"
 
-    @torch.no_grad()
+    def prompt_ids(self, conversation: Conversation) -> list[int]:
+        if self.formatter is None:
+            raise ConfigError("the tokenizer has no chat template: give prompts as token ids (generate_ids)")
+        return self.formatter.prompt_ids(conversation)
+
     def generate(self, conversations: list[Conversation], streamer: Any = None,
                  record: list[torch.Tensor] | None = None) -> list[Generation]:
-        """Greedy answers, decoded step by step with the KV cache (``record`` collects each step's
-        (B, V) logits, for export parity checks).
+        """Answers of conversations formatted with the chat template (see :meth:`generate_ids`)."""
+        return self.generate_ids([self.prompt_ids(c) for c in conversations], streamer, record)
+
+    @torch.no_grad()
+    def generate_ids(self, prompts: list[list[int]], streamer: Any = None,
+                     record: list[torch.Tensor] | None = None) -> list[Generation]:
+        """Greedy answers (or ``pick``'s choice) to prompt token ids, decoded step by step with the KV
+        cache (``record`` collects each step's (B, V) logits, for export parity checks).
 
         Position ids come from the attention mask, so a row's numbers do not depend on how much
         padding the batch gave it. Soft prompts sit right before each row's first real token
         (prompt tuning, P-tuning: as embeddings; prefix tuning: as the initial key/values), where
         training put them.
         """
-        ids, mask = self.left_pad([self.formatter.prompt_ids(c) for c in conversations])  # (B, T)
+        ids, mask = self.left_pad(prompts)  # (B, T)
         batch = ids.shape[0]
         soft = self._soft_prompt()
         model = self.model.get_base_model() if soft else self.model
@@ -128,7 +142,7 @@ class ChatGenerator:
             return out.logits[:, -1], out.past_key_values  # (B, V)
 
         rows = greedy_loop(forward, inputs, mask, width, cache, self.max_new_tokens, self.stop_ids, self.pad_id,
-                           streamer, record)
+                           streamer, record, self.pick)
         return [to_generation(row, self.tokenizer, self.stop_ids) for row in rows]
 
     def answer(self, prompts: list[str], system: str | None = None) -> list[Generation]:
@@ -176,14 +190,16 @@ def read_prompts(path: Path) -> list[tuple[str, Conversation]]:
 
 def greedy_loop(forward: Any, inputs: dict[str, Any], mask: Any, width: int, cache: Any, max_new_tokens: int,
                 stop_ids: list[int], pad_id: int, streamer: Any = None,
-                record: list[torch.Tensor] | None = None) -> list[list[int]]:
+                record: list[torch.Tensor] | None = None,
+                pick: Callable[[torch.Tensor], torch.Tensor] | None = None) -> list[list[int]]:
     """Greedy decoding shared by every backend.
 
     ``forward(step_inputs, attention_mask, position_ids, cache) -> (last logits (B, V), cache)``;
     ``inputs`` are the first step's (ids or embeddings, ``width`` columns), ``mask`` covers
     everything attended to so far (a prefix cache too). Works on torch tensors (torch backend)
     and on numpy arrays wrapped by the caller (ONNX Runtime), through torch here. ``record``, when
-    given, receives every step's (B, V) logits as float32 on the CPU.
+    given, receives every step's (B, V) logits as float32 on the CPU. ``pick``, when given, chooses
+    each step's (B,) tokens from the (B, V) logits instead of the argmax (sampling).
     """
     batch = mask.shape[0]
     positions = (mask.cumsum(-1) - 1).clamp(min=0)[:, -width:]  # (B, T) counted from the first real token
@@ -194,7 +210,8 @@ def greedy_loop(forward: Any, inputs: dict[str, Any], mask: Any, width: int, cac
     for _ in range(max_new_tokens):
         if record is not None:
             record.append(torch.as_tensor(logits).float().cpu())  # (B, V)
-        token = torch.as_tensor(logits).argmax(-1).cpu()  # (B,)
+        scores = torch.as_tensor(logits)
+        token = (pick(scores) if pick is not None else scores.argmax(-1)).cpu()  # (B,)
         token = torch.where(done, torch.full_like(token, pad_id), token)
         new.append(token)
         if streamer is not None:

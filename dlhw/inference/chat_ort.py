@@ -36,7 +36,7 @@ class OrtChatGenerator:
     """The exported model behind the same ``generate`` as :class:`~dlhw.inference.chat.ChatGenerator`."""
 
     def __init__(self, export_dir: Path, providers: list[Any] | None = None, max_new_tokens: int = 64,
-                 model_file: str = "model.onnx"):
+                 model_file: str = "model.onnx", pick: Callable[[torch.Tensor], torch.Tensor] | None = None):
         import onnxruntime as ort
         from transformers import AutoTokenizer
 
@@ -48,7 +48,9 @@ class OrtChatGenerator:
                               + (" --int8" if "int8" in model_file else "") + ")")
         self.session = ort.InferenceSession(str(export_dir / model_file), providers=providers or ["CPUExecutionProvider"])
         self.tokenizer = AutoTokenizer.from_pretrained(export_dir)
-        self.formatter = ChatFormatter(self.tokenizer, self.meta["max_length"])
+        self.formatter = (ChatFormatter(self.tokenizer, self.meta["max_length"])
+                          if self.tokenizer.chat_template is not None else None)
+        self.pick = pick
         self.max_new_tokens = max_new_tokens
         self.stop_ids = self.meta["stop_ids"]
         self.pad_id = self.meta["pad_id"]
@@ -87,14 +89,20 @@ class OrtChatGenerator:
 
     def generate(self, conversations: list[Conversation], streamer: Any = None,
                  record: list[torch.Tensor] | None = None) -> list[Generation]:
-        prompts = [self.virtual_ids + self.formatter.prompt_ids(c) for c in conversations]
-        ids, mask = self.left_pad(prompts)  # (B, T)
+        if self.formatter is None:
+            raise ConfigError("the exported tokenizer has no chat template: give prompts as token ids (generate_ids)")
+        return self.generate_ids([self.formatter.prompt_ids(c) for c in conversations], streamer, record)
+
+    def generate_ids(self, prompts: list[list[int]], streamer: Any = None,
+                     record: list[torch.Tensor] | None = None) -> list[Generation]:
+        """Answers to prompt token ids (virtual-token ids put in front), as the torch generator does."""
+        ids, mask = self.left_pad([self.virtual_ids + p for p in prompts])  # (B, T)
         batch = ids.shape[0]
         if self.prefix is not None:
             n = self.prefix["key_0"].shape[1]
             mask = torch.cat([torch.ones((batch, n), dtype=mask.dtype), mask], dim=1)  # (B, n + T)
         rows = greedy_loop(self.forward_fn(), {"input_ids": ids}, mask, ids.shape[1], self._empty_cache(batch),
-                           self.max_new_tokens, self.stop_ids, self.pad_id, streamer, record)
+                           self.max_new_tokens, self.stop_ids, self.pad_id, streamer, record, self.pick)
         return [to_generation(row, self.tokenizer, self.stop_ids) for row in rows]
 
     def loss(self, items: list[dict[str, list[int]]], batch_size: int = 16) -> dict[str, float]:

@@ -54,25 +54,29 @@ def load_chat_run(run_dir: str | Path, device: str = "auto", trainable: bool = F
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     from dlhw.config import from_dict
-    from dlhw.config.chat import ChatConfig
     from dlhw.core.devices import model_dtype, resolve_device
+    from dlhw.core.imports import import_string
     from dlhw.core.runs import run_config_dict
+    from dlhw.families import family_of_run
     from dlhw.models.peft import freeze_all_but_layers
 
     run_dir = Path(run_dir)
     model_dir = run_dir / "model"
     if not (model_dir / INFO_FILE).is_file():
         raise ConfigError(f"{run_dir}: not a finished chat run (no model/{INFO_FILE})")
-    config = from_dict(ChatConfig, run_config_dict(run_dir))
+    # the run's own family's config: summarization runs are saved and loaded this way too
+    config = from_dict(import_string(family_of_run(run_dir).config_class), run_config_dict(run_dir))
     info = json.loads((model_dir / INFO_FILE).read_text(encoding="utf-8"))
     dev = resolve_device(device)
     dtype = model_dtype(config.model.dtype, dev)
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
     model: Any
-    if info["method"] == "partial":
+    if info["method"] in ("partial", "full"):  # the whole model was saved
         model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=dtype)
-        if trainable:
+        if trainable and info["method"] == "partial":
             freeze_all_but_layers(model, info["partial_layers"])
+        elif trainable:
+            model.requires_grad_(True)
         else:
             model.requires_grad_(False)
     else:

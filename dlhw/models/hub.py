@@ -53,7 +53,16 @@ def load_hub_model(name: str, task: str, device: torch.device, dtype: str = "aut
     if attn_implementation:
         kwargs["attn_implementation"] = attn_implementation
     quantized = wants_4bit(quantization, name, device, quantize_by_default)
-    if quantized:
+    if quantization == "int8":
+        if device.type != "cuda":
+            raise ConfigError("model.quantization=int8: 8-bit loading needs a CUDA GPU (bitsandbytes); "
+                              "use model.quantization=none on CPU")
+        from transformers import BitsAndBytesConfig
+
+        kwargs["quantization_config"] = BitsAndBytesConfig(load_in_8bit=True)
+        kwargs["device_map"] = {"": device.index or 0}
+        quantized = True
+    elif quantized:
         try:
             import bitsandbytes  # noqa: F401
         except ImportError:
