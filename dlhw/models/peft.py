@@ -128,6 +128,10 @@ class FrozenCheck:
     frozen tensor moved (and says how many trainable ones did)."""
 
     def __init__(self, model: nn.Module):
+        self.rebase(model)
+
+    def rebase(self, model: nn.Module) -> None:
+        """Take the digests (again: weights loaded before training by ``train.init_from`` are not moves)."""
         frozen, trainable = split_parameters(model)
         self.frozen = tensor_digests(frozen)
         self.trainable = tensor_digests(trainable)

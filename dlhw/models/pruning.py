@@ -177,7 +177,9 @@ def bake_masks(model: nn.Module) -> int:
     baked = 0
     for module in model.modules():
         if prune.is_pruned(module) and hasattr(module, "weight_mask"):
+            trainable = bool(typing.cast(torch.Tensor, module.weight_orig).requires_grad)
             prune.remove(module, "weight")
+            typing.cast(torch.Tensor, module.weight).requires_grad_(trainable)  # remove() makes a new Parameter
             baked += 1
     return baked
 

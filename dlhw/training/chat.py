@@ -115,7 +115,7 @@ def train_chat(config: ChatConfig, run_dir: Path, resume_from: Path | None = Non
 
     trainer, result = run_training(
         model, datasets["train"], datasets["val"], collator, config.train, run_dir, config.seed,
-        resume_from=resume_from, sample=sample, sample_key="sample_answer",
+        resume_from=resume_from, sample=sample, sample_key="sample_answer", frozen_check=frozen_check,
     )
     if not trainer.is_world_process_zero():
         return {}

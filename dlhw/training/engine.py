@@ -187,14 +187,21 @@ def run_training(
     sample_key: str = "sample",
     extra_callbacks: list[TrainerCallback] | None = None,
     engine: Engine | None = None,
+    frozen_check: Any | None = None,
 ) -> tuple[Trainer, TrainResult]:
-    """Train ``model`` with the engine's trainer, writing metrics.jsonl and plots/loss.png as it goes."""
+    """Train ``model`` with the engine's trainer, writing metrics.jsonl and plots/loss.png as it goes.
+
+    With ``train.init_from`` the model first takes that run's weights (a pruned run's zeros held at
+    zero); a family's ``frozen_check`` (:class:`dlhw.models.peft.FrozenCheck`) is then taken again.
+    """
     from dlhw.models.pruning import bake_masks
     from dlhw.training.prune import record_sparsity, start_from_run
 
     engine = engine or Engine()
     args = training_arguments(cfg, run_dir, seed, engine)
-    held = start_from_run(model, cfg.init_from) if cfg.init_from else 0
+    # the loaded weights are where training starts, frozen ones included: the frozen check starts there too
+    rebase = (lambda: frozen_check.rebase(model)) if frozen_check is not None else None
+    held = start_from_run(model, cfg.init_from, rebase) if cfg.init_from else 0
     if held:
         print(f"starting from {cfg.init_from}: {held:,} pruned weights held at zero", flush=True)
     metrics = MetricsJsonlCallback(run_dir / "metrics.jsonl")

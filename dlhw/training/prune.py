@@ -18,6 +18,7 @@ import json
 import os
 import shutil
 import typing
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -168,11 +169,12 @@ def prune_run(run_dir: str | Path, out_dir: str | Path, amount: float = 0.3, sco
     return summary
 
 
-def start_from_run(model: nn.Module, init_from: str | Path) -> int:
+def start_from_run(model: nn.Module, init_from: str | Path, on_loaded: Callable[[], None] | None = None) -> int:
     """Load ``init_from``'s weights into ``model`` (by name); if that run was pruned, hold its zeros.
 
-    Returns how many weights are held at zero (0 for a run that was not pruned). The masks stay
-    attached through training; :func:`dlhw.models.pruning.bake_masks` removes them before saving.
+    Returns how many weights are held at zero (0 for a run that was not pruned). ``on_loaded`` runs
+    once the weights are in and before the masks are attached. The masks stay attached through
+    training; :func:`dlhw.models.pruning.bake_masks` removes them before saving.
     """
     source = Path(init_from)
     if not model_files(source):
@@ -187,6 +189,8 @@ def start_from_run(model: nn.Module, init_from: str | Path) -> int:
                 raise ConfigError(f"train.init_from {source}: {name} has shape {tuple(tensor.shape)}, "
                                   f"this model's {tuple(params[name].shape)}")
             params[name].copy_(tensor.to(params[name].dtype))
+    if on_loaded is not None:
+        on_loaded()  # the weights are in; the masks (which rename `weight` to `weight_orig`) come next
     sparsity = source / SPARSITY_FILE
     if not sparsity.is_file():
         return 0

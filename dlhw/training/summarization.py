@@ -162,6 +162,7 @@ def train_summarization(config: SummarizationConfig, run_dir: Path, resume_from:
         model, datasets.Dataset.from_list(encoded["train"]), datasets.Dataset.from_list(encoded["val"]), None,
         config.train, run_dir, config.seed, resume_from=resume_from, sample=sample, sample_key="sample_summary",
         engine=engine,
+        frozen_check=frozen_check,
     )
     if not trainer.is_world_process_zero():
         return {}

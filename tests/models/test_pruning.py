@@ -125,3 +125,12 @@ def test_two_four_weights_run_on_sparse_kernels_with_the_dense_answer() -> None:
     x = torch.randn(64, 128, device="cuda", dtype=torch.float16)
     sparse = to_sparse_semi_structured(weight)
     assert torch.allclose(torch.mm(sparse, x.t()).t(), x @ weight.t(), atol=1e-2, rtol=1e-2)
+
+
+def test_baking_keeps_a_frozen_weight_frozen() -> None:
+    model = TinyLM()
+    model.up.weight.requires_grad_(False)
+    modules = prunable_modules(model)
+    prune_model(model, modules, 0.3)
+    assert bake_masks(model) == 2
+    assert model.up.weight.requires_grad is False and model.down.weight.requires_grad is True
