@@ -195,7 +195,8 @@ def start_from_run(model: nn.Module, init_from: str | Path, on_loaded: Callable[
     if not sparsity.is_file():
         return 0
     pruned = set(json.loads(sparsity.read_text(encoding="utf-8"))["modules"])
-    held = {name: module for name, module in model.named_modules() if module_key(name) in pruned}
+    held = {name: module for name, module in model.named_modules()
+            if module_key(name) in pruned and "weight" in module._parameters}  # not PEFT's wrapper of it
     return keep_zeros(held)
 
 
@@ -203,7 +204,8 @@ def record_sparsity(model: nn.Module, run_dir: Path, init_from: str | Path) -> d
     """After training from a pruned run: the run's own ``sparsity.json`` (same modules, measured now)."""
     parent = json.loads((Path(init_from) / SPARSITY_FILE).read_text(encoding="utf-8"))
     pruned = set(parent["modules"])
-    modules = {module_key(n): m for n, m in model.named_modules() if module_key(n) in pruned}
+    modules = {module_key(n): m for n, m in model.named_modules()
+               if module_key(n) in pruned and "weight" in m._parameters}
     summary = summarize_sparsity(sparsity_of(modules), model)
     summary.update({key: parent[key] for key in ("method", "scope", "pattern", "amount", "include", "modules")})
     summary["parent"] = str(Path(init_from).resolve())
