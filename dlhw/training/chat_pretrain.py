@@ -17,6 +17,7 @@ import os
 import shutil
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -42,30 +43,30 @@ def tiny_base_dir(cfg: TinyModelConfig) -> Path:
     return cache_dir() / "chat-base" / f"tiny-{cfg.model_type}-{key}"
 
 
-def _blocks(tokenizer: Any, lines: list[str]) -> torch.Tensor:
-    """The lines as one token stream (``<s>`` before each) cut into (N, BLOCK) blocks."""
+def _blocks(tokenizer: Any, lines: list[str], block: int) -> torch.Tensor:
+    """The lines as one token stream (``<s>`` before each) cut into (N, block) blocks."""
     stream: list[int] = []
     for ids in tokenizer(lines, add_special_tokens=False)["input_ids"]:
         stream += [tokenizer.bos_token_id, *ids]
-    n = len(stream) // BLOCK
-    return torch.tensor(stream[: n * BLOCK]).view(n, BLOCK)  # (N, BLOCK)
+    n = len(stream) // block
+    return torch.tensor(stream[: n * block]).view(n, block)  # (N, block)
 
 
-def pretrain_tiny_base(cfg: TinyModelConfig, out_dir: Path, log: bool = True) -> None:
-    """Train the tokenizer and the base model and save both to ``out_dir`` (deterministic)."""
+def pretrain_causal_lm(cfg: TinyModelConfig, tokenizer: Any, lines: list[str], out_dir: Path, *, seed: int,
+                       block: int, batch_size: int, lr: float, desc: str, log: bool = True) -> None:
+    """Pretrain a tiny causal LM from ``cfg`` on ``lines`` and save it with ``tokenizer`` to ``out_dir``.
+
+    Deterministic for a given seed: next-token loss on random (batch_size, block) windows of the
+    text, AdamW with warmup then cosine decay to 10% of ``lr``. Shared by every family's tiny base.
+    """
     from transformers import AutoModelForCausalLM
 
-    lines = plain_text(TEXT_LINES)
-    # the tokenizer also sees the instruction phrasings (as a real tokenizer's corpus would),
-    # drawn with the pretraining seed, never the task data a run trains or tests on
-    phrasings = [f"{e.system or ''} {e.question} {e.answer}" for e in make_examples(600, PRETRAIN_SEED)]
-    tokenizer = train_tiny_tokenizer(lines + phrasings, cfg.vocab_size)
     with torch.random.fork_rng():
-        torch.manual_seed(PRETRAIN_SEED)
+        torch.manual_seed(seed)
         model = AutoModelForCausalLM.from_config(tiny_model_config(cfg, tokenizer))
-    data = _blocks(tokenizer, lines)
-    gen = torch.Generator().manual_seed(PRETRAIN_SEED)
-    opt = torch.optim.AdamW(model.parameters(), lr=LR, weight_decay=0.01, betas=(0.9, 0.95))
+    data = _blocks(tokenizer, lines, block)
+    gen = torch.Generator().manual_seed(seed)
+    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.01, betas=(0.9, 0.95))
     warmup = max(1, cfg.pretrain_steps // 20)
 
     def lr_at(step: int) -> float:
@@ -75,10 +76,10 @@ def pretrain_tiny_base(cfg: TinyModelConfig, out_dir: Path, log: bool = True) ->
 
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_at)
     model.train()
-    bar = tqdm(range(cfg.pretrain_steps), desc="pretraining the tiny chat base on Persian text (once)",
-               disable=not log)
+    bar = tqdm(range(cfg.pretrain_steps), desc=desc, disable=not log)
+    loss = torch.tensor(0.0)
     for _ in bar:
-        batch = data[torch.randint(len(data), (BATCH,), generator=gen)]  # (BATCH, BLOCK)
+        batch = data[torch.randint(len(data), (batch_size,), generator=gen)]  # (batch_size, block)
         loss = model(input_ids=batch, labels=batch).loss
         opt.zero_grad()
         loss.backward()
@@ -91,24 +92,39 @@ def pretrain_tiny_base(cfg: TinyModelConfig, out_dir: Path, log: bool = True) ->
     model.save_pretrained(out_dir)
     tokenizer.save_pretrained(out_dir)
     (out_dir / "pretrain.json").write_text(json.dumps({
-        "config": asdict(cfg), "text_lines": len(lines), "blocks": len(data), "block": BLOCK,
+        "config": asdict(cfg), "text_lines": len(lines), "blocks": len(data), "block": block,
         "final_loss": round(loss.item(), 4),
     }, indent=2), encoding="utf-8")
 
 
-def tiny_base(cfg: TinyModelConfig) -> Path:
-    """The cached tiny base for ``cfg`` (model + tokenizer folder), pretraining it first if needed."""
-    path = tiny_base_dir(cfg)
+def cached_base(path: Path, build: Callable[[Path], None], what: str) -> Path:
+    """``path`` if it holds a finished base; else ``build(folder)`` and move it there atomically."""
     if (path / "pretrain.json").is_file():
         return path
     start = time.perf_counter()
     tmp = path.with_name(f"{path.name}.tmp{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
-    pretrain_tiny_base(cfg, tmp)
+    build(tmp)
     try:
         os.replace(tmp, path)  # atomic: a concurrent run sees the whole folder or none
     except OSError:  # another process finished first
         shutil.rmtree(tmp, ignore_errors=True)
-    print(f"tiny chat base pretrained in {time.perf_counter() - start:.0f} s, cached at {path}")
+    print(f"{what} pretrained in {time.perf_counter() - start:.0f} s, cached at {path}")
     return path
+
+
+def pretrain_tiny_base(cfg: TinyModelConfig, out_dir: Path, log: bool = True) -> None:
+    """Train the tokenizer and the base model and save both to ``out_dir`` (deterministic)."""
+    lines = plain_text(TEXT_LINES)
+    # the tokenizer also sees the instruction phrasings (as a real tokenizer's corpus would),
+    # drawn with the pretraining seed, never the task data a run trains or tests on
+    phrasings = [f"{e.system or ''} {e.question} {e.answer}" for e in make_examples(600, PRETRAIN_SEED)]
+    tokenizer = train_tiny_tokenizer(lines + phrasings, cfg.vocab_size)
+    pretrain_causal_lm(cfg, tokenizer, lines, out_dir, seed=PRETRAIN_SEED, block=BLOCK, batch_size=BATCH, lr=LR,
+                       desc="pretraining the tiny chat base on Persian text (once)", log=log)
+
+
+def tiny_base(cfg: TinyModelConfig) -> Path:
+    """The cached tiny base for ``cfg`` (model + tokenizer folder), pretraining it first if needed."""
+    return cached_base(tiny_base_dir(cfg), lambda folder: pretrain_tiny_base(cfg, folder), "tiny chat base")
