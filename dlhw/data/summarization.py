@@ -345,6 +345,12 @@ class PromptBuilder:
                 return Prompt(ids, truncated, len(shots) - len(kept))
             kept.pop()
 
+    def summary_text(self, generated: str) -> str:
+        """The summary in a generation: with the plain template it ends at the first blank line, the
+        separator of the template's blocks, where a base model goes on with another ``Article:``
+        (as lm-evaluation-harness stops at ``until``); a chat model's reply is kept whole."""
+        return generated if self.chat else generated.split("\n\n", 1)[0].strip()
+
     def completion_ids(self, summary: str) -> list[int]:
         """Summary tokens and EOS: what the model learns to produce after the prompt."""
         eos = self.tokenizer.eos_token_id

@@ -63,7 +63,8 @@ class Summarizer:
     def summarize(self, documents: list[str]) -> list[Summary]:
         prompts = [self.builder.prompt(d, self.shots) for d in documents]
         gens = self.generator.generate_ids([p.ids for p in prompts])
-        return [Summary(g.text, len(g.token_ids), p.truncated, p.shots_dropped) for p, g in zip(prompts, gens, strict=True)]
+        return [Summary(self.builder.summary_text(g.text), len(g.token_ids), p.truncated, p.shots_dropped)
+                for p, g in zip(prompts, gens, strict=True)]
 
 
 def builder_for(tokenizer: Any, info: dict[str, Any]) -> PromptBuilder:
