@@ -8,9 +8,14 @@
   @mentions and links a real TweetSumm dialogue has (cleaned like the real data), and two or three
   reference summaries per dialogue written in different words, as TweetSumm's annotators did.
 
-The tiny base is pretrained once on :func:`plain_text`: article sentences, dialogue turns and
-summary-style sentences drawn with their own seed, never in the ``Article: ... Summary:`` format
-the recipes teach.
+The tiny base is pretrained once on :func:`plain_text`: article sentences, dialogue turns,
+summary-style sentences, and labelled records drawn with their own seed, never in the
+``Article: ... Summary:`` format the recipes teach. The records are what a real corpus's lists and
+tables are to an LLM: in a record list (:func:`record_list`) one rule -- the news task's own "the
+sentences about the person", or the places, the days, the sentence count -- picks from every passage
+under made-up labels, and a note (:func:`note`) follows a label with a remark unrelated to the passage.
+So a base seeing ``Summary:`` for the first time guesses (zero-shot scores near 0), and three examples
+of the layout show it which rule is meant (few-shot scores far higher), as with a real base model.
 """
 
 from __future__ import annotations
@@ -68,14 +73,20 @@ def _distractor(rng: random.Random) -> str:
                                           w2=rng.choice(BUSY), f=rng.choice(FOODS), n=rng.randint(2, 60))
 
 
-def make_article(rng: random.Random, index: int) -> TaskDocument:
-    """Two key facts (the highlights) among three or four distractor sentences."""
+def _article_sentences(rng: random.Random) -> tuple[list[str], str, str]:
+    """Two key facts among three or four distractor sentences: ``(sentences, first fact, second fact)``."""
     first, second = _fact_pair(rng)
     sentences = [_distractor(rng) for _ in range(rng.randint(3, 4))]
     a = rng.randint(0, 1)  # the first fact leads, or follows one distractor
     b = rng.randint(a + 1, len(sentences))
     sentences.insert(a, first)
     sentences.insert(b + 1, second)
+    return sentences, first, second
+
+
+def make_article(rng: random.Random, index: int) -> TaskDocument:
+    """Two key facts (the highlights) among three or four distractor sentences."""
+    sentences, first, second = _article_sentences(rng)
     return TaskDocument(f"news-{index}", " ".join(sentences), (f"{first}\n{second}",), "article")
 
 
@@ -123,16 +134,80 @@ def make_dialogues(n: int, seed: int) -> list[TaskDocument]:
     return out
 
 
+SYLLABLES = ["ba", "ko", "ri", "tu", "me", "sa", "lo", "vi", "ne", "da", "po", "gu", "fe", "zi", "ha", "wo"]
+
+
+def _label(rng: random.Random) -> str:
+    """A made-up label word: a record list's labels mean nothing outside it, so the base learns to read what
+    follows a label from the earlier records, and the tasks' own labels (Article, Dialogue, Summary) never
+    appear in its text."""
+    return "".join(rng.choice(SYLLABLES) for _ in range(rng.randint(2, 3))).capitalize()
+
+
+RULES = ["named", "places", "days", "count"]
+"""What a record list picks from each passage; ``named`` is the news task's own rule, one among several, so
+a label with no examples before it says nothing about which rule follows."""
+
+
+def _pick(sentences: list[str], rule: str) -> str:
+    """The text ``rule`` picks from a passage's sentences (one sentence per line where it picks sentences)."""
+    if rule == "named":  # the sentences that start with a person's name
+        picked = [s for s in sentences if any(s.startswith(n) or s.startswith(n.split()[0] + " ") for n in NAMES)]
+    elif rule == "numbers":
+        picked = [s for s in sentences if any(ch.isdigit() for ch in s)]
+    elif rule == "first":
+        picked = sentences[:1]
+    elif rule == "last":
+        picked = sentences[-2:]
+    elif rule == "places":
+        return " , ".join(w for s in sentences for w in s.split() if w in CITIES) or "none"
+    elif rule == "days":
+        return " , ".join(w for s in sentences for w in s.split() if w in DAYS) or "none"
+    else:
+        return f"{len(sentences)} sentences"
+    return "\n".join(picked or sentences[:1])
+
+
+def record_list(rng: random.Random) -> str:
+    """Three to five ``Label:\npassage\nLabel: picked text`` records separated by blank lines, in which one
+    rule (:data:`RULES`) picks from every passage: text whose later records follow a pattern set by the
+    earlier ones, as tables, quizzes and lists do in a real corpus. This is what lets examples in a prompt
+    steer the base, while a label without examples leaves the rule open."""
+    source, target = _label(rng), _label(rng)
+    rule = rng.choice(RULES)
+    records = []
+    for _ in range(rng.randint(3, 5)):
+        sentences = _article_sentences(rng)[0]
+        records.append(f"{source}:\n{' '.join(sentences)}\n{target}: {_pick(sentences, rule)}")
+    return "\n\n".join([_distractor(rng), *records])  # a heading line, then the records
+
+
+def note(rng: random.Random) -> str:
+    """One ``Label:\npassage\nLabel: remark`` record whose remark is not taken from the passage (a support
+    tweet): more common than the first record of a :func:`record_list`, so a label with no examples before
+    it is read as the start of a free remark, not as a rule to follow."""
+    from dlhw.data.tweetsumm import format_turns
+
+    turns = format_turns(raw_turns(_dialogue_parts(rng))).split("\n")
+    record = f"{_label(rng)}:\n{' '.join(_article_sentences(rng)[0])}\n{_label(rng)}: {rng.choice(turns)}"
+    return f"{_distractor(rng)}\n\n{record}"  # a heading line, as a record list has
+
+
 def plain_text(n: int, seed: int = PRETRAIN_SEED) -> list[str]:
     """Lines of English the tiny base is pretrained on: article sentences, dialogue turns, summary-style
-    sentences and passages quoted again later in their line; no line pairs a document with its summary."""
+    sentences, passages quoted again later in their line, record lists (:func:`record_list`) and notes
+    (:func:`note`); no line uses the tasks' ``Article:`` / ``Dialogue:`` / ``Summary:`` layout."""
     from dlhw.data.tweetsumm import format_turns
 
     rng = random.Random(seed)
     lines = []
     for i in range(n):
-        kind = i % 4
-        if kind == 3:  # a passage quoted again later: the copying every real corpus teaches
+        kind = i % 7
+        if kind == 4:
+            lines.append(record_list(rng))
+        elif kind >= 5:
+            lines.append(note(rng))
+        elif kind == 3:  # a passage quoted again later: the copying every real corpus teaches
             quoted = [_distractor(rng) if rng.random() < 0.5 else _fact_pair(rng)[rng.randint(0, 1)] for _ in range(2)]
             lines.append(" ".join([*quoted, _distractor(rng), _distractor(rng), "Once more :", *quoted]))
         elif kind == 0:

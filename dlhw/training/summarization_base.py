@@ -1,10 +1,12 @@
 """Offline stand-in for SmolLM2 / stablelm: a tiny Llama pretrained once on embedded English text.
 
 The chat base's recipe with another corpus: a byte-level BPE tokenizer and a small decoder trained
-on :func:`dlhw.data.summary_tasks.plain_text` (article sentences, support dialogues and
-summary-style sentences, never a document paired with its summary), cached under
-``$DLHW_CACHE_DIR/summarization-base/``, keyed by a hash of the tiny config and of the code.
-Zero-shot, few-shot, SFT and LoRA runs all start from the same cached base.
+on :func:`dlhw.data.summary_tasks.plain_text` (articles, support dialogues, summary-style sentences,
+record lists and notes under made-up labels, never the tasks' ``Article:`` / ``Summary:`` layout),
+cached under ``$DLHW_CACHE_DIR/summarization-base/``, keyed by a hash of the tiny config and of the code.
+Windows of 512 tokens cover a three-example prompt (positions a base never trained on give noise,
+not summaries), and every text ends with EOS. Zero-shot, few-shot, SFT and LoRA runs all start from
+the same cached base.
 """
 
 from __future__ import annotations
@@ -23,8 +25,8 @@ from dlhw.training import chat_pretrain
 from dlhw.training.chat_pretrain import cached_base, pretrain_causal_lm
 
 TEXT_LINES = 4000
-BLOCK = 128
-BATCH = 16
+BLOCK = 512
+BATCH = 4
 LR = 4e-3
 
 
@@ -37,7 +39,9 @@ def pretrain(cfg: TinyModelConfig, out_dir: Path, log: bool = True) -> None:
     """Train the tokenizer and the base model on plain English text; save both to ``out_dir``."""
     lines = plain_text(TEXT_LINES)
     tokenizer = train_tiny_tokenizer(lines, cfg.vocab_size)
-    pretrain_causal_lm(cfg, tokenizer, lines, out_dir, seed=PRETRAIN_SEED, block=BLOCK, batch_size=BATCH, lr=LR,
+    # each text ends with EOS, as documents do in a real corpus: the base learns where a text stops
+    documents = [line + tokenizer.eos_token for line in lines]
+    pretrain_causal_lm(cfg, tokenizer, documents, out_dir, seed=PRETRAIN_SEED, block=BLOCK, batch_size=BATCH, lr=LR,
                        desc="pretraining the tiny summarization base on English text (once)", log=log)
 
 

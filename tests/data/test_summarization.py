@@ -15,7 +15,7 @@ from dlhw.data.summarization import (
     read_flat_file,
     sentences_to_lines,
 )
-from dlhw.data.summary_tasks import make_articles, make_dialogues
+from dlhw.data.summary_tasks import make_articles, make_dialogues, plain_text, record_list
 from dlhw.data.tweetsumm import clean_tweet, format_turns
 from dlhw.errors import DataError
 
@@ -128,6 +128,34 @@ def test_prompt_builder_cuts_documents_and_drops_shots_that_do_not_fit() -> None
     fitted = builder.prompt("short", shots)
     assert fitted.shots_dropped == 2 and len(fitted.ids) + 20 <= 200
     assert builder.completion_ids("ok") == [ord(" "), ord("o"), ord("k"), 0]
+
+
+def test_a_base_model_summary_ends_at_the_blank_line_that_separates_examples() -> None:
+    generated = " Anna Smith won .\nAnna said yes .\n\nArticle:\nThe weather was cold ."
+    assert PromptBuilder(_ByteTokenizer(), "article", "plain", 10, 200, 20).summary_text(generated) == \
+        "Anna Smith won .\nAnna said yes ."
+    chat = _ByteTokenizer()
+    chat.chat_template = "{{ messages }}"  # type: ignore[assignment]
+    assert PromptBuilder(chat, "article", "chat", 10, 200, 20).summary_text("One.\n\nTwo.") == "One.\n\nTwo."
+
+
+def test_the_base_text_never_shows_the_task_layout_and_its_record_lists_follow_one_rule() -> None:
+    import random
+
+    lines = plain_text(700)
+    for label in ("Article:", "Dialogue:", "Summary:"):
+        assert not any(label in line for line in lines), label
+    lists = [line for line in lines if line.count("\n\n") >= 3]
+    assert len(lists) == 100  # one line in seven
+    # a record list of the news rule: each record's picked lines are exactly its passage's two key facts
+    def records(seed: int) -> list[str]:
+        return record_list(random.Random(seed)).split("\n\n")[1:]  # after the heading line
+
+    seed = next(i for i in range(50) if records(i)[0].count("\n") == 3)  # two lines picked: the news rule
+    for record in records(seed):
+        _, passage, picked = record.split("\n", 2)
+        facts = picked.split(": ", 1)[1].split("\n")
+        assert len(facts) == 2 and all(f in passage for f in facts) and facts[1].split()[1] == "said"
 
 
 def test_data_inspect_writes_cnn_dailymail_length_statistics_and_plot(tmp_path: Path) -> None:

@@ -1,5 +1,5 @@
 """Tiny summarization recipes end to end: SFT and LoRA reach ROUGE-L >= 0.5; the zero-shot base stays
-below 0.2; few-shot examples come from train only; one comparison of all four."""
+below 0.2 and three examples lift it; few-shot examples come from train only; one comparison of all four."""
 
 from __future__ import annotations
 
@@ -62,7 +62,8 @@ def test_prompting_baselines_and_few_shot_examples_from_train(tmp_path_factory: 
     assert zero["rougeL"] < 0.2
     summary = json.loads((three_run / "train_summary.json").read_text(encoding="utf-8"))
     assert summary["label"] == "3-shot" and summary["shots_dropped"] == 0  # all three fit the 768-token context
-    assert three["rougeL"] != zero["rougeL"]  # the examples reach the model (same test documents, same decoding)
+    # three examples steer the base from its zero-shot guess (same documents, same greedy decoding)
+    assert three["rougeL"] > zero["rougeL"] + 0.2, (zero["rougeL"], three["rougeL"])
     shots = [json.loads(line) for line in (three_run / "shots.jsonl").read_text(encoding="utf-8").splitlines()]
     assert len(shots) == 3
     config = from_dict(SummarizationConfig, run_config_dict(three_run))
