@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import click
@@ -66,7 +65,7 @@ def bbh_sports_cmd(model: str | None, strategies: tuple[str, ...], shots: int | 
       dlhw prompt bbh-sports --model runs/bbh-sports/RUN --backend onnxruntime --strategy cot
     """
     from dlhw.config.prompting import STRATEGIES
-    from dlhw.core.runs import default_run_dir, prepare_run_dir
+    from dlhw.core.runs import default_run_dir, prepare_run_dir, removed_if_failed
     from dlhw.evaluation.prompting import run_prompting
     from dlhw.families import FAMILIES, data_dir_overrides, resolve_config
 
@@ -83,12 +82,8 @@ def bbh_sports_cmd(model: str | None, strategies: tuple[str, ...], shots: int | 
     run_dir = Path(output_dir) if output_dir else default_run_dir("bbh-sports")
     prepare_run_dir(run_dir, overwrite=overwrite, resume=False)
     click.echo(f"run directory: {run_dir}", err=True)
-    try:
+    with removed_if_failed(run_dir):
         evaluation = run_prompting(config, run_dir)
-    except Exception:
-        if not any(run_dir.iterdir()) or not (run_dir / "eval.json").exists():
-            shutil.rmtree(run_dir, ignore_errors=True)  # a failed run leaves nothing that looks like one
-        raise
     for name, r in evaluation["strategies"].items():
         click.echo(f"{name:<13} accuracy {r['accuracy']:.3f} [{r['ci_low']:.3f}, {r['ci_high']:.3f}]  "
                    f"unknown {r['unknown_rate']:.3f}" + (f"  ties {r['ties']}" if "ties" in r else ""))

@@ -43,7 +43,7 @@ def summarize_prompt_cmd(model_ref: str | None, dataset: str, shots: int, preset
       dlhw prompt summarize --model meta-llama/Llama-3.2-1B --shots 3     # 4-bit on CUDA
     """
     from dlhw.config import dump_yaml, to_dict
-    from dlhw.core.runs import prepare_run_dir
+    from dlhw.core.runs import prepare_run_dir, removed_if_failed
     from dlhw.families import FAMILIES, data_dir_overrides, resolve_config
     from dlhw.training.summarization_prompt import run_prompting
 
@@ -59,5 +59,6 @@ def summarize_prompt_cmd(model_ref: str | None, dataset: str, shots: int, preset
     prepare_run_dir(run_dir, overwrite=False, resume=False)
     (run_dir / "config.yaml").write_text(dump_yaml(to_dict(config)), encoding="utf-8")
     click.echo(f"run directory: {run_dir}")
-    summary = run_prompting(config, run_dir)
+    with removed_if_failed(run_dir):
+        summary = run_prompting(config, run_dir)
     click.echo(f"done: {summary['label']} on {dataset}; report in {run_dir / 'report.md'}")

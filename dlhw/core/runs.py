@@ -18,6 +18,8 @@ from __future__ import annotations
 import json
 import re
 import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -46,6 +48,18 @@ def prepare_run_dir(run_dir: Path, *, overwrite: bool, resume: bool) -> Path:
         shutil.rmtree(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     return run_dir
+
+
+@contextmanager
+def removed_if_failed(run_dir: Path, finished: str = "eval.json") -> Iterator[None]:
+    """Delete ``run_dir`` when the block raises before writing ``finished`` in it: a failed run leaves
+    nothing that looks like a run (``dlhw report compare runs/...`` would trip on it)."""
+    try:
+        yield
+    except BaseException:
+        if not (run_dir / finished).exists():
+            shutil.rmtree(run_dir, ignore_errors=True)
+        raise
 
 
 def checkpoints(run_dir: Path) -> list[Path]:

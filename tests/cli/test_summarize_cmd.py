@@ -97,6 +97,7 @@ def test_four_bit_without_cuda_fails_fast(tmp_path: Path) -> None:
                         "--quantization", "nf4", "--output-dir", str(tmp_path / "p"))
     assert code == 2
     assert "4-bit NF4 loading (bitsandbytes) needs a CUDA GPU" in out
+    assert not (tmp_path / "p").exists()  # no run directory without a run in it
     code, out = run_cli("train", "summarize-lora", "--preset", "tiny", "--set", "model.quantization=int8",
                         "--output-dir", str(tmp_path / "t"))
     assert code == 2 and "8-bit loading (bitsandbytes) needs a CUDA GPU" in out
