@@ -132,9 +132,9 @@ def plot_metric_bars(rows: list[dict[str, Any]], columns: list[tuple[str, str]],
         ax.set_title(title)
         if key == "trainable_percent":
             ax.set_yscale("log")
-        base = [r["base"][key] for r in rows if is_metric and key in r["base"]]
-        if base:
-            ax.axhline(base[0], color="black", ls="--", lw=1, label="base model")
+        base = {r["base"][key] for r in rows if is_metric and key in r["base"]}
+        if len(base) == 1:  # one base for every run (runs on other bases show their change in the table)
+            ax.axhline(base.pop(), color="black", ls="--", lw=1, label="base model")
             ax.legend(fontsize=8)
         ax.grid(alpha=0.3, axis="y")
     return save_figure(fig, path)
@@ -155,6 +155,11 @@ def sparsity_lines(rows: list[dict[str, Any]]) -> list[str]:
     lines += ["", "Unstructured zeros shrink the compressed file, not the raw one, and give no speed-up with "
               "dense kernels; 2:4 patterns can use sparse tensor cores on a GPU.", ""]
     return lines
+
+
+def _val_loss_span(row: dict[str, Any]) -> str:
+    start, end = row["start_val_loss"], row["final_val_loss"]
+    return "" if start is None and end is None else f"{_f(start, '.3f')} → {_f(end, '.3f')}"
 
 
 def compare_runs(run_dirs: list[Path], out_dir: Path) -> Path:
@@ -179,16 +184,17 @@ def compare_runs(run_dirs: list[Path], out_dir: Path) -> Path:
         cells = [
             r["label"], _f(r["wall_time_s"], ".1f"), _f(r["peak_memory_mb"], ".0f"),
             _f(r["trainable_parameters"], ","), _f(r["trainable_percent"], ".3f"), _f(r["final_train_loss"], ".4f"),
-            f"{_f(r['start_val_loss'], '.3f')} → {_f(r['final_val_loss'], '.3f')}",
-            f"{_f(r['val_loss_change_percent'], '+.1f')}%",
+            _val_loss_span(r),
+            f"{_f(r['val_loss_change_percent'], '+.1f')}%" if r["val_loss_change_percent"] is not None else "",
             *[_number(r["metrics"].get(k)) for k, _ in columns],
             *[_f(r["change_from_base"].get(k), "+.3f") for k, _ in changes],
         ]
         lines.append("| " + " | ".join(cells) + " |")
-    base = next((r["base"] for r in rows if r["base"]), None)
-    if base:
-        described = ", ".join(f"{label} {_number(base[k])}" for k, label in columns if k in base)
-        lines += ["", f"Base model (no fine-tuning): {described}."]
+    bases = [(r["label"], r["base"]) for r in rows if r["base"]]
+    for label, base in bases if len({str(b) for _, b in bases}) > 1 else bases[:1]:
+        described = ", ".join(f"{name} {_number(base[k])}" for k, name in columns if k in base)
+        whose = f" of {label}" if len({str(b) for _, b in bases}) > 1 else ""
+        lines += ["", f"Base model{whose} (no fine-tuning): {described}."]
     lines += ["", "Peak memory is CUDA max allocated on a GPU and the process's peak RSS on a CPU.", "",
               "![loss curves](plots/loss_overlay.png)", "", "![metrics](plots/metrics.png)", ""]
     lines += sparsity_lines(rows)

@@ -82,6 +82,10 @@ def test_report_compare_over_prompting_sft_and_lora(tmp_path_factory: pytest.Tem
     assert "ROUGE-L" in table and "BERTScore F1" in table
     for label in ("zero-shot", "3-shot", "SFT (full)", "LoRA r16"):
         assert f"| {label} |" in table
+    base = _eval(runs[2])["base"]  # two bases (articles, dialogues): each named with its own numbers
+    assert (f"Base model of SFT (full) (no fine-tuning): ROUGE-1 {base['rouge1']:.4f}, ROUGE-2 {base['rouge2']:.4f}, "
+            f"ROUGE-L {base['rougeL']:.4f}") in table
+    assert "Base model of LoRA r16 (no fine-tuning)" in table and "| zero-shot |  |  | 0 | 0.000 |  |  |  |" in table
     rows = json.loads((tmp_path / "compare.json").read_text(encoding="utf-8"))
     assert [r["metrics"]["rougeL"] for r in rows] == [_eval(r)["metrics"]["rougeL"] for r in runs]
     assert (tmp_path / "plots" / "metrics.png").stat().st_size > 0
