@@ -150,22 +150,15 @@ a label with no examples before it says nothing about which rule follows."""
 
 
 def _pick(sentences: list[str], rule: str) -> str:
-    """The text ``rule`` picks from a passage's sentences (one sentence per line where it picks sentences)."""
-    if rule == "named":  # the sentences that start with a person's name
-        picked = [s for s in sentences if any(s.startswith(n) or s.startswith(n.split()[0] + " ") for n in NAMES)]
-    elif rule == "numbers":
-        picked = [s for s in sentences if any(ch.isdigit() for ch in s)]
-    elif rule == "first":
-        picked = sentences[:1]
-    elif rule == "last":
-        picked = sentences[-2:]
-    elif rule == "places":
+    """The text ``rule`` (one of :data:`RULES`) picks from a passage's sentences."""
+    if rule == "named":  # the sentences that start with a person's name, one per line: the highlights
+        return "\n".join(s for s in sentences if any(s.startswith(n) or s.startswith(n.split()[0] + " ")
+                                                    for n in NAMES))
+    if rule == "places":
         return " , ".join(w for s in sentences for w in s.split() if w in CITIES) or "none"
-    elif rule == "days":
+    if rule == "days":
         return " , ".join(w for s in sentences for w in s.split() if w in DAYS) or "none"
-    else:
-        return f"{len(sentences)} sentences"
-    return "\n".join(picked or sentences[:1])
+    return f"{len(sentences)} sentences"
 
 
 def record_list(rng: random.Random) -> str:

@@ -191,10 +191,10 @@ def compare_runs(run_dirs: list[Path], out_dir: Path) -> Path:
         ]
         lines.append("| " + " | ".join(cells) + " |")
     bases = [(r["label"], r["base"]) for r in rows if r["base"]]
-    for label, base in bases if len({str(b) for _, b in bases}) > 1 else bases[:1]:
+    several = len({str(b) for _, b in bases}) > 1  # runs on different bases: name each run's own
+    for label, base in bases if several else bases[:1]:
         described = ", ".join(f"{name} {_number(base[k])}" for k, name in columns if k in base)
-        whose = f" of {label}" if len({str(b) for _, b in bases}) > 1 else ""
-        lines += ["", f"Base model{whose} (no fine-tuning): {described}."]
+        lines += ["", f"Base model{f' of {label}' if several else ''} (no fine-tuning): {described}."]
     lines += ["", "Peak memory is CUDA max allocated on a GPU and the process's peak RSS on a CPU.", "",
               "![loss curves](plots/loss_overlay.png)", "", "![metrics](plots/metrics.png)", ""]
     lines += sparsity_lines(rows)
