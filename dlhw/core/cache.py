@@ -11,6 +11,10 @@ import hashlib
 import inspect
 import json
 import os
+import shutil
+import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -26,3 +30,22 @@ def asset_key(config: Any, *code: ModuleType | Any, length: int = 12) -> str:
     for item in code:
         digest.update(inspect.getsource(item).encode("utf-8"))
     return digest.hexdigest()[:length]
+
+
+def cached_base(path: Path, build: Callable[[Path], None], what: str, log: bool = True) -> Path:
+    """``path`` if it holds a finished base (``pretrain.json`` written last); else ``build(folder)`` into a
+    temporary folder and move it there atomically, so a concurrent run sees the whole folder or none."""
+    if (path / "pretrain.json").is_file():
+        return path
+    start = time.perf_counter()
+    tmp = path.with_name(f"{path.name}.tmp{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    build(tmp)
+    try:
+        os.replace(tmp, path)
+    except OSError:  # another process finished first
+        shutil.rmtree(tmp, ignore_errors=True)
+    if log:
+        print(f"{what} pretrained in {time.perf_counter() - start:.0f} s, cached at {path}", file=sys.stderr)
+    return path

@@ -12,11 +12,9 @@
 from __future__ import annotations
 
 import json
-import os
 import random
 import shutil
 import sys
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
@@ -27,7 +25,7 @@ import torch
 from tqdm.auto import tqdm
 
 from dlhw.config.prompting import PromptModelConfig, TinyT5Config
-from dlhw.core.cache import asset_key, cache_dir
+from dlhw.core.cache import asset_key, cache_dir, cached_base
 from dlhw.core.devices import model_dtype
 from dlhw.data import bbh, sports_tasks
 from dlhw.data.bbh import BbhExample, CotPrompt, build_prompt
@@ -154,21 +152,7 @@ def tiny_t5_dir(cfg: TinyT5Config) -> Path:
 
 def tiny_t5(cfg: TinyT5Config, log: bool = True) -> Path:
     """The cached tiny T5 for ``cfg`` (model + tokenizer folder), pretraining it first if needed."""
-    path = tiny_t5_dir(cfg)
-    if (path / "pretrain.json").is_file():
-        return path
-    start = time.perf_counter()
-    tmp = path.with_name(f"{path.name}.tmp{os.getpid()}")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    pretrain_tiny_t5(cfg, tmp, log)
-    try:
-        os.replace(tmp, path)  # atomic: a concurrent run sees the whole folder or none
-    except OSError:  # another process finished first
-        shutil.rmtree(tmp, ignore_errors=True)
-    if log:
-        print(f"tiny T5 pretrained in {time.perf_counter() - start:.0f} s, cached at {path}", file=sys.stderr)
-    return path
+    return cached_base(tiny_t5_dir(cfg), lambda folder: pretrain_tiny_t5(cfg, folder, log), "tiny T5", log)
 
 
 def untrained_tiny_t5(cfg: TinyT5Config) -> PromptModel:

@@ -13,11 +13,7 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import shutil
 import sys
-import time
-from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -26,7 +22,7 @@ import torch
 from tqdm.auto import tqdm
 
 from dlhw.config.chat import TinyModelConfig
-from dlhw.core.cache import asset_key, cache_dir
+from dlhw.core.cache import asset_key, cache_dir, cached_base
 from dlhw.data import persian_tasks
 from dlhw.data.persian_tasks import PRETRAIN_SEED, make_examples, plain_text
 from dlhw.models import chat as chat_models
@@ -95,23 +91,6 @@ def pretrain_causal_lm(cfg: TinyModelConfig, tokenizer: Any, lines: list[str], o
         "config": asdict(cfg), "text_lines": len(lines), "blocks": len(data), "block": block,
         "final_loss": round(loss.item(), 4),
     }, indent=2), encoding="utf-8")
-
-
-def cached_base(path: Path, build: Callable[[Path], None], what: str) -> Path:
-    """``path`` if it holds a finished base; else ``build(folder)`` and move it there atomically."""
-    if (path / "pretrain.json").is_file():
-        return path
-    start = time.perf_counter()
-    tmp = path.with_name(f"{path.name}.tmp{os.getpid()}")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    build(tmp)
-    try:
-        os.replace(tmp, path)  # atomic: a concurrent run sees the whole folder or none
-    except OSError:  # another process finished first
-        shutil.rmtree(tmp, ignore_errors=True)
-    print(f"{what} pretrained in {time.perf_counter() - start:.0f} s, cached at {path}")
-    return path
 
 
 def pretrain_tiny_base(cfg: TinyModelConfig, out_dir: Path, log: bool = True) -> None:

@@ -16,13 +16,13 @@ from dataclasses import asdict
 from pathlib import Path
 
 from dlhw.config.chat import TinyModelConfig
-from dlhw.core.cache import asset_key, cache_dir
+from dlhw.core.cache import asset_key, cache_dir, cached_base
 from dlhw.data import summary_tasks
 from dlhw.data.summary_tasks import PRETRAIN_SEED, plain_text
 from dlhw.models import chat as chat_models
 from dlhw.models.chat import train_tiny_tokenizer
 from dlhw.training import chat_pretrain
-from dlhw.training.chat_pretrain import cached_base, pretrain_causal_lm
+from dlhw.training.chat_pretrain import pretrain_causal_lm
 
 TEXT_LINES = 4000
 BLOCK = 512
