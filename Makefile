@@ -37,8 +37,9 @@ test: install
 test-fast: install
 	$(BIN)/python -m pytest -m "not slow" --durations=10
 
-# Style, types, the layer contract (cli -> training -> export -> evaluation -> inference -> reports
-# -> models -> data -> families -> core -> config; see [tool.importlinter] in pyproject.toml), Dockerfile.
+# Style, types, the import contracts (layers: cli -> families -> engine | batch -> pruning -> reports
+# -> lm -> backends -> core -> config -> errors; and no family imports another: [tool.importlinter]
+# in pyproject.toml), Dockerfile.
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/mypy

@@ -28,10 +28,10 @@ import torch
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from dlhw.cli.env_cmd import cpu_model  # noqa: E402
-from dlhw.data import sports_tasks  # noqa: E402
-from dlhw.data.bbh import build_prompt, parse_cot_prompts  # noqa: E402
-from dlhw.inference.prompting import PromptGenerator  # noqa: E402
-from dlhw.models.prompting import train_word_tokenizer  # noqa: E402
+from dlhw.families.prompting import sports_tasks  # noqa: E402
+from dlhw.families.prompting.data import build_prompt, parse_cot_prompts  # noqa: E402
+from dlhw.families.prompting.infer import PromptGenerator  # noqa: E402
+from dlhw.families.prompting.model import train_word_tokenizer  # noqa: E402
 
 LARGE = {"d_model": 1024, "d_ff": 2816, "num_layers": 24, "num_decoder_layers": 24, "num_heads": 16, "d_kv": 64,
          "feed_forward_proj": "gated-gelu", "vocab_size": 32128}

@@ -20,8 +20,8 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from dlhw.cli.env_cmd import cpu_model  # noqa: E402
 from dlhw.config import dump_yaml, to_dict  # noqa: E402
-from dlhw.families import resolve_config  # noqa: E402
-from dlhw.training.caption import train_caption  # noqa: E402
+from dlhw.core.registry import resolve_config  # noqa: E402
+from dlhw.families.caption.train import train_caption  # noqa: E402
 
 
 def run(cache: bool, scenes: int, epochs: int, root: Path) -> dict:

@@ -21,14 +21,19 @@ import torch
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
+from dlhw.backends.export import export_run  # noqa: E402
 from dlhw.cli.env_cmd import cpu_model  # noqa: E402
 from dlhw.config import dump_yaml, to_dict  # noqa: E402
-from dlhw.data.captions import SPECIALS, Vocabulary  # noqa: E402
-from dlhw.data.scenes import make_scenes  # noqa: E402
-from dlhw.export.run import export_run  # noqa: E402
-from dlhw.families import resolve_config  # noqa: E402
-from dlhw.inference.caption import OrtCaptioner  # noqa: E402
-from dlhw.models.caption import CaptionModel, CaptionModelSpec, image_transform, save_caption_model  # noqa: E402
+from dlhw.core.registry import resolve_config  # noqa: E402
+from dlhw.families.caption.captions import SPECIALS, Vocabulary  # noqa: E402
+from dlhw.families.caption.infer import OrtCaptioner  # noqa: E402
+from dlhw.families.caption.model import (  # noqa: E402
+    CaptionModel,
+    CaptionModelSpec,
+    image_transform,
+    save_caption_model,
+)
+from dlhw.families.caption.scenes import make_scenes  # noqa: E402
 
 
 def make_run(root: Path) -> tuple[Path, CaptionModel]:

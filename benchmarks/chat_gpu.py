@@ -24,9 +24,9 @@ import torch
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from dlhw.config import dump_yaml, to_dict  # noqa: E402
-from dlhw.data.persian_tasks import plain_text  # noqa: E402
-from dlhw.families import resolve_config  # noqa: E402
-from dlhw.models.chat import train_tiny_tokenizer  # noqa: E402
+from dlhw.core.registry import resolve_config  # noqa: E402
+from dlhw.families.chat.persian_tasks import plain_text  # noqa: E402
+from dlhw.lm.tiny import train_tiny_tokenizer  # noqa: E402
 
 RECIPE = {"lora": "chat-lora", "dora": "chat-lora", "rslora": "chat-lora", "loha": "chat-lora",
           "partial": "chat-partial", "prompt-tuning": "chat-prompt-tuning", "prefix-tuning": "chat-prefix-tuning",
@@ -59,7 +59,7 @@ def main() -> None:
     args = parser.parse_args()
     if not torch.cuda.is_available():
         raise SystemExit("this benchmark needs a CUDA GPU")
-    from dlhw.training.chat import train_chat
+    from dlhw.families.chat.train import train_chat
 
     rows = []
     with tempfile.TemporaryDirectory() as tmp:

@@ -28,13 +28,13 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from dlhw.cli.env_cmd import cpu_model  # noqa: E402
 from dlhw.config import TrainConfig  # noqa: E402
-from dlhw.config.chat import TinyModelConfig  # noqa: E402
 from dlhw.config.peft import MethodConfig  # noqa: E402
-from dlhw.data.chat_format import ChatCollator, ChatFormatter  # noqa: E402
-from dlhw.data.persian_tasks import make_examples, plain_text  # noqa: E402
-from dlhw.models.chat import tiny_model_config, train_tiny_tokenizer  # noqa: E402
-from dlhw.models.peft import apply_method  # noqa: E402
-from dlhw.training.engine import run_training  # noqa: E402
+from dlhw.engine.trainer import run_training  # noqa: E402
+from dlhw.families.chat.config import TinyModelConfig  # noqa: E402
+from dlhw.families.chat.persian_tasks import make_examples, plain_text  # noqa: E402
+from dlhw.lm.peft import apply_method  # noqa: E402
+from dlhw.lm.template import ChatCollator, ChatFormatter  # noqa: E402
+from dlhw.lm.tiny import tiny_model_config, train_tiny_tokenizer  # noqa: E402
 
 MAX_LENGTH = 512
 

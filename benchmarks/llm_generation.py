@@ -28,11 +28,11 @@ import torch
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from dlhw.cli.env_cmd import cpu_model  # noqa: E402
-from dlhw.data.persian_tasks import make_examples, plain_text  # noqa: E402
-from dlhw.export.chat import export_decoder  # noqa: E402
-from dlhw.inference.chat import ChatGenerator, stop_token_ids  # noqa: E402
-from dlhw.inference.chat_ort import OrtChatGenerator  # noqa: E402
-from dlhw.models.chat import train_tiny_tokenizer  # noqa: E402
+from dlhw.families.chat.persian_tasks import make_examples, plain_text  # noqa: E402
+from dlhw.lm.export import export_decoder  # noqa: E402
+from dlhw.lm.generate import ChatGenerator, stop_token_ids  # noqa: E402
+from dlhw.lm.ort import OrtChatGenerator  # noqa: E402
+from dlhw.lm.tiny import train_tiny_tokenizer  # noqa: E402
 
 BATCH = 8
 

@@ -2,7 +2,7 @@
 
 An XLM-R-base-shaped encoder (12 layers, hidden 768, 12 heads, MLP 3072; random weights, nothing
 downloaded) with dlhw's head tags the same embedded test sentences on every backend, through the
-same windowing code (:class:`dlhw.inference.ner.Tagger`). The vocabulary is the tiny tokenizer's
+same windowing code (:class:`dlhw.families.ner.infer.Tagger`). The vocabulary is the tiny tokenizer's
 (a few thousand pieces instead of XLM-R's 250k): the embedding table is a lookup whose size does
 not change the arithmetic per token. Prints sub-tokens per second and ratios to batched torch,
 measured side by side in one run.
@@ -27,7 +27,7 @@ import torch
 def build_model(vocab_size: int, pad_id: int) -> torch.nn.Module:
     from transformers import AutoModel, XLMRobertaConfig
 
-    from dlhw.models.ner import NerModel
+    from dlhw.families.ner.model import NerModel
 
     config = XLMRobertaConfig(vocab_size=vocab_size, hidden_size=768, num_hidden_layers=12, num_attention_heads=12,
                               intermediate_size=3072, max_position_embeddings=514, pad_token_id=pad_id,
@@ -53,11 +53,11 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
 
-    from dlhw.data.ner import LABELS
-    from dlhw.data.ner_tasks import embedded_splits, tokenizer_corpus
-    from dlhw.export.ner import LogitsGraph, quantize_weights
-    from dlhw.inference.ner import Tagger, ort_logits, ort_session, torch_logits
-    from dlhw.models.ner import train_tiny_tokenizer
+    from dlhw.families.ner.data import LABELS
+    from dlhw.families.ner.export import LogitsGraph, quantize_weights
+    from dlhw.families.ner.infer import Tagger, ort_logits, ort_session, torch_logits
+    from dlhw.families.ner.model import train_tiny_tokenizer
+    from dlhw.families.ner.ner_tasks import embedded_splits, tokenizer_corpus
 
     splits = embedded_splits(1600, 0, args.sentences, seed=42)
     tokenizer = train_tiny_tokenizer(tokenizer_corpus(splits["train"]), 2000)
@@ -108,7 +108,7 @@ def main() -> None:
         print(f"| {name} | {rate:.0f} | {rate / base:.2f}x |")
 
     if args.run:
-        from dlhw.export.run import export_run
+        from dlhw.backends.export import export_run
 
         with tempfile.TemporaryDirectory() as tmp:
             out = export_run(args.run, out=Path(tmp) / "onnx", int8=True)

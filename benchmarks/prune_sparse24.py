@@ -1,7 +1,7 @@
 """2:4 semi-structured sparsity: what it buys on a GPU for the Linear layers of a SmolLM2-360M shape.
 
 Every Linear of one SmolLM2-360M decoder layer (hidden 960, intermediate 2560, 15 query / 5
-key-value heads of 64) is pruned 2:4 with `dlhw.models.pruning` (magnitude), then timed dense
+key-value heads of 64) is pruned 2:4 with `dlhw.pruning.methods` (magnitude), then timed dense
 (fp16 or bf16 cuBLAS) against `torch.sparse.to_sparse_semi_structured` (sparse tensor cores) on the
 same input, side by side in one run, with the largest output difference. Needs a CUDA GPU of compute
 capability 8.0 or newer; on a CPU it says so and exits 2 (unstructured or 2:4 zeros give no speed-up
@@ -19,7 +19,7 @@ import time
 import torch
 from torch import nn
 
-from dlhw.models.pruning import bake_masks, prunable_modules, prune_model
+from dlhw.pruning.methods import bake_masks, prunable_modules, prune_model
 
 SHAPES = {  # (in, out) of one SmolLM2-360M decoder layer
     "q_proj": (960, 960), "k_proj": (960, 320), "v_proj": (960, 320), "o_proj": (960, 960),

@@ -4,11 +4,11 @@ vs ONNX Runtime with KV cache.
 A SmolLM2-360M-shaped Llama (hidden 960, 32 layers, 15 heads, 5 KV heads, MLP 2560, vocabulary 49,152;
 362M parameters, fp32) with random weights -- built from a config, nothing downloaded -- and a small
 BPE tokenizer trained on the embedded English text. The embedded news articles are put in dlhw's plain
-summarization prompt (:class:`dlhw.data.summarization.PromptBuilder`) and summarized greedily with a
+summarization prompt (:class:`dlhw.families.summarization.data.PromptBuilder`) and summarized greedily with a
 fixed number of new tokens (random weights never emit EOS, so every path does the same work):
 
 1. the seed's loop: ``model.generate(ids, max_new_tokens=N, do_sample=False)``, one article at a time;
-2. dlhw, torch: :class:`dlhw.inference.summarization.Summarizer` on ``ChatGenerator`` (left padding,
+2. dlhw, torch: :class:`dlhw.families.summarization.infer.Summarizer` on ``ChatGenerator`` (left padding,
    KV cache), batches of ``--batch``;
 3. dlhw, ONNX Runtime: the same, on the model exported by the chat exporter (``OrtChatGenerator``).
 
@@ -30,12 +30,12 @@ import torch
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from dlhw.cli.env_cmd import cpu_model  # noqa: E402
-from dlhw.data.summarization import PromptBuilder  # noqa: E402
-from dlhw.data.summary_tasks import make_articles, plain_text  # noqa: E402
-from dlhw.export.chat import export_decoder  # noqa: E402
-from dlhw.inference.chat import ChatGenerator  # noqa: E402
-from dlhw.inference.chat_ort import OrtChatGenerator  # noqa: E402
-from dlhw.models.chat import train_tiny_tokenizer  # noqa: E402
+from dlhw.families.summarization.data import PromptBuilder  # noqa: E402
+from dlhw.families.summarization.summary_tasks import make_articles, plain_text  # noqa: E402
+from dlhw.lm.export import export_decoder  # noqa: E402
+from dlhw.lm.generate import ChatGenerator  # noqa: E402
+from dlhw.lm.ort import OrtChatGenerator  # noqa: E402
+from dlhw.lm.tiny import train_tiny_tokenizer  # noqa: E402
 
 
 def smollm2_360m_shaped(tokenizer, layers: int) -> torch.nn.Module:

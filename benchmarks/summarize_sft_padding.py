@@ -21,9 +21,9 @@ import torch
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from dlhw.cli.env_cmd import cpu_model  # noqa: E402
-from dlhw.data.summarization import PromptBuilder  # noqa: E402
-from dlhw.data.summary_tasks import make_articles, plain_text  # noqa: E402
-from dlhw.models.chat import train_tiny_tokenizer  # noqa: E402
+from dlhw.families.summarization.data import PromptBuilder  # noqa: E402
+from dlhw.families.summarization.summary_tasks import make_articles, plain_text  # noqa: E402
+from dlhw.lm.tiny import train_tiny_tokenizer  # noqa: E402
 
 SEED_PAD = 1024
 

@@ -21,8 +21,8 @@ from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from dlhw.data.speech_tasks import make_sentences  # noqa: E402
-from dlhw.inference.tts import Synthesizer, load_synthesizer  # noqa: E402
+from dlhw.families.tts.infer import Synthesizer, load_synthesizer  # noqa: E402
+from dlhw.families.tts.speech_tasks import make_sentences  # noqa: E402
 
 
 def ensure_run(run: str | None, root: Path) -> Path:

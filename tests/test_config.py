@@ -5,8 +5,8 @@ from pathlib import Path
 import pytest
 
 from dlhw.config import ConfigError, explain, field_docs, from_dict, parse_override
-from dlhw.config.caption import CaptionConfig
-from dlhw.families import RECIPES, resolve_config, validate_file
+from dlhw.core.registry import RECIPES, resolve_config, validate_file
+from dlhw.families.caption.config import CaptionConfig
 
 CONFIGS = sorted((Path(__file__).parents[1] / "configs").glob("*.yaml"))
 

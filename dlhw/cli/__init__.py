@@ -25,8 +25,8 @@ from dlhw.cli.recipes_cmd import recipes_cmd
 from dlhw.cli.report_cmd import report_group
 from dlhw.cli.train_cmd import train_cmd
 from dlhw.core.imports import import_string
+from dlhw.core.registry import FAMILIES
 from dlhw.errors import ConfigError, DlhwError
-from dlhw.families import FAMILIES
 
 COMMANDS: dict[str, click.Command] = {
     "recipes": recipes_cmd,

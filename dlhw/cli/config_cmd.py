@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import click
 
-from dlhw.cli.options import config_option, preset_option, set_option
 from dlhw.config import dump_yaml, explain, to_dict
-from dlhw.families import family_of, resolve_config, validate_file
+from dlhw.core.options import config_option, preset_option, set_option
+from dlhw.core.registry import family_of, resolve_config, validate_file
 
 
 @click.group()

@@ -6,8 +6,8 @@ import json
 
 import click
 
-from dlhw.cli.options import family_options, options_epilog, preset_option, set_option
-from dlhw.families import FAMILIES
+from dlhw.core.options import family_options, options_epilog, preset_option, set_option
+from dlhw.core.registry import FAMILIES
 
 INSPECTABLE = [name for name, family in FAMILIES.items() if family.inspect]
 
@@ -33,7 +33,7 @@ def inspect_cmd(ctx: click.Context, family_name: str, **_: object) -> None:
     Without --data-dir the preset's source is used (full: the real dataset; tiny: the family's
     embedded data).
     """
-    from dlhw.families import data_dir_overrides, recipes_of, resolve_config
+    from dlhw.core.registry import data_dir_overrides, recipes_of, resolve_config
 
     family = FAMILIES[family_name]
     options = family_options(ctx, family, "inspect", shared=("family_name",))

@@ -6,7 +6,7 @@ import json
 
 import click
 
-from dlhw.cli.options import family_options, options_epilog
+from dlhw.core.options import family_options, options_epilog
 
 
 @click.command()
@@ -28,8 +28,8 @@ def evaluate_cmd(ctx: click.Context, run: str, **_: object) -> None:
     the README lists each family's metrics). Each family takes only the options that mean
     something for it; another one is a usage error (exit code 2) that names the options it takes.
     """
+    from dlhw.core.registry import family_of_run
     from dlhw.core.runs import require_run_dir
-    from dlhw.families import family_of_run
 
     run_dir = require_run_dir(run)
     family = family_of_run(run_dir)

@@ -6,7 +6,7 @@ import json
 
 import click
 
-from dlhw.cli.options import family_options, options_epilog
+from dlhw.core.options import family_options, options_epilog
 from dlhw.errors import ConfigError
 
 
@@ -38,9 +38,9 @@ def export_cmd(ctx: click.Context, run: str, onnx_flag: bool, **_: object) -> No
     the measured difference and leaves nothing behind. export.json names the files, the parity
     numbers and the settings. Each family takes only the options that mean something for it.
     """
+    from dlhw.backends.export import export_run
+    from dlhw.core.registry import family_of_run
     from dlhw.core.runs import require_run_dir
-    from dlhw.export.run import export_run
-    from dlhw.families import family_of_run
 
     if not onnx_flag:
         raise ConfigError("say what to export: --onnx (optionally with --tensorrt)")

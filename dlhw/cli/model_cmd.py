@@ -27,15 +27,15 @@ def summary_cmd(target: str, depth: int) -> None:
       dlhw model summary runs/RECIPE/20261123-101500 --depth 6
       dlhw model summary path/to/hf-model-folder
     """
-    from dlhw.models.summary import module_tree
+    from dlhw.reports.model_summary import module_tree
 
     if (Path(target) / "config.yaml").is_file():
+        from dlhw.core.registry import family_of_run
         from dlhw.core.runs import require_run_dir
-        from dlhw.families import family_of_run
 
         model, label = family_of_run(target).load("load_model")(require_run_dir(target))
     else:
-        from dlhw.models.hub import load_any_hub_model
+        from dlhw.lm.hub import load_any_hub_model
 
         model, label = load_any_hub_model(target), target
     click.echo(label)

@@ -13,8 +13,8 @@ import click
 from dlhw.core.imports import import_string
 
 PROMPT_TASKS: dict[str, str] = {
-    "bbh-sports": "dlhw.cli.prompt_bbh_cmd:bbh_sports_cmd",
-    "summarize": "dlhw.cli.prompt_summarize_cmd:summarize_prompt_cmd",
+    "bbh-sports": "dlhw.families.prompting.cli:bbh_sports_cmd",
+    "summarize": "dlhw.families.summarization.prompt_cli:summarize_prompt_cmd",
 }
 """Subcommand name -> ``module:command``."""
 

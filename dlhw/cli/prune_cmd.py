@@ -36,7 +36,7 @@ def prune_cmd(run_dir: str, amount: float, scope: str, method: str, pattern: str
       dlhw prune runs/summarize-sft/<ts> --amount 0.5 --method wanda
       dlhw train summarize-sft --init-from runs/summarize-sft/<ts>-pruned-l1-global-30
     """
-    from dlhw.training.prune import prune_run
+    from dlhw.pruning.run import prune_run
 
     parts = tuple(p.strip() for p in include.split(",") if p.strip())
     tag = "2of4" if pattern == "2:4" else f"{scope}-{round(100 * amount)}"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from dlhw.config import load_yaml
-from dlhw.families import FAMILIES, RECIPES, presets_of
+from dlhw.core.registry import FAMILIES, RECIPES, presets_of
 
 
 @click.command()

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from dlhw.cli.options import config_option, preset_option, set_option
+from dlhw.core.options import config_option, preset_option, set_option
 from dlhw.errors import ConfigError, DlhwError
 
 
@@ -46,9 +46,9 @@ def train_cmd(
       dlhw train RECIPE --preset tiny --nproc 2        two processes (torchrun + DDP)
     """
     from dlhw.config import dump_yaml, to_dict
+    from dlhw.core.registry import data_dir_overrides, family_of, resolve_config
     from dlhw.core.runs import default_run_dir, latest_checkpoint, latest_run, prepare_run_dir
-    from dlhw.families import data_dir_overrides, family_of, resolve_config
-    from dlhw.training.launch import in_distributed_worker, launch, world
+    from dlhw.engine.launch import in_distributed_worker, launch, world
 
     family = family_of(recipe)
     if family.train is None:

@@ -1,8 +1,8 @@
 """Configuration: the machinery (YAML, ``--set``, validation, ``--explain``), the shared
 ``TrainConfig`` and the base :class:`RunConfig`, and one module per family
-(``dlhw.config.caption``, ``dlhw.config.chat``) plus the shared PEFT section (``dlhw.config.peft``).
+(``dlhw.families.caption.config``, ``dlhw.families.chat.config``) plus the shared PEFT section (``dlhw.config.peft``).
 
-Recipes and presets are resolved by :func:`dlhw.families.resolve_config`, which knows which
+Recipes and presets are resolved by :func:`dlhw.core.registry.resolve_config`, which knows which
 family (and so which config class) a recipe belongs to.
 """
 

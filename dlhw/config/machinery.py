@@ -4,7 +4,7 @@ Every recipe has one YAML file in ``configs/`` holding its full preset at the to
 its other presets (``tiny``) as partial overlays under ``presets:``. Resolving a config means:
 load the recipe file -> overlay the preset -> overlay ``--set`` overrides -> build the family's
 dataclass, which rejects unknown keys and wrong types with the dotted path of the offending key
-(:func:`dlhw.families.resolve_config` does the steps in that order).
+(:func:`dlhw.core.registry.resolve_config` does the steps in that order).
 
 Field help comes from the attribute docstrings written under each field (litgpt style), read
 with :func:`field_docs`; ``dlhw config show --explain`` prints them.

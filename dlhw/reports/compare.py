@@ -3,7 +3,7 @@
 Every run: wall time, peak memory (CUDA max allocated on a GPU, peak RSS on a CPU), trainable
 parameters (count and share), validation loss at the start and the end and its change, final
 training loss. Then the headline metrics its family declares (``Family.metrics`` in
-:mod:`dlhw.families`) where eval.json has them, with
+:mod:`dlhw.core.registry`) where eval.json has them, with
 their change from the base model where the run measured one. Figures: loss curves overlaid,
 and bars of time, memory, trainable share and each headline metric present. Probe answers
 (``probes.jsonl``) are shown side by side when the runs have them.
@@ -15,9 +15,9 @@ from pathlib import Path
 from typing import Any
 
 from dlhw.core.metrics import read_jsonl, read_metrics
+from dlhw.core.registry import family_of_run
 from dlhw.core.runs import model_file_sizes, read_json
 from dlhw.errors import ConfigError
-from dlhw.families import family_of_run
 from dlhw.reports.plots import plt, save_figure
 
 

@@ -1,7 +1,7 @@
 """``report.md`` of a run, rebuilt from the run's files whenever one of them changes.
 
 The report is the title, then the sections the run's family declares (``Family.report_sections``
-in :mod:`dlhw.families`), with the shared training section -- steps, time, memory, the loss
+in :mod:`dlhw.core.registry`), with the shared training section -- steps, time, memory, the loss
 curve per epoch and the sample logged after each epoch -- where the family puts it.
 """
 
@@ -14,8 +14,8 @@ import yaml
 
 from dlhw.core.imports import import_string
 from dlhw.core.metrics import read_metrics
+from dlhw.core.registry import TRAINING_SECTION, family_of_run
 from dlhw.core.runs import read_json
-from dlhw.families import TRAINING_SECTION, family_of_run
 from dlhw.reports.plots import loss_curves
 from dlhw.reports.pruning import pruning_section
 

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from dlhw.config import dump_yaml, to_dict
-from dlhw.families import resolve_config
+from dlhw.core.registry import resolve_config
 from tests.conftest import run_cli
 
 
@@ -39,7 +39,7 @@ def test_export_int8_is_refused_for_a_family_without_an_int8_export(tmp_path):
 
 
 def test_data_inspect_offers_the_families_that_declare_it():
-    from dlhw.families import FAMILIES
+    from dlhw.core.registry import FAMILIES
 
     inspectable = [name for name, family in FAMILIES.items() if family.inspect]
     assert "caption" in inspectable and "chat" not in inspectable
@@ -49,7 +49,7 @@ def test_data_inspect_offers_the_families_that_declare_it():
 
 @pytest.mark.slow
 def test_train_chat_with_data_dir_trains_on_the_local_conversation_files(tmp_path):
-    from dlhw.data.persian_tasks import make_examples
+    from dlhw.families.chat.persian_tasks import make_examples
 
     data = tmp_path / "conversations"
     data.mkdir()

@@ -30,7 +30,7 @@ def test_the_batch_runner_dies_right_after_the_nth_batch(tmp_path):
     script = f"""
 import json
 from pathlib import Path
-from dlhw.inference.batch import ResultWriter, run_batch_job
+from dlhw.batch.runner import ResultWriter, run_batch_job
 writer = ResultWriter(Path({str(tmp_path / 'out.jsonl')!r}), "value")
 run_batch_job(list(range(10)), lambda i: i, lambda b: [{{"value": v}} for v in b], writer, batch_size=3)
 print("finished")

@@ -1,0 +1,66 @@
+"""``dlhw export RUN``: the one entry point, for every family that declares an export spec.
+
+It loads the run's model once, exports into a hidden partial directory, runs the same inputs
+through torch and ONNX Runtime, refuses to finish beyond the family's tolerance (naming the
+measured difference), optionally writes an int8 model and builds TensorRT engines, writes
+``export.json`` last and only then moves the directory into place -- so a failed export leaves
+nothing that looks valid. What to export, the tolerance and the checks come from the family
+registry (``Family.export`` in :mod:`dlhw.core.registry`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+from dlhw.core.imports import import_string
+from dlhw.core.registry import family_of_run
+from dlhw.core.runs import EXPORT_META, require_run_dir
+from dlhw.errors import ConfigError
+
+
+def export_run(
+    run_dir: str | Path, *, tensorrt: bool = False, fp16: bool = False, opset: int | None = None,
+    out: str | Path | None = None, atol: float | None = None, max_batch: int = 32, int8: bool = False,
+    force: bool = False,
+) -> Path:
+    """Export a run to ONNX (and int8 / TensorRT engines); return the export directory."""
+    run_dir = require_run_dir(run_dir)
+    family = family_of_run(run_dir)
+    spec = family.export
+    if spec is None:
+        raise ConfigError(f"{run_dir}: the {family.name} family has no exporter")
+    if int8 and spec.int8 is None:
+        raise ConfigError(f"--int8: the {family.name} family has no int8 export")
+    if force and not int8:
+        raise ConfigError("--force overrides the int8 quality gate; it goes with --int8")
+    if fp16 and not tensorrt:
+        raise ConfigError("--fp16 builds fp16 TensorRT engines; add --tensorrt (the ONNX files stay fp32)")
+    if tensorrt:
+        from dlhw.backends.tensorrt import require_tensorrt
+
+        require_tensorrt()  # before any work: fail within seconds
+    final = Path(out) if out else run_dir / "export" / "onnx"
+    partial = final.parent / f".{final.name}.partial-{os.getpid()}"
+    shutil.rmtree(partial, ignore_errors=True)
+    partial.mkdir(parents=True)
+    try:
+        handle = import_string(spec.load)(run_dir)
+        meta: dict[str, Any] = import_string(spec.exporter)(handle, partial, opset or spec.opset)
+        meta["parity"] = import_string(spec.checker)(handle, partial, meta, spec.atol if atol is None else atol)
+        if int8:
+            gate = {"force": True} if force else {}  # only families with a quality gate take --force
+            meta["int8"] = import_string(spec.int8)(handle, partial, **gate)  # type: ignore[arg-type]
+        if tensorrt:
+            meta["tensorrt"] = import_string(spec.tensorrt)(partial, meta, fp16, max_batch)
+        (partial / EXPORT_META).write_text(json.dumps(meta, indent=2), encoding="utf-8")
+        if final.exists():
+            shutil.rmtree(final)
+        os.replace(partial, final)
+    except BaseException:
+        shutil.rmtree(partial, ignore_errors=True)
+        raise
+    return final

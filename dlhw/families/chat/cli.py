@@ -1,0 +1,112 @@
+"""``dlhw chat RUN`` (interactive) and ``dlhw chat RUN --prompts FILE --out FILE.jsonl`` (batch)."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import click
+
+
+@click.command()
+@click.argument("run", type=click.Path(exists=True, file_okay=False))
+@click.option("--prompts", type=click.Path(dir_okay=False), default=None,
+              help="Batch mode: .txt (one prompt per line) or .jsonl ({\"prompt\"} / {\"messages\"}, "
+                   "optional \"id\").")
+@click.option("--out", type=click.Path(dir_okay=False), default=None,
+              help="Batch mode: answers file (.jsonl or .csv). An existing file is continued.")
+@click.option("--backend", type=click.Choice(["torch", "onnxruntime", "tensorrt"]), default="torch",
+              show_default=True, help="Where the model runs; onnxruntime/tensorrt use RUN/export/onnx or an "
+                                      "export directory (make it with `dlhw export RUN --onnx`).")
+@click.option("--int8", is_flag=True, help="onnxruntime: run the int8 model (`dlhw export RUN --onnx --int8`).")
+@click.option("--batch-size", type=click.IntRange(min=1), default=8, show_default=True,
+              help="Prompts generated together (left padding).")
+@click.option("--max-new-tokens", type=click.IntRange(min=1), default=128, show_default=True)
+@click.option("--system", default=None, help="A system message put before every prompt.")
+@click.option("--shard", default=None, metavar="i/n", help="Batch mode: only shard i of n of the prompts.")
+@click.option("--device", default="auto", show_default=True, help="auto, cpu or cuda.")
+@click.pass_context
+def chat_cmd(ctx: click.Context, run: str, prompts: str | None, out: str | None, backend: str, int8: bool,
+             batch_size: int, max_new_tokens: int, system: str | None, shard: str | None, device: str) -> None:
+    """Talk to the fine-tuned model of chat run RUN, or of an export directory (greedy decoding).
+
+    Without --prompts: an interactive session; the answer streams token by token and the
+    conversation is kept (type /reset to start over, /exit or Ctrl-D to leave).
+
+    With --prompts FILE --out ANSWERS.jsonl: every prompt is answered in batches on the shared
+    batch-job runner; each batch is written as soon as it is done, a rerun skips prompts already
+    answered, and the summary reports tokens per second.
+
+    \b
+    Examples:
+      dlhw chat runs/chat-lora/20261123-101500
+      dlhw chat runs/chat-lora/20261123-101500 --prompts prompts.txt --out answers.jsonl --batch-size 16
+      dlhw chat runs/chat-lora/20261123-101500/export/onnx --backend onnxruntime --prompts p.txt --out a.jsonl
+    """
+    from dlhw.errors import ConfigError
+    from dlhw.families.chat.infer import load_chat_generator
+
+    if (prompts is None) != (out is None):
+        raise ConfigError("--prompts and --out go together (batch mode); give both or neither")
+    generator = load_chat_generator(run, backend, device, max_new_tokens, int8)
+    if prompts is None:
+        _interactive(generator, system)
+        return
+    ctx.exit(_batch(generator, Path(prompts), Path(out), batch_size, system, shard))  # type: ignore[arg-type]
+
+
+def _interactive(generator: Any, system: str | None) -> None:
+    from transformers import TextStreamer
+
+    streamer = TextStreamer(generator.tokenizer, skip_special_tokens=True)  # gets only new tokens
+    history: list[dict[str, str]] = [{"role": "system", "content": system}] if system else []
+    click.echo("chat: type a message; /reset clears the conversation, /exit (or Ctrl-D) leaves.", err=True)
+    while True:
+        try:
+            text = input("you> ").strip()
+        except EOFError:
+            click.echo("", err=True)
+            return
+        if text in ("/exit", "/quit"):
+            return
+        if text == "/reset":
+            history = history[:1] if system else []
+            continue
+        if not text:
+            continue
+        history.append({"role": "user", "content": text})
+        click.echo("model> ", nl=False)
+        answer = generator.generate([history], streamer=streamer)[0]
+        history.append({"role": "assistant", "content": answer.text})
+
+
+def _batch(generator: Any, prompts: Path, out: Path, batch_size: int, system: str | None,
+           shard: str | None) -> int:
+    from dlhw.batch.runner import ResultWriter, in_shard, parse_shard, run_batch_job
+    from dlhw.families.chat.infer import read_prompts
+    from dlhw.lm.generate import as_conversation
+
+    shard_spec = parse_shard(shard)
+    items = {k: as_conversation(m, system) for k, m in read_prompts(prompts) if in_shard(Path(k), shard_spec)}
+    writer = ResultWriter(out, "answer")
+    generated = 0
+    start = time.perf_counter()
+
+    def process(batch: list[list[dict[str, str]]]) -> list[dict[str, object]]:
+        nonlocal generated
+        gens = generator.generate(batch)
+        generated += sum(len(g.token_ids) for g in gens)
+        return [{"prompt": conv[-1]["content"], "answer": g.text, "tokens": len(g.token_ids)}
+                for conv, g in zip(batch, gens, strict=True)]
+
+    try:
+        summary = run_batch_job(list(items), items.__getitem__, process, writer, batch_size, 0,
+                                desc="answering", unit="prompt")
+    finally:
+        writer.close()
+    seconds = time.perf_counter() - start
+    click.echo(summary.line("prompts"), err=True)
+    click.echo(f"{generated} tokens generated in {seconds:.1f} s ({generated / max(seconds, 1e-9):.1f} tokens/s)",
+               err=True)
+    return summary.exit_code

@@ -1,0 +1,160 @@
+"""NER runs to ONNX: one graph ``(input_ids, attention_mask) -> logits``, dynamic batch and sequence.
+
+The check runs the test split through torch and ONNX Runtime with the same windowing code
+(:class:`dlhw.families.ner.infer.Tagger`): the largest logit difference on a padded check batch must
+stay within the tolerance and every predicted tag must be identical, or the export fails.
+
+``--int8`` writes ``model.int8.onnx`` with ONNX Runtime's *dynamic* quantization (int8 weights,
+activations quantized per batch at run time; static quantization with calibrated activation
+ranges is known to wreck NER F1), scores the test split with it and refuses to keep it when the
+entity F1 drops by more than :data:`INT8_MAX_F1_DROP` points -- ``--force`` keeps it anyway.
+"""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from dlhw.errors import DlhwError
+from dlhw.families.ner.data import Sentence
+from dlhw.families.ner.evaluate import score_sentences
+from dlhw.families.ner.infer import Tagger, ort_logits, ort_session, torch_logits
+from dlhw.families.ner.model import META_FILE, NerModel, load_ner_model
+
+INT8_MAX_F1_DROP = 1.0
+"""Largest entity-F1 loss (in points, on the test split) that int8 may cost."""
+CHECK_BATCH = 16
+INPUTS = ("input_ids", "attention_mask")
+
+
+class LogitsGraph(nn.Module):
+    """What the ONNX graph computes: the model's logits, nothing else."""
+
+    def __init__(self, model: NerModel):
+        super().__init__()
+        self.model = model
+
+    def forward(self, input_ids: Tensor, attention_mask: Tensor) -> Tensor:
+        return self.model(input_ids=input_ids, attention_mask=attention_mask)["logits"]  # (B, T, L)
+
+
+@dataclass
+class NerExport:
+    """A NER run loaded once for its whole export, with its test split."""
+
+    run_dir: Path
+    model: NerModel
+    tokenizer: Any
+    meta: dict[str, Any]
+    test: list[Sentence]
+
+
+def load_for_export(run_dir: Path) -> NerExport:
+    from dlhw.config import load_yaml
+    from dlhw.core.registry import resolve_config
+    from dlhw.families.ner.data import prepare_ner_data
+
+    model, tokenizer, meta = load_ner_model(run_dir / "model", "cpu")
+    preset = str(load_yaml(run_dir / "config.yaml").get("preset", "full"))
+    config = resolve_config(config_file=run_dir / "config.yaml", preset=preset)
+    return NerExport(run_dir, model, tokenizer, meta, prepare_ner_data(config.data, config.seed).test)
+
+
+def check_batch(job: NerExport) -> tuple[np.ndarray, np.ndarray]:
+    """Padded ``(input_ids, attention_mask)`` of the first test sentences (lengths differ, so padding is tested)."""
+    enc = job.tokenizer([s.tokens for s in job.test[:CHECK_BATCH]], is_split_into_words=True, truncation=True,
+                        max_length=job.meta["max_length"], padding=True, return_tensors="np")
+    return enc["input_ids"].astype(np.int64), enc["attention_mask"].astype(np.int64)
+
+
+def export_ner(job: NerExport, out_dir: Path, opset: int) -> dict[str, Any]:
+    """Write ``model.onnx``, ``ner.json`` and the tokenizer into ``out_dir``."""
+    ids, mask = check_batch(job)
+    axes = {0: "batch", 1: "sequence"}
+    with torch.no_grad():
+        torch.onnx.export(
+            LogitsGraph(job.model).eval(), (torch.from_numpy(ids), torch.from_numpy(mask)), str(out_dir / "model.onnx"),
+            dynamo=False, opset_version=opset, input_names=list(INPUTS), output_names=["logits"],
+            dynamic_axes={"input_ids": axes, "attention_mask": axes, "logits": axes},
+        )
+    shutil.copy(job.run_dir / "model" / META_FILE, out_dir / META_FILE)
+    job.tokenizer.save_pretrained(out_dir)
+    return {"family": "ner", "opset": opset, "files": {"model": "model.onnx"}, "labels": job.meta["labels"],
+            "max_length": job.meta["max_length"], "stride": job.meta["stride"], "inputs": list(INPUTS)}
+
+
+def _tagger(job: NerExport, logits_fn: Any) -> Tagger:
+    return Tagger(job.tokenizer, job.meta["labels"], job.meta["max_length"], job.meta["stride"], logits_fn)
+
+
+def check_ner_export(job: NerExport, out_dir: Path, meta: dict[str, Any], atol: float) -> dict[str, Any]:
+    """Logits within ``atol`` on a padded batch; identical tags on the whole test split."""
+    session = ort_session(out_dir / "model.onnx", ["CPUExecutionProvider"])
+    job.model.eval()  # the exporter restores its wrapper's (training) mode: compare in inference mode
+    ids, mask = check_batch(job)
+    torch_out = torch_logits(job.model, torch.device("cpu"))(ids, mask)
+    ort_out = ort_logits(session)(ids, mask)
+    keep = mask.astype(bool)  # padded positions are never read
+    diff = float(np.abs(torch_out[keep] - ort_out[keep]).max())
+    if diff > atol:
+        raise DlhwError(f"ONNX export differs from torch: largest logit difference {diff:.3g} on the check batch "
+                        f"exceeds the tolerance {atol:g}; nothing was written")
+    sentences = [s.tokens for s in job.test]
+    torch_tags = _tagger(job, torch_logits(job.model, torch.device("cpu"))).tag(sentences)
+    ort_tags = _tagger(job, ort_logits(session)).tag(sentences)
+    differ = [i for i, (a, b) in enumerate(zip(torch_tags, ort_tags, strict=True)) if a != b]
+    if differ:
+        i = differ[0]
+        raise DlhwError(f"ONNX export differs from torch: tags of {len(differ)}/{len(sentences)} test sentences "
+                        f"differ (first: sentence {i}, torch {torch_tags[i]} vs ORT {ort_tags[i]}); nothing was written")
+    summary = (f"parity vs torch: max |diff| logits {diff:.2g} (tolerance {atol:g}); tags identical on "
+               f"{len(sentences)}/{len(sentences)} test sentences")
+    return {"atol": atol, "max_abs_diff": {"logits": diff}, "test_sentences": len(sentences),
+            "identical_tag_sentences": len(sentences), "summary": summary}
+
+
+def quantize_weights(source: Path, target: Path) -> None:
+    """Dynamic int8 quantization of the weights (activations quantized at run time)."""
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    quantize_dynamic(str(source), str(target), weight_type=QuantType.QInt8)
+
+
+def quantize_ner_export(job: NerExport, out_dir: Path, force: bool = False) -> dict[str, Any]:
+    """``model.int8.onnx`` and the test F1 before and after; refused beyond a 1-point drop unless ``force``."""
+    target = out_dir / "model.int8.onnx"
+    quantize_weights(out_dir / "model.onnx", target)
+    fp32, _ = score_sentences(_tagger(job, ort_logits(ort_session(out_dir / "model.onnx", ["CPUExecutionProvider"]))),
+                              job.test)
+    int8, _ = score_sentences(_tagger(job, ort_logits(ort_session(target, ["CPUExecutionProvider"]))), job.test)
+    change = 100 * (int8["f1"] - fp32["f1"])
+    sizes = {"fp32": (out_dir / "model.onnx").stat().st_size, "int8": target.stat().st_size}
+    line = (f"test entity F1 {fp32['f1']:.4f} -> {int8['f1']:.4f} ({change:+.2f} points) on {len(job.test)} sentences")
+    if change < -INT8_MAX_F1_DROP and not force:
+        target.unlink()
+        raise DlhwError(f"int8 refused: {line}, more than the {INT8_MAX_F1_DROP:g}-point limit; model.int8.onnx was "
+                        "not written. Export without --int8, or add --force to write it anyway")
+    summary = (f"int8: model.int8.onnx ({sizes['int8'] / 2**20:.1f} MiB, fp32 {sizes['fp32'] / 2**20:.1f} MiB); {line}"
+               + (" -- kept by --force despite the drop" if change < -INT8_MAX_F1_DROP else ""))
+    return {"file": target.name, "f1_fp32": fp32["f1"], "f1_int8": int8["f1"], "f1_change_points": change,
+            "forced": bool(force and change < -INT8_MAX_F1_DROP), "bytes_fp32": sizes["fp32"],
+            "bytes_int8": sizes["int8"], "summary": summary}
+
+
+def build_ner_engines(out_dir: Path, meta: dict[str, Any], fp16: bool, max_batch: int) -> dict[str, Any]:
+    """TensorRT engines for ``model.onnx``: batch 1..max_batch, sequence 1..max_length."""
+    import onnxruntime as ort
+
+    from dlhw.backends.tensorrt import shape_profiles, tensorrt_providers
+
+    profile = shape_profiles({name: ["batch", "sequence"] for name in INPUTS}, max_batch, meta["max_length"])
+    settings = {"fp16": fp16, "max_batch": max_batch, **profile}
+    ort.InferenceSession(str(out_dir / "model.onnx"), providers=tensorrt_providers(out_dir, settings))
+    return settings
+

@@ -1,0 +1,140 @@
+"""TTS runs to ONNX: text encoder, decoder step with past key/values, postnet + vocoder.
+
+optimum-onnx has a SpeechT5 ``text-to-audio`` export, but it does not fit dlhw's synthesis: its
+decoder graph takes batch size 1 only (it reads ``last_hidden_state[0, -1]``), its encoder ignores
+padding (the attention mask is all ones), and the prenet dropout that SpeechT5 keeps on at
+inference becomes a ``RandomUniform`` node inside the graph, so no two runs -- and no ONNX run and
+torch run -- give the same frames. dlhw therefore exports its own three graphs
+(:mod:`dlhw.families.tts.graphs`, the modules the torch backend runs): batched, masked, the dropout
+masks an input drawn from a seeded generator, the self-attention past as explicit tensors.
+
+The check decodes held-out-like texts of several lengths as one padded batch with torch and with
+ONNX Runtime: every step's mel frames and stop probabilities must agree within the tolerance, every
+utterance must stop at the same step, and the waveforms must agree within ``10 * atol``.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from dlhw.errors import DlhwError
+from dlhw.families.tts.graphs import DecoderStep, PostnetVocoder, TextEncoder, empty_past
+from dlhw.families.tts.infer import (
+    ORT_META,
+    OrtGraphs,
+    Speech,
+    Synthesizer,
+    TorchGraphs,
+    decode_batch,
+    load_synthesizer,
+)
+from dlhw.families.tts.model import SPEAKERS_FILE
+
+CHECK_TEXTS = ("سلام", "این کتاب روی میز است.", "من ۲۳ سیب و دو انار دارم، تو چند تا داری؟", "باران می‌بارد")
+
+
+@dataclass
+class TtsExport:
+    run_dir: Path
+    synth: Synthesizer
+
+
+def load_for_export(run_dir: Path) -> TtsExport:
+    return TtsExport(run_dir, load_synthesizer(run_dir, "torch", "cpu"))
+
+
+def _past_names(layers: int, prefix: str) -> list[str]:
+    return [f"{prefix}.{i}.{kind}" for i in range(layers) for kind in ("key", "value")]
+
+
+def export_tts(job: TtsExport, out_dir: Path, opset: int) -> dict[str, Any]:
+    """Write encoder.onnx, decoder_step.onnx, postnet_vocoder.onnx, the tokenizer and tts.json."""
+    graphs: TorchGraphs = job.synth.graphs
+    model = graphs.model.cpu().eval()
+    config = model.config
+    layers = config.decoder_layers
+    ids = torch.tensor([[5, 6, 7, 8, 2], [5, 6, 2, 1, 1]])  # (2, 5), second row padded
+    mask = (ids != 1).long()
+    past_in, past_out = _past_names(layers, "past"), _past_names(layers, "present")
+    with torch.no_grad():
+        memory = TextEncoder(model)(ids, mask)  # (2, 5, H)
+        torch.onnx.export(TextEncoder(model).eval(), (ids, mask), str(out_dir / "encoder.onnx"), dynamo=False,
+                          opset_version=opset, input_names=["input_ids", "attention_mask"], output_names=["memory"],
+                          dynamic_axes={"input_ids": {0: "batch", 1: "tokens"}, "attention_mask": {0: "batch", 1: "tokens"},
+                                        "memory": {0: "batch", 1: "tokens"}})
+        past = [p.new_zeros(2, p.shape[1], 3, p.shape[3]) for p in empty_past(model, 2)]  # (2, nh, 3, hd)
+        step_inputs = (torch.zeros(2, config.num_mel_bins), torch.tensor(3), torch.ones(config.speech_decoder_prenet_layers,
+                       config.speech_decoder_prenet_units), torch.randn(2, 512), memory, mask.float(), *past)
+        axes: dict[str, dict[int, str]] = {"frame": {0: "batch"}, "speaker": {0: "batch"}, "memory": {0: "batch", 1: "tokens"},
+                                           "memory_mask": {0: "batch", 1: "tokens"}, "spectrum": {0: "batch"}, "stop": {0: "batch"}}
+        axes.update({n: {0: "batch", 2: "past"} for n in past_in})
+        axes.update({n: {0: "batch", 2: "past_plus_one"} for n in past_out})
+        torch.onnx.export(DecoderStep(model).eval(), step_inputs, str(out_dir / "decoder_step.onnx"), dynamo=False,
+                          opset_version=opset, input_names=["frame", "position", "prenet_masks", "speaker", "memory",
+                                                            "memory_mask", *past_in],
+                          output_names=["spectrum", "stop", *past_out], dynamic_axes=axes)
+        post = PostnetVocoder(model, graphs.post_module.vocoder.cpu()).eval()
+        torch.onnx.export(post, (torch.randn(2, 12, config.num_mel_bins),), str(out_dir / "postnet_vocoder.onnx"),
+                          dynamo=False, opset_version=opset, input_names=["mel"], output_names=["refined", "waveform"],
+                          dynamic_axes={"mel": {0: "batch", 1: "frames"}, "refined": {0: "batch", 1: "frames"},
+                                        "waveform": {0: "batch", 1: "samples"}})
+    job.synth.tokenizer.save_pretrained(out_dir)
+    shutil.copy(job.run_dir / "model" / SPEAKERS_FILE, out_dir / SPEAKERS_FILE)
+    files = {"encoder": "encoder.onnx", "decoder_step": "decoder_step.onnx", "postnet_vocoder": "postnet_vocoder.onnx"}
+    keys = ("reduction_factor", "num_mel_bins", "speech_decoder_prenet_layers", "speech_decoder_prenet_units",
+            "speech_decoder_prenet_dropout", "max_speech_positions", "max_text_positions")
+    meta = {"family": "tts", "files": files, "opset": opset, "layers": layers,
+            "heads": config.decoder_attention_heads, "head_dim": config.hidden_size // config.decoder_attention_heads,
+            "config": {k: getattr(config, k) for k in keys},
+            "why_not_optimum": "optimum-onnx's SpeechT5 export is batch-1, ignores padding and draws its prenet "
+                               "dropout inside the graph (no parity possible)"}
+    (out_dir / ORT_META).write_text(json.dumps(meta, indent=2), encoding="utf-8")
+    return {"family": "tts", "files": files, "opset": opset}
+
+
+def _decode(synth: Synthesizer, graphs: Any, record: list[tuple[torch.Tensor, torch.Tensor]]) -> list[Speech]:
+    pieces = [p for t in CHECK_TEXTS for p in synth.prepare(t)]
+    vectors = [synth.speaker_vector(None)] * len(pieces)
+    enc = synth.tokenizer(pieces, padding=True, return_tensors="pt")
+    return decode_batch(graphs, enc.input_ids, enc.attention_mask, torch.from_numpy(np.stack(vectors)),
+                        synth.settings, record)
+
+
+def check_tts_export(job: TtsExport, out_dir: Path, meta: dict[str, Any], atol: float) -> dict[str, Any]:
+    """Torch and ORT decode the check texts as one batch: frames, stop steps and waveforms must agree."""
+    theirs_graphs = OrtGraphs(out_dir)
+    ours_rec: list[tuple[torch.Tensor, torch.Tensor]] = []
+    theirs_rec: list[tuple[torch.Tensor, torch.Tensor]] = []
+    ours = _decode(job.synth, job.synth.graphs, ours_rec)
+    theirs = _decode(job.synth, theirs_graphs, theirs_rec)
+    stops = [(a.frames, b.frames) for a, b in zip(ours, theirs, strict=True)]
+    if any(a != b for a, b in stops):
+        raise DlhwError(f"ONNX export differs from torch: stop steps (frames) {[a for a, _ in stops]} vs "
+                        f"{[b for _, b in stops]}; nothing was written")
+    mel = max(float((a[0] - b[0]).abs().max()) for a, b in zip(ours_rec, theirs_rec, strict=True))
+    stop = max(float((a[1] - b[1]).abs().max()) for a, b in zip(ours_rec, theirs_rec, strict=True))
+    refined = max(float(np.abs(a.mel - b.mel).max()) for a, b in zip(ours, theirs, strict=True))
+    wave = max(float(np.abs(a.waveform - b.waveform).max()) for a, b in zip(ours, theirs, strict=True))
+    diffs = {"mel_frames": mel, "stop_prob": stop, "refined_mel": refined, "waveform": wave}
+    limits = {"mel_frames": atol, "stop_prob": atol, "refined_mel": atol, "waveform": 10 * atol}
+    bad = [k for k in diffs if diffs[k] > limits[k]]
+    if bad:
+        raise DlhwError(f"ONNX export differs from torch: {bad[0]} by {diffs[bad[0]]:.3g} (tolerance "
+                        f"{limits[bad[0]]:g}); nothing was written")
+    summary = (f"parity vs torch on {len(stops)} utterances decoded as one batch: same stop step for each "
+               f"({', '.join(str(a) for a, _ in stops)} frames); max |diff| " + ", ".join(f"{k} {v:.2g}" for k, v in diffs.items())
+               + f" (tolerance {atol:g}, waveform {10 * atol:g})")
+    return {"atol": atol, "max_abs_diff": diffs, "frames": [a for a, _ in stops], "steps_compared": len(ours_rec),
+            "summary": summary}
+
+
+def build_tts_engines(out_dir: Path, meta: dict[str, Any], fp16: bool, max_batch: int) -> dict[str, Any]:
+    """TensorRT is not wired for the TTS graphs (dynamic past lengths per step); say so before any work."""
+    raise DlhwError("--tensorrt: the tts family exports for ONNX Runtime (CPU/CUDA) only; drop --tensorrt")

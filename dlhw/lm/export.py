@@ -1,0 +1,130 @@
+"""Causal-LM runs to ONNX: adapters merged, soft prompts folded, one decoder graph with KV cache.
+
+Used by every family whose model is a causal LM saved as a :mod:`dlhw.lm.run` (chat, summarization).
+
+| method | what is exported |
+|---|---|
+| lora, dora, rslora, loha | the adapter merged into the base weights (``merge_and_unload``) |
+| partial | the fine-tuned model as it is |
+| prompt tuning, P-tuning | the base with the learned virtual-token embeddings (for P-tuning, the prompt encoder's output, computed once) as extra embedding rows; inference prepends their ids |
+| prefix tuning | the base; the learned prefix goes to ``prefix.npz`` and becomes the initial past key/values |
+
+The graph comes from optimum-onnx (``text-generation-with-past``). The run is loaded once: the
+torch PEFT model first decodes the check prompts greedily (keeping every step's logits), then it
+is merged or folded and exported. The parity check decodes the same prompts with ONNX Runtime;
+the export fails if a single token differs or if the largest logit difference over all steps
+exceeds the tolerance (``--atol``), and reports that difference.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from dlhw.errors import DlhwError
+
+
+def fold_soft_prompts(loaded: Any) -> tuple[Any, dict[str, Any], dict[str, np.ndarray] | None]:
+    """An ordinary causal LM equivalent to the run's model, the folding metadata, and a prefix."""
+    kind = loaded.info["method"]
+    model = loaded.model
+    if kind in ("partial", "full"):
+        return model, {}, None
+    if kind == "lora":
+        return model.merge_and_unload(), {}, None
+    base = model.get_base_model()
+    vocab = base.get_input_embeddings().weight.shape[0]
+    if kind in ("prompt-tuning", "p-tuning"):
+        with torch.no_grad():
+            virtual = model.get_prompt(batch_size=1)[0].detach()  # (n, H): for P-tuning, the encoder's output
+            n = virtual.shape[0]
+            base.resize_token_embeddings(vocab + n, mean_resizing=False)
+            base.get_input_embeddings().weight[vocab:] = virtual.to(base.dtype)  # rows V..V+n-1
+        return base, {"virtual_ids": list(range(vocab, vocab + n)), "vocab_size": vocab}, None
+    with torch.no_grad():
+        cache = model.get_prompt(batch_size=1)  # the learned prefix as key/values of n positions
+    legacy = cache.to_legacy_cache() if hasattr(cache, "to_legacy_cache") else cache
+    prefix = {}
+    for i, (key, value) in enumerate(legacy):
+        prefix[f"key_{i}"] = key[0].float().numpy()  # (kv_heads, n, head_dim)
+        prefix[f"value_{i}"] = value[0].float().numpy()
+    return base, {"prefix_tokens": int(legacy[0][0].shape[2])}, prefix
+
+
+def export_causal_lm(loaded: Any, out_dir: Path, opset: int, family: str) -> dict[str, Any]:
+    """Write ``model.onnx``, the tokenizer, ``chat.json`` (and ``prefix.npz``) into ``out_dir``."""
+    from dlhw.lm.generate import stop_token_ids
+    from dlhw.lm.ort import META_FILE
+
+    stop_ids = stop_token_ids(loaded.model, loaded.tokenizer)
+    plain, folded, prefix = fold_soft_prompts(loaded)  # merges / folds in place: the reference is already taken
+    meta = export_decoder(plain, loaded.tokenizer, out_dir, opset, loaded.config.data.max_length, stop_ids,
+                          **folded)
+    if prefix is not None:
+        np.savez(out_dir / "prefix.npz", **prefix)  # type: ignore[arg-type]
+    meta["method"] = loaded.info["method"]
+    (out_dir / META_FILE).write_text(json.dumps(meta, indent=2), encoding="utf-8")
+    return {"family": family, "method": meta["method"], "opset": opset,
+            "files": {"decoder": "model.onnx", **({"prefix": "prefix.npz"} if prefix is not None else {})}}
+
+
+def export_decoder(plain: Any, tokenizer: Any, out_dir: Path, opset: int, max_length: int, stop_ids: list[int],
+                   vocab_size: int | None = None, virtual_ids: list[int] | None = None,
+                   prefix_tokens: int = 0) -> dict[str, Any]:
+    """Export a plain causal LM with optimum-onnx and write ``chat.json``; return its content."""
+    try:
+        from optimum.exporters.onnx import main_export
+    except ImportError:
+        raise DlhwError("exporting chat models needs optimum-onnx: pip install optimum-onnx") from None
+    from dlhw.lm.ort import META_FILE
+
+    plain = plain.float().eval()
+    config = plain.config
+    with tempfile.TemporaryDirectory() as tmp:
+        plain.save_pretrained(tmp)
+        tokenizer.save_pretrained(tmp)
+        main_export(tmp, output=out_dir, task="text-generation-with-past", opset=opset, device="cpu",
+                    do_validation=False)
+    meta = {
+        "method": None,
+        "vocab_size": vocab_size or config.vocab_size,
+        "virtual_ids": virtual_ids or [],
+        "prefix_tokens": prefix_tokens,
+        "stop_ids": stop_ids,
+        "pad_id": tokenizer.pad_token_id,
+        "num_layers": config.num_hidden_layers,
+        "num_kv_heads": config.num_key_value_heads,
+        "head_dim": getattr(config, "head_dim", None) or config.hidden_size // config.num_attention_heads,
+        "max_length": max_length,
+    }
+    (out_dir / META_FILE).write_text(json.dumps(meta, indent=2), encoding="utf-8")
+    return meta
+
+
+def build_decoder_engines(out_dir: Path, meta: dict[str, Any], fp16: bool, max_batch: int) -> dict[str, Any]:
+    """TensorRT engines for ``model.onnx`` with profiles over batch, sequence and past lengths."""
+    import onnxruntime as ort
+
+    from dlhw.backends.tensorrt import tensorrt_providers
+    from dlhw.lm.ort import META_FILE
+
+    chat = json.loads((out_dir / META_FILE).read_text(encoding="utf-8"))
+    max_seq = chat["max_length"]
+    kv, d = chat["num_kv_heads"], chat["head_dim"]
+
+    def shapes(batch: int, seq: int, past: int) -> str:
+        parts = [f"input_ids:{batch}x{seq}", f"attention_mask:{batch}x{seq + past}", f"position_ids:{batch}x{seq}"]
+        for i in range(chat["num_layers"]):
+            parts += [f"past_key_values.{i}.key:{batch}x{kv}x{past}x{d}", f"past_key_values.{i}.value:{batch}x{kv}x{past}x{d}"]
+        return ",".join(parts)
+
+    settings = {"fp16": fp16, "trt_profile_min_shapes": shapes(1, 1, 0),
+                "trt_profile_opt_shapes": shapes(max(1, max_batch // 2), 1, max_seq // 2),
+                "trt_profile_max_shapes": shapes(max_batch, max_seq, max_seq)}
+    ort.InferenceSession(str(out_dir / "model.onnx"), providers=tensorrt_providers(out_dir, settings))
+    return settings

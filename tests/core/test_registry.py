@@ -1,0 +1,90 @@
+"""The family registry: every entry point resolves, declared options match the functions behind
+them, every config field is documented, and recipes pin what they train."""
+
+from __future__ import annotations
+
+import inspect
+
+import pytest
+
+from dlhw.config import explain
+from dlhw.core.imports import import_string
+from dlhw.core.registry import FAMILIES, RECIPES, TRAINING_SECTION, family_of, resolve_config
+from dlhw.errors import ConfigError
+from tests.conftest import run_cli
+
+ENTRY_POINTS = ("config_class", "train", "evaluate", "predictor", "batch_command", "inspect", "load_model")
+
+
+@pytest.mark.parametrize("name", list(FAMILIES))
+def test_every_entry_point_of_a_family_imports(name):
+    family = FAMILIES[name]
+    for attr in ENTRY_POINTS:
+        if getattr(family, attr):
+            assert callable(family.load(attr)), f"{name}.{attr}"
+    for section in family.report_sections:
+        assert section == TRAINING_SECTION or callable(import_string(section))
+    if family.export:
+        for attr in ("load", "exporter", "checker", "tensorrt", "int8"):
+            target = getattr(family.export, attr)
+            assert target is None or callable(import_string(target)), f"{name}.export.{attr}"
+
+
+@pytest.mark.parametrize("name", list(FAMILIES))
+def test_declared_options_are_the_parameters_of_the_functions_behind_them(name):
+    family = FAMILIES[name]
+    evaluate = inspect.signature(family.load("evaluate")).parameters
+    assert set(family.options["evaluate"]) == set(evaluate) - {"run_dir"}
+    if family.export:
+        from dlhw.backends.export import export_run
+
+        export = set(inspect.signature(export_run).parameters) - {"run_dir"}
+        assert set(family.options["export"]) <= export
+        assert ("int8" in family.options["export"]) == (family.export.int8 is not None)
+    assert ("inspect" in family.options) == (family.inspect is not None)
+
+
+@pytest.mark.parametrize("name", list(FAMILIES))
+def test_every_config_field_has_a_docstring(name):
+    rows = explain(FAMILIES[name].load("config_class"))
+    missing = [key for key, _, doc in rows if not doc]
+    assert not missing, f"{name}: fields without a docstring: {missing}"
+    keys = {key for key, _, _ in rows}
+    assert {"recipe", "preset", "seed", "train.epochs", "train.learning_rate"} <= keys  # the base run config
+
+
+def test_each_recipe_pins_what_it_trains_and_a_contradiction_names_the_right_recipe():
+    for recipe in RECIPES.values():
+        config = resolve_config(recipe.name, "tiny")
+        for key, value in recipe.pins:
+            node = config
+            for part in key.split("."):
+                node = getattr(node, part)
+            assert node == value, (recipe.name, key)
+    with pytest.raises(ConfigError, match=r"model\.arch: recipe caption-rnn trains rnn, not attention; "
+                                          r"use `dlhw train caption-attention`"):
+        resolve_config("caption-rnn", "tiny", overrides=["model.arch=attention"])
+
+
+def test_recipes_lists_the_verbs_of_every_recipe():
+    code, out = run_cli("recipes")
+    assert code == 0
+    header, *lines = out.splitlines()
+    assert header.split()[:4] == ["recipe", "family", "presets", "verbs"]
+    start, end = header.index("verbs"), header.index("description")
+    for recipe in RECIPES.values():
+        line = next(ln for ln in lines if ln.startswith(recipe.name + " "))
+        assert line.split()[1:3] == [recipe.family, "full,tiny"], line
+        assert line[start:end].strip() == ",".join(family_of(recipe.name).verbs()), line
+    verbs = {ln.split()[0]: ln[start:end].strip() for ln in lines}
+    assert verbs["caption-rnn"] == "train,evaluate,export,caption,data inspect"
+    assert verbs["chat-lora"] == "train,evaluate,export,chat"
+
+
+def test_data_dir_means_the_family_s_local_data():
+    from dlhw.core.registry import data_dir_overrides
+
+    assert data_dir_overrides(FAMILIES["chat"], "/d") == ("data.path=/d", "data.source=local")
+    assert data_dir_overrides(FAMILIES["caption"], "/d") == ("data.data_dir=/d", "data.source=flickr8k")
+    config = resolve_config("chat-lora", "tiny", overrides=data_dir_overrides(FAMILIES["chat"], "/d"))
+    assert (config.data.source, config.data.path) == ("local", "/d")

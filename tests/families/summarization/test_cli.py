@@ -1,0 +1,103 @@
+"""``dlhw summarize`` on a folder (good, empty, non-UTF-8, over-long documents), kill and resume;
+fast failures of the full preset offline and of 4-bit without CUDA."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import run_cli
+from tests.summarization_fixtures import summarization_run
+
+
+def _inputs(folder: Path) -> Path:
+    from dlhw.families.summarization.summary_tasks import make_articles
+
+    folder.mkdir()
+    # five-sentence articles (two facts, three distractors): well under the input limit, the p95 of train documents
+    articles = [a for a in make_articles(30, seed=99) if a.document.count(" . ") == 4][:7]
+    for i, a in enumerate(articles[:4]):
+        (folder / f"a{i}.txt").write_text(a.document, encoding="utf-8")
+    (folder / "empty.txt").write_text("  \n", encoding="utf-8")
+    (folder / "latin1.txt").write_bytes("caf\xe9 na\xefve".encode("latin-1"))
+    (folder / "long.txt").write_text(" ".join(a.document for a in articles), encoding="utf-8")
+    (folder / "more.jsonl").write_text(json.dumps({"article": articles[4].document}) + "\n\n"
+                                       + json.dumps({"title": "no document"}) + "\n", encoding="utf-8")
+    return folder
+
+
+def _records(path: Path) -> dict[str, dict]:
+    lines = path.read_text(encoding="utf-8").splitlines()
+    records = [json.loads(line) for line in lines]
+    assert len({r["path"] for r in records}) == len(records)  # no duplicates
+    return {Path(r["path"]).name: r for r in records}
+
+
+@pytest.mark.slow
+def test_summarize_folder_with_bad_inputs_and_truncation(tmp_path_factory: pytest.TempPathFactory,
+                                                         tmp_path: Path) -> None:
+    run = summarization_run("sft", tmp_path_factory)
+    folder = _inputs(tmp_path / "docs")
+    out = tmp_path / "s.jsonl"
+    code, text = run_cli("summarize", str(folder), "--model", str(run), "--out", str(out), "--batch-size", "3")
+    assert code == 1, text  # some inputs failed
+    records = _records(out)
+    assert set(records) == {"a0.txt", "a1.txt", "a2.txt", "a3.txt", "empty.txt", "latin1.txt", "long.txt",
+                            "more.jsonl:1", "more.jsonl:3"}
+    assert records["empty.txt"] == {"path": str(folder / "empty.txt"), "status": "error",
+                                    "error": "ValueError: empty file"}
+    assert records["latin1.txt"]["status"] == "error" and "not UTF-8" in records["latin1.txt"]["error"]
+    assert records["more.jsonl:3"]["status"] == "error" and "no document" in records["more.jsonl:3"]["error"]
+    assert records["long.txt"]["status"] == "ok" and records["long.txt"]["truncated"] is True
+    good = [records[k] for k in ("a0.txt", "a1.txt", "a2.txt", "a3.txt", "more.jsonl:1")]
+    assert all(r["status"] == "ok" and r["truncated"] is False and r["summary"] for r in good)
+    assert "6 documents done, 3 failed" in text
+
+
+@pytest.mark.slow
+def test_killed_summarize_job_resumes_without_gaps_or_duplicates(tmp_path_factory: pytest.TempPathFactory,
+                                                                 tmp_path: Path) -> None:
+    run = summarization_run("sft", tmp_path_factory)
+    folder = _inputs(tmp_path / "docs")
+    reference = tmp_path / "reference.jsonl"
+    assert run_cli("summarize", str(folder), "--model", str(run), "--out", str(reference), "--batch-size", "2")[0] == 1
+    out = tmp_path / "resumed.jsonl"
+    command = [sys.executable, "-m", "dlhw", "summarize", str(folder), "--model", str(run), "--out", str(out),
+               "--batch-size", "2"]
+    killed = subprocess.run(command, env={**os.environ, "DLHW_FAULT": "kill-after-batch:2"}, capture_output=True,
+                            text=True)
+    assert killed.returncode == -9, killed.stderr
+    assert len(_records(out)) == 4  # two batches of two were written before the kill
+    resumed = subprocess.run(command, capture_output=True, text=True)
+    assert resumed.returncode == 1 and "4 skipped" in resumed.stderr
+    assert _records(out) == _records(reference)
+
+
+def test_full_preset_offline_fails_fast_naming_the_ids(tmp_path: Path) -> None:
+    code, out = run_cli("train", "summarize-sft", "--output-dir", str(tmp_path / "a"))
+    assert code == 1
+    assert "abisee/cnn_dailymail (3.0.0)" in out and "--data-dir" in out and "--preset tiny" in out
+    code, out = run_cli("train", "summarize-lora", "--output-dir", str(tmp_path / "b"))
+    assert code == 1
+    assert "Salesforce/dialogstudio (TweetSumm)" in out and "--data-dir" in out and "--preset tiny" in out
+    assert not (tmp_path / "a").exists()  # no empty run left behind
+
+
+def test_four_bit_without_cuda_fails_fast(tmp_path: Path) -> None:
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("CUDA is available here")
+    code, out = run_cli("prompt", "summarize", "--preset", "tiny", "--model", "meta-llama/Llama-3.2-1B",
+                        "--quantization", "nf4", "--output-dir", str(tmp_path / "p"))
+    assert code == 2
+    assert "4-bit NF4 loading (bitsandbytes) needs a CUDA GPU" in out
+    assert not (tmp_path / "p").exists()  # no run directory without a run in it
+    code, out = run_cli("train", "summarize-lora", "--preset", "tiny", "--set", "model.quantization=int8",
+                        "--output-dir", str(tmp_path / "t"))
+    assert code == 2 and "8-bit loading (bitsandbytes) needs a CUDA GPU" in out

@@ -1,0 +1,120 @@
+"""``dlhw tts``: WAVs and a manifest, split long lines, error records, resume after a kill, both backends."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from dlhw.families.tts.cli import read_utterances, wav_name
+from tests.conftest import run_cli
+from tests.tts_runs import tts_run  # noqa: F401 - the shared session fixture
+
+LONG = " ".join(["این کتاب روی میز است.", "من دو سیب دارم، تو چند سیب داری؟"] * 14)  # 769 characters
+
+
+def _records(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+
+
+def test_read_utterances_keys_every_line(tmp_path: Path) -> None:
+    txt = tmp_path / "a.txt"
+    txt.write_text("سلام\n\nدو\n", encoding="utf-8")
+    assert [k for k, _ in read_utterances(txt)] == [f"{txt}:1", f"{txt}:2", f"{txt}:3"]
+    jsonl = tmp_path / "b.jsonl"
+    jsonl.write_text('{"text": "سلام", "speaker": "s1"}\n[1, 2]\n', encoding="utf-8")
+    items = dict(read_utterances(jsonl))
+    assert items[f"{jsonl}:1"] == {"text": "سلام", "speaker": "s1"}
+    assert "line 2: expected an object" in items[f"{jsonl}:2"]["error"]
+    assert wav_name(f"{txt}:12") == "a-00012.wav"
+
+
+@pytest.mark.slow
+def test_empty_digits_and_long_lines(tts_run: Path, tmp_path: Path) -> None:  # noqa: F811
+    assert len(LONG) > 700
+    lines = tmp_path / "lines.txt"
+    lines.write_text(f"سلام دنیا\n\n۱۲۳\n{LONG}\n", encoding="utf-8")
+    out = tmp_path / "wavs"
+    code, log = run_cli("tts", str(lines), "--model", str(tts_run), "--out-dir", str(out), "--batch-size", "4")
+    assert code == 1, log  # one line failed
+    records = {r["path"]: r for r in _records(out / "manifest.jsonl")}
+    assert records[f"{lines}:2"] == {"path": f"{lines}:2", "status": "error",
+                                     "error": "ValueError: the line normalizes to nothing speakable"}
+    digits = records[f"{lines}:3"]
+    assert digits["status"] == "ok" and digits["text"] == "صد و بیست و سه" and digits["parts"] == 1
+    long = records[f"{lines}:4"]
+    assert long["parts"] == 3  # 769 characters over 300 text positions: split at sentence ends
+    assert long["text"].count(".") == 14
+    for record in (records[f"{lines}:1"], digits, long):
+        info = sf.info(record["wav"])
+        assert (info.samplerate, info.channels, info.subtype) == (16000, 1, "PCM_16")
+        assert info.frames == record["frames"] * 256
+    assert "3 lines done, 1 failed" in log
+
+
+@pytest.mark.slow
+def test_killed_job_resumes_without_gaps_or_duplicates(tts_run: Path, tmp_path: Path) -> None:  # noqa: F811
+    lines = tmp_path / "many.txt"
+    lines.write_text("\n".join(f"جمله شماره {i}" for i in range(1, 9)) + "\n", encoding="utf-8")
+    out = tmp_path / "wavs"
+    argv = [sys.executable, "-m", "dlhw", "tts", str(lines), "--model", str(tts_run), "--out-dir", str(out),
+            "--batch-size", "2"]
+    killed = subprocess.run(argv, capture_output=True, text=True, timeout=300,
+                            env={**os.environ, "DLHW_FAULT": "kill-after-batch:2"})
+    assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
+    partial = _records(out / "manifest.jsonl")
+    assert len(partial) == 4
+    subprocess.run(argv, check=True, capture_output=True, timeout=300)
+    records = _records(out / "manifest.jsonl")
+    paths = [r["path"] for r in records]
+    assert len(paths) == len(set(paths)) == 8
+    assert paths[:4] == [r["path"] for r in partial]
+    assert sorted(p.name for p in out.glob("*.wav")) == [f"many-{i:05d}.wav" for i in range(1, 9)]
+    assert not list(out.glob(".*partial*"))
+
+
+@pytest.mark.slow
+def test_onnxruntime_wavs_equal_torch_wavs(tts_run: Path, tmp_path: Path) -> None:  # noqa: F811
+    lines = tmp_path / "s.jsonl"
+    lines.write_text('{"text": "سلام دنیا"}\n{"text": "من ۲۳ سیب دارم.", "speaker": "synthetic-02"}\n'
+                     '{"text": "باران می‌بارد"}\n', encoding="utf-8")
+    waves = {}
+    for backend in ("torch", "onnxruntime"):
+        out = tmp_path / backend
+        code, log = run_cli("tts", str(lines), "--model", str(tts_run), "--out-dir", str(out), "--backend", backend,
+                            "--batch-size", "3")
+        assert code == 0, log
+        waves[backend] = {r["path"]: (r["frames"], sf.read(r["wav"], dtype="int16")[0])
+                          for r in _records(out / "manifest.jsonl")}
+    assert waves["torch"].keys() == waves["onnxruntime"].keys()
+    for key, (frames, wave) in waves["torch"].items():
+        ort_frames, ort_wave = waves["onnxruntime"][key]
+        assert frames == ort_frames  # the same stop step
+        assert len(wave) == len(ort_wave) == frames * 256
+        assert int(np.abs(wave.astype(int)).max()) > 1000  # not silence: the comparison means something
+        assert int(np.abs(wave.astype(int) - ort_wave.astype(int)).max()) <= 33  # 1e-3 of full scale
+
+
+@pytest.mark.slow
+def test_single_text_to_one_wav_and_unknown_speaker(tts_run: Path, tmp_path: Path) -> None:  # noqa: F811
+    out = tmp_path / "a.wav"
+    code, log = run_cli("tts", "--model", str(tts_run), "--text", "سلام ۲۳", "--out", str(out),
+                        "--speaker", "synthetic-01")
+    assert code == 0, log
+    info = sf.info(str(out))
+    assert (info.samplerate, info.channels) == (16000, 1) and info.frames % 256 == 0
+    voice = tmp_path / "voice.wav"  # a recording as the speaker: embedded with the run's x-vector provider
+    sf.write(str(voice), np.sin(np.arange(16000) * 2 * np.pi * 180 / 16000).astype(np.float32) * 0.3, 16000)
+    code, log = run_cli("tts", "--model", str(tts_run), "--text", "سلام", "--out", str(tmp_path / "b.wav"),
+                        "--speaker", str(voice))
+    assert code == 0, log
+    assert sf.info(str(tmp_path / "b.wav")).frames > 0
+    code, log = run_cli("tts", "--model", str(tts_run), "--text", "سلام", "--out", str(out), "--speaker", "nobody")
+    assert code == 2 and "--speaker nobody: neither a speaker of this run" in log
