@@ -27,6 +27,7 @@ import torch
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
+from dlhw.backends import choose_providers  # noqa: E402
 from dlhw.cli.env_cmd import cpu_model  # noqa: E402
 from dlhw.families.chat.persian_tasks import make_examples, plain_text  # noqa: E402
 from dlhw.lm.export import export_decoder  # noqa: E402
@@ -104,7 +105,7 @@ def run_ort(model, tokenizer, prompts, args) -> tuple[float, list[list[int]], fl
         start = time.perf_counter()
         export_decoder(model.cpu(), tokenizer, Path(tmp), 18, 512, stop_token_ids(model, tokenizer))
         export_s = time.perf_counter() - start
-        providers = ["CUDAExecutionProvider", "CPUExecutionProvider"] if args.device == "cuda" else None
+        providers = choose_providers("onnxruntime", args.device)
         ort_gen = OrtChatGenerator(Path(tmp), providers, max_new_tokens=args.new_tokens)
         ort_gen.stop_ids = [-1]
         ort_s, ort_tokens = timed(ort_gen.generate, prompts, BATCH)

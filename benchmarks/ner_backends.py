@@ -53,9 +53,10 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
 
+    from dlhw.backends import open_session
     from dlhw.families.ner.data import LABELS
     from dlhw.families.ner.export import LogitsGraph, quantize_weights
-    from dlhw.families.ner.infer import Tagger, ort_logits, ort_session, torch_logits
+    from dlhw.families.ner.infer import Tagger, ort_logits, torch_logits
     from dlhw.families.ner.model import train_tiny_tokenizer
     from dlhw.families.ner.ner_tasks import embedded_splits, tokenizer_corpus
 
@@ -91,8 +92,8 @@ def main() -> None:
                                                                      "logits": axes})
         model.eval()
         quantize_weights(fp32, int8)
-        ort32 = tagger(ort_logits(ort_session(fp32, ["CPUExecutionProvider"], args.threads)), args.batch_size)
-        ort8 = tagger(ort_logits(ort_session(int8, ["CPUExecutionProvider"], args.threads)), args.batch_size)
+        ort32 = tagger(ort_logits(open_session(fp32, ["CPUExecutionProvider"], args.threads)), args.batch_size)
+        ort8 = tagger(ort_logits(open_session(int8, ["CPUExecutionProvider"], args.threads)), args.batch_size)
         rates["onnxruntime fp32, batched"], ort_tags = timed("onnxruntime fp32, batched", ort32.tag, sentences, pieces)
         rates["onnxruntime int8, batched"], int8_tags = timed("onnxruntime int8, batched", ort8.tag, sentences, pieces)
         sizes = (fp32.stat().st_size / 2**20, int8.stat().st_size / 2**20)

@@ -10,29 +10,27 @@ registry (``Family.export`` in :mod:`dlhw.core.registry`).
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 from pathlib import Path
 from typing import Any
 
-from dlhw.core.imports import import_string
+from dlhw.core.atomic import write_json_atomic
+from dlhw.core.family import ExportSpec, Family
 from dlhw.core.registry import family_of_run
 from dlhw.core.runs import EXPORT_META, require_run_dir
 from dlhw.errors import ConfigError
 
 
-def export_run(
-    run_dir: str | Path, *, tensorrt: bool = False, fp16: bool = False, opset: int | None = None,
-    out: str | Path | None = None, atol: float | None = None, max_batch: int = 32, int8: bool = False,
-    force: bool = False,
-) -> Path:
-    """Export a run to ONNX (and int8 / TensorRT engines); return the export directory."""
-    run_dir = require_run_dir(run_dir)
-    family = family_of_run(run_dir)
+def check_export_request(family: Family, *, tensorrt: bool = False, fp16: bool = False, int8: bool = False,
+                         force: bool = False) -> ExportSpec:
+    """The family's export spec, or a one-line error for a request it cannot meet -- before any work."""
     spec = family.export
     if spec is None:
-        raise ConfigError(f"{run_dir}: the {family.name} family has no exporter")
+        raise ConfigError(f"the {family.name} family has no ONNX export")
+    if tensorrt and spec.tensorrt is None:
+        raise ConfigError(f"--tensorrt: the {family.name} family has no TensorRT export ({spec.no_tensorrt_because}); "
+                          "export without --tensorrt and run it with --backend onnxruntime")
     if int8 and spec.int8 is None:
         raise ConfigError(f"--int8: the {family.name} family has no int8 export")
     if force and not int8:
@@ -43,20 +41,31 @@ def export_run(
         from dlhw.backends.tensorrt import require_tensorrt
 
         require_tensorrt()  # before any work: fail within seconds
+    return spec
+
+
+def export_run(
+    run_dir: str | Path, *, tensorrt: bool = False, fp16: bool = False, opset: int | None = None,
+    out: str | Path | None = None, atol: float | None = None, max_batch: int = 32, int8: bool = False,
+    force: bool = False,
+) -> Path:
+    """Export a run to ONNX (and int8 / TensorRT engines); return the export directory."""
+    run_dir = require_run_dir(run_dir)
+    family = family_of_run(run_dir)
+    spec = check_export_request(family, tensorrt=tensorrt, fp16=fp16, int8=int8, force=force)
     final = Path(out) if out else run_dir / "export" / "onnx"
     partial = final.parent / f".{final.name}.partial-{os.getpid()}"
     shutil.rmtree(partial, ignore_errors=True)
     partial.mkdir(parents=True)
     try:
-        handle = import_string(spec.load)(run_dir)
-        meta: dict[str, Any] = import_string(spec.exporter)(handle, partial, opset or spec.opset)
-        meta["parity"] = import_string(spec.checker)(handle, partial, meta, spec.atol if atol is None else atol)
-        if int8:
-            gate = {"force": True} if force else {}  # only families with a quality gate take --force
-            meta["int8"] = import_string(spec.int8)(handle, partial, **gate)  # type: ignore[arg-type]
-        if tensorrt:
-            meta["tensorrt"] = import_string(spec.tensorrt)(partial, meta, fp16, max_batch)
-        (partial / EXPORT_META).write_text(json.dumps(meta, indent=2), encoding="utf-8")
+        handle = spec.load(run_dir)
+        meta: dict[str, Any] = spec.exporter(handle, partial, opset or spec.opset)
+        meta["parity"] = spec.checker(handle, partial, meta, spec.atol if atol is None else atol)
+        if int8 and spec.int8 is not None:
+            meta["int8"] = spec.int8(handle, partial, force=force)
+        if tensorrt and spec.tensorrt is not None:
+            meta["tensorrt"] = spec.tensorrt(partial, meta, fp16, max_batch)
+        write_json_atomic(partial / EXPORT_META, meta)
         if final.exists():
             shutil.rmtree(final)
         os.replace(partial, final)

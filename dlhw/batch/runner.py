@@ -29,6 +29,7 @@ from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
 from dlhw.core.faults import kill_if_reached
+from dlhw.core.inputs import printable_key
 from dlhw.errors import ConfigError
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff")
@@ -80,7 +81,7 @@ def in_shard(path: Path, shard: tuple[int, int] | None) -> bool:
     """Deterministic: a path's shard depends on the path alone, not on the other inputs."""
     if shard is None:
         return True
-    digest = hashlib.sha1(str(path).encode("utf-8")).digest()
+    digest = hashlib.sha1(printable_key(path).encode("utf-8")).digest()
     return int.from_bytes(digest[:8], "big") % shard[1] == shard[0]
 
 
@@ -100,7 +101,8 @@ class ResultWriter:
         self._recover()
         path.parent.mkdir(parents=True, exist_ok=True)
         new = not path.exists() or path.stat().st_size == 0
-        self.handle = path.open("a", encoding="utf-8", newline="")
+        # a result holding a lone surrogate (a JSON "\ud800" in an input) is escaped, not a crash mid-job
+        self.handle = path.open("a", encoding="utf-8", newline="", errors="backslashreplace")
         if self.csv:
             self.writer = csv.DictWriter(self.handle, fieldnames=self.CSV_FIELDS)
             if new:
@@ -205,11 +207,13 @@ def run_batch_job(
 ) -> JobSummary:
     """Load ``paths`` in workers, process them in batches, write a record per path.
 
-    A "path" is any key with a stable ``str()``: a file, or an id such as ``prompts.txt:12``.
+    A "path" is any key with a stable ``str()``: a file, or an id such as ``prompts.txt:12``; its
+    record's ``path`` is :func:`~dlhw.core.inputs.printable_key` of it (``str()`` itself unless that
+    holds a non-UTF-8 file name).
     """
-    todo = [p for p in paths if str(p) not in writer.done]
+    todo = [p for p in paths if printable_key(p) not in writer.done]
     skipped = len(paths) - len(todo)
-    failed_before = sum(str(p) in writer.failed for p in paths)
+    failed_before = sum(printable_key(p) in writer.failed for p in paths)
     loader = DataLoader(LoadedItems(todo, load), batch_size=batch_size, num_workers=num_workers,
                         collate_fn=_as_list)
     succeeded = failed = 0
@@ -220,13 +224,15 @@ def run_batch_job(
             good = [(i, value) for i, value, error in items if error is None]
             for i, _, error in items:
                 if error is not None:
-                    records.append({"path": str(todo[i]), "status": "error", "error": error})
+                    records.append({"path": printable_key(todo[i]), "status": "error", "error": error})
             if good:
                 try:
                     results = process([value for _, value in good])
-                    records += [{"path": str(todo[i]), "status": "ok", **r} for (i, _), r in zip(good, results, strict=True)]
+                    records += [{"path": printable_key(todo[i]), "status": "ok", **r}
+                                for (i, _), r in zip(good, results, strict=True)]
                 except Exception as err:  # noqa: BLE001 - a failing batch is recorded, the job goes on
-                    records += [{"path": str(todo[i]), "status": "error", "error": f"{type(err).__name__}: {err}"}
+                    records += [{"path": printable_key(todo[i]), "status": "error",
+                                 "error": f"{type(err).__name__}: {err}"}
                                 for i, _ in good]
             writer.write(records)
             kill_if_reached("kill-after-batch", batch_number)

@@ -23,7 +23,7 @@ def config_group() -> None:
 def show_cmd(recipe: str, preset: str, config_file: str | None, overrides: tuple[str, ...], explain_keys: bool) -> None:
     """Print RECIPE's config as YAML, with the preset and --set overrides applied."""
     if explain_keys:
-        cls = family_of(recipe).load("config_class")
+        cls = family_of(recipe).config_class
         for key, type_name, doc in explain(cls):
             click.echo(f"{key:<32} {type_name:<24} {doc}")
         return

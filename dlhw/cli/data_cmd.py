@@ -42,7 +42,7 @@ def inspect_cmd(ctx: click.Context, family_name: str, **_: object) -> None:
         overrides = (*data_dir_overrides(family, options["data_dir"]), *overrides)
     config = resolve_config(recipes_of(family.name)[0].name, options.get("preset") or "full", None, overrides)
     out_dir = options.get("out_dir") or f"runs/inspect/{family.name}"
-    result = family.load("inspect")(config, out_dir)
+    result = family.require("inspect")(config, out_dir)
     click.echo(json.dumps(result, indent=2, ensure_ascii=False))
 
 

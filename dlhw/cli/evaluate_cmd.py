@@ -34,7 +34,7 @@ def evaluate_cmd(ctx: click.Context, run: str, **_: object) -> None:
     run_dir = require_run_dir(run)
     family = family_of_run(run_dir)
     options = family_options(ctx, family, "evaluate", shared=("run",))
-    result = family.load("evaluate")(run_dir, **options)
+    result = family.evaluate(run_dir, **options)
     click.echo(json.dumps(result["metrics"], indent=2, ensure_ascii=False))
     click.echo(f"wrote {run_dir / 'eval.json'} and {run_dir / 'report.md'}")
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-
 import click
 
 from dlhw.core.options import family_options, options_epilog
@@ -38,16 +36,19 @@ def export_cmd(ctx: click.Context, run: str, onnx_flag: bool, **_: object) -> No
     the measured difference and leaves nothing behind. export.json names the files, the parity
     numbers and the settings. Each family takes only the options that mean something for it.
     """
-    from dlhw.backends.export import export_run
+    from dlhw.backends.export import check_export_request, export_run
     from dlhw.core.registry import family_of_run
-    from dlhw.core.runs import require_run_dir
+    from dlhw.core.runs import EXPORT_META, read_json, require_run_dir
 
     if not onnx_flag:
         raise ConfigError("say what to export: --onnx (optionally with --tensorrt)")
     family = family_of_run(require_run_dir(run))
+    given = ctx.params
+    check_export_request(family, tensorrt=given["tensorrt"], fp16=given["fp16"], int8=given["int8"],
+                         force=given["force"])
     options = family_options(ctx, family, "export", shared=("run", "onnx_flag"))
     out_dir = export_run(run, **options)
-    meta = json.loads((out_dir / "export.json").read_text(encoding="utf-8"))
+    meta = read_json(out_dir / EXPORT_META)
     click.echo(f"exported to {out_dir}: {', '.join(meta['files'].values())}")
     for part in ("parity", "int8"):
         if part in meta:

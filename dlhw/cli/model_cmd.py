@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import click
 
 
@@ -27,13 +25,14 @@ def summary_cmd(target: str, depth: int) -> None:
       dlhw model summary runs/RECIPE/20261123-101500 --depth 6
       dlhw model summary path/to/hf-model-folder
     """
+    from dlhw.core.runs import RunFiles
     from dlhw.reports.model_summary import module_tree
 
-    if (Path(target) / "config.yaml").is_file():
+    if RunFiles(target).config.is_file():
         from dlhw.core.registry import family_of_run
         from dlhw.core.runs import require_run_dir
 
-        model, label = family_of_run(target).load("load_model")(require_run_dir(target))
+        model, label = family_of_run(target).require("load_model")(require_run_dir(target))
     else:
         from dlhw.lm.hub import load_any_hub_model
 

@@ -1,9 +1,9 @@
 """``dlhw prompt TASK``: prompting without training (BBH sports, summarization shots, ...).
 
-Each task is a subcommand in its family's own module, listed in :data:`PROMPT_TASKS` as an import
-string and imported only when that task runs (or its ``--help`` is asked for), so ``dlhw --help``
-stays fast. A prompt run writes a run directory like training does (``config.yaml``, ``eval.json``,
-``report.md``), so ``dlhw report`` and ``dlhw report compare`` read it.
+The tasks come from the family registry (``Family.prompt_tasks``): each is a subcommand in its
+family's own module, imported only when that task runs (or its ``--help`` is asked for), so
+``dlhw --help`` stays fast. A prompt run writes a run directory like training does
+(``config.yaml``, ``eval.json``, ``report.md``), so ``dlhw report`` and ``dlhw report compare`` read it.
 """
 
 from __future__ import annotations
@@ -11,20 +11,20 @@ from __future__ import annotations
 import click
 
 from dlhw.core.imports import import_string
+from dlhw.core.registry import FAMILIES
 
-PROMPT_TASKS: dict[str, str] = {
-    "bbh-sports": "dlhw.families.prompting.cli:bbh_sports_cmd",
-    "summarize": "dlhw.families.summarization.prompt_cli:summarize_prompt_cmd",
-}
-"""Subcommand name -> ``module:command``."""
+
+def prompt_tasks() -> dict[str, str]:
+    """Task name -> ``module:command``, over every family."""
+    return {task: target for family in FAMILIES.values() for task, target in family.prompt_tasks.items()}
 
 
 class _LazyTasks(click.Group):
     def list_commands(self, ctx: click.Context) -> list[str]:
-        return sorted(PROMPT_TASKS)
+        return sorted(prompt_tasks())
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
-        target = PROMPT_TASKS.get(cmd_name)
+        target = prompt_tasks().get(cmd_name)
         return import_string(target) if target else None
 
 

@@ -46,8 +46,15 @@ def train_cmd(
       dlhw train RECIPE --preset tiny --nproc 2        two processes (torchrun + DDP)
     """
     from dlhw.config import dump_yaml, to_dict
+    from dlhw.core.atomic import write_text_atomic
     from dlhw.core.registry import data_dir_overrides, family_of, resolve_config
-    from dlhw.core.runs import default_run_dir, latest_checkpoint, latest_run, prepare_run_dir
+    from dlhw.core.runs import (
+        RunFiles,
+        default_run_dir,
+        latest_checkpoint,
+        latest_run,
+        prepare_run_dir,
+    )
     from dlhw.engine.launch import in_distributed_worker, launch, world
 
     family = family_of(recipe)
@@ -62,10 +69,9 @@ def train_cmd(
         config = resolve_config(recipe, preset, config_file, overrides, seed)
         checkpoint = Path(resume) if resume and resume != "latest" else (
             latest_checkpoint(run_dir) if resume else None)
-        if world()[0] == 0 and not (run_dir / "config.yaml").is_file():  # accelerate launch: no launcher
-            run_dir.mkdir(parents=True, exist_ok=True)
-            (run_dir / "config.yaml").write_text(dump_yaml(to_dict(config)), encoding="utf-8")
-        family.load("train")(config, run_dir, checkpoint)
+        if world()[0] == 0 and not RunFiles(run_dir).config.is_file():  # accelerate launch: no launcher
+            write_text_atomic(RunFiles(run_dir).config, dump_yaml(to_dict(config)))
+        family.require("train")(config, run_dir, checkpoint)
         return
     if data_dir:
         overrides = (*data_dir_overrides(family, data_dir), *overrides)
@@ -87,31 +93,32 @@ def train_cmd(
             checkpoint = latest_checkpoint(run_dir)
             if checkpoint is None:
                 raise ConfigError(f"--resume: {run_dir} has no complete checkpoint to continue from")
-        saved = run_dir / "config.yaml"
+        saved = RunFiles(run_dir).config
         if not saved.is_file():
-            raise ConfigError(f"--resume: {run_dir} has no config.yaml")
+            raise ConfigError(f"--resume: {run_dir} has no {saved.name}")
         config = resolve_config(recipe, preset=_saved_preset(saved), config_file=saved,
                                 overrides=overrides, seed=seed)
     else:
         config = resolve_config(recipe, preset, config_file, overrides, seed)
         run_dir = Path(output_dir) if output_dir else default_run_dir(recipe)
     prepare_run_dir(run_dir, overwrite=overwrite, resume=bool(resume))
-    (run_dir / "config.yaml").write_text(dump_yaml(to_dict(config)), encoding="utf-8")
+    files = RunFiles(run_dir)
+    write_text_atomic(files.config, dump_yaml(to_dict(config)))
     click.echo(f"run directory: {run_dir}" + (f" (resuming from {checkpoint})" if checkpoint else ""))
     if nproc > 1:
         code = launch(nproc, recipe, run_dir, config.preset, checkpoint)
         if code != 0:
             raise DlhwError(f"torchrun exited with code {code}; see the worker logs above")
-        click.echo(f"done: model in {run_dir / 'model'}, report in {run_dir / 'report.md'}")
+        click.echo(f"done: model in {files.model}, report in {files.report}")
         return
-    train = family.load("train")
+    train = family.require("train")
     try:
         train(config, run_dir, checkpoint)
     except Exception:
-        if not resume and [p.name for p in run_dir.iterdir()] == ["config.yaml"]:
+        if not resume and [p.name for p in run_dir.iterdir()] == [files.config.name]:
             shutil.rmtree(run_dir)  # failed before anything but its config: leave no empty run
         raise
-    click.echo(f"done: model in {run_dir / 'model'}, report in {run_dir / 'report.md'}")
+    click.echo(f"done: model in {files.model}, report in {files.report}")
 
 
 def _saved_preset(path: Path) -> str:

@@ -6,6 +6,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from dlhw.core.runs import METRICS_FILE
+
 
 def read_jsonl(path: str | Path) -> list[dict[str, Any]]:
     """Every record of a JSON-lines file; ``[]`` when there is none yet."""
@@ -18,4 +20,4 @@ def read_jsonl(path: str | Path) -> list[dict[str, Any]]:
 def read_metrics(run_dir_or_file: str | Path) -> list[dict[str, Any]]:
     """The records of ``metrics.jsonl`` (given the file, or the run directory holding it)."""
     path = Path(run_dir_or_file)
-    return read_jsonl(path / "metrics.jsonl" if path.is_dir() else path)
+    return read_jsonl(path / METRICS_FILE if path.is_dir() else path)

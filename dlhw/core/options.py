@@ -1,9 +1,17 @@
 """Options several commands share, so they read and behave the same everywhere, and the check
-that a family-specific verb got only the options its family declares."""
+that a family-specific verb got only the options its family declares.
+
+The batch verbs (``dlhw caption``, ``chat``, ``ner``, ``summarize``, ``tts``) declare their common
+options with the decorators below, so every verb spells them, defaults them and documents them
+alike: ``--model RUN``, ``--backend``, ``--device`` (``auto`` everywhere), ``--batch-size``,
+``--shard i/n`` and ``--out`` (the results file; ``--output-dir`` names run directories).
+"""
 
 from __future__ import annotations
 
-from typing import Any
+import re
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
 
 import click
 from click.core import ParameterSource
@@ -22,6 +30,66 @@ set_option = click.option(
     "--set", "overrides", multiple=True, metavar="KEY=VALUE",
     help="Override one config value by dotted key, e.g. --set train.epochs=3 (repeatable).",
 )
+
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+BACKENDS = ("torch", "onnxruntime", "tensorrt")
+"""Where a batch verb's model can run (a family may take fewer)."""
+
+_DEVICE = re.compile(r"auto|cpu|cuda(:\d+)?")
+
+
+def model_option(help: str, *, required: bool = True, must_exist: bool = True,
+                 metavar: str = "RUN") -> Callable[[F], F]:
+    """``--model RUN`` (parameter ``model_path``): what the verb runs, described per verb by ``help``.
+
+    ``must_exist=False`` takes names that are not folders here too (a Hub id); ``required=False``
+    is for a verb that also takes the run another way (``dlhw chat RUN``).
+    """
+    kind = click.Path(exists=True, file_okay=False) if must_exist else click.STRING
+    return click.option("--model", "model_path", required=required, type=kind, metavar=metavar, help=help)
+
+
+def backend_option(choices: Sequence[str] = BACKENDS, help: str = "Where the model runs: torch needs a run "
+                   "directory; onnxruntime and tensorrt take an export directory or a run with export/onnx "
+                   "(`dlhw export RUN --onnx`).") -> Callable[[F], F]:
+    """``--backend``, default ``torch``; ``choices`` narrows it for a family that runs on fewer."""
+    return click.option("--backend", type=click.Choice(list(choices)), default="torch", show_default=True, help=help)
+
+
+def _check_device(ctx: click.Context, param: click.Parameter, value: str) -> str:
+    # checked by its spelling here, without importing torch (help and usage errors stay instant);
+    # whether CUDA is present is asked when the model loads (dlhw.core.devices.resolve_device)
+    if not _DEVICE.fullmatch(value):
+        raise click.BadParameter(f"{value!r}: use auto (a CUDA GPU when there is one, else the CPU), cpu, cuda "
+                                 "or cuda:N", ctx=ctx, param=param)
+    return value
+
+
+def device_option(fn: F) -> F:
+    """``--device auto|cpu|cuda|cuda:N``, default ``auto``: the CUDA GPU when there is one, else the CPU."""
+    return click.option("--device", default="auto", show_default=True, callback=_check_device, metavar="DEVICE",
+                        help="auto (a CUDA GPU when there is one, else the CPU), cpu, cuda or cuda:N.")(fn)
+
+
+def batch_size_option(default: int, help: str) -> Callable[[F], F]:
+    """``--batch-size N`` (N >= 1) with the verb's own default and description of what is batched."""
+    return click.option("--batch-size", type=click.IntRange(min=1), default=default, show_default=True, help=help)
+
+
+def shard_option(fn: F) -> F:
+    """``--shard i/n``: this job's deterministic share of the inputs (parsed by ``batch.runner.parse_shard``)."""
+    return click.option("--shard", default=None, metavar="i/n",
+                        help="Process only shard i of n of the inputs (chosen by input key, the same in every "
+                             "run), so n jobs with 0/n .. n-1/n cover everything exactly once.")(fn)
+
+
+def out_option(help: str = "Results file: .jsonl or .csv, one record per input. An existing file is continued, "
+               "not overwritten.", *, required: bool = True) -> Callable[[F], F]:
+    """``--out FILE``: where the verb writes its result records (``--output-dir`` is for run directories)."""
+    return click.option("--out", required=required, default=None, type=click.Path(dir_okay=False), metavar="FILE",
+                        help=help)
 
 
 def _flag(ctx: click.Context, name: str) -> str:

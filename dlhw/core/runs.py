@@ -1,4 +1,4 @@
-"""Run directories: ``runs/<recipe>/<timestamp>/`` and what lives in them.
+"""Run directories: ``runs/<recipe>/<timestamp>/``, the names of what lives in them, and the readers.
 
 ```
 config.yaml        the resolved config (re-usable with --config)
@@ -7,10 +7,21 @@ metrics.jsonl      one JSON record per log event (train loss, eval metrics, samp
 plots/             PNG figures
 model/             the final model, save_pretrained-style (safetensors + config)
 train_summary.json data, model and training numbers of the run
+base_eval.json     the base model's scores before fine-tuning (chat, ner, summarization, tts)
 eval.json          metrics written by `dlhw evaluate`
+predictions_S.jsonl one record per example of split S, from the last evaluation
+probes.jsonl       fixed prompts answered by the base and the fine-tuned model (chat)
+splits.json        the image ids of each split (caption)
+data_stats.json    the lengths that chose the token limits (summarization)
+sparsity.json      pruned runs and runs trained from one: sparsity per module, the parent
 report.md          the Markdown run report
 export/onnx/       `dlhw export RUN --onnx` (export.json names the files)
 ```
+
+:class:`RunFiles` is the one place these names are spelled; every JSON file of a run is written with
+:func:`dlhw.core.atomic.write_json_atomic`, so a reader never sees half of one. :func:`read_eval` and
+:func:`read_train_summary` are the readers of ``eval.json`` and ``train_summary.json``, and
+:class:`Evaluation` / :class:`TrainSummary` declare the keys the shared reports read.
 """
 
 from __future__ import annotations
@@ -22,13 +33,213 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict, cast
 
 from dlhw.errors import ConfigError
 
+CONFIG_FILE = "config.yaml"
 CHECKPOINTS = "checkpoints"
+METRICS_FILE = "metrics.jsonl"
+PLOTS = "plots"
+MODEL_DIR = "model"
+TRAIN_SUMMARY_FILE = "train_summary.json"
+BASE_EVAL_FILE = "base_eval.json"
+EVAL_FILE = "eval.json"
+PROBES_FILE = "probes.jsonl"
+SPLITS_FILE = "splits.json"
+DATA_STATS_FILE = "data_stats.json"
+SPARSITY_FILE = "sparsity.json"
+REPORT_FILE = "report.md"
+EXPORT_DIR = "export"
+ONNX_EXPORT = "onnx"
 EXPORT_META = "export.json"
 _CKPT = re.compile(r"^checkpoint-(\d+)$")
+
+
+class RunFiles:
+    """The paths of one run directory's files, each named here once.
+
+    Args:
+        root: The run directory (it need not exist yet).
+
+    Example:
+        ``RunFiles(run_dir).eval`` is ``run_dir / "eval.json"``.
+    """
+
+    __slots__ = ("root",)
+
+    def __init__(self, root: str | Path) -> None:
+        self.root = Path(root)
+
+    def __repr__(self) -> str:
+        return f"RunFiles({str(self.root)!r})"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, RunFiles) and other.root == self.root
+
+    def __hash__(self) -> int:
+        return hash(self.root)
+
+    @property
+    def config(self) -> Path:
+        """``config.yaml``: the resolved config."""
+        return self.root / CONFIG_FILE
+
+    @property
+    def checkpoints(self) -> Path:
+        """``checkpoints/``: the HF Trainer's ``checkpoint-N`` folders."""
+        return self.root / CHECKPOINTS
+
+    @property
+    def metrics(self) -> Path:
+        """``metrics.jsonl``: one record per log event, appended as training goes."""
+        return self.root / METRICS_FILE
+
+    @property
+    def plots(self) -> Path:
+        """``plots/``: the run's figures."""
+        return self.root / PLOTS
+
+    def plot(self, name: str) -> Path:
+        """``plots/<name>``, one figure."""
+        return self.plots / name
+
+    @property
+    def model(self) -> Path:
+        """``model/``: the final model, save_pretrained-style."""
+        return self.root / MODEL_DIR
+
+    @property
+    def train_summary(self) -> Path:
+        """``train_summary.json``: data, model and training numbers."""
+        return self.root / TRAIN_SUMMARY_FILE
+
+    @property
+    def base_eval(self) -> Path:
+        """``base_eval.json``: the base model's scores, measured before fine-tuning."""
+        return self.root / BASE_EVAL_FILE
+
+    @property
+    def eval(self) -> Path:
+        """``eval.json``: the scores of the last ``dlhw evaluate`` (or of training's own evaluation)."""
+        return self.root / EVAL_FILE
+
+    def predictions(self, split: str) -> Path:
+        """``predictions_<split>.jsonl``: one record per example of the last evaluation on ``split``."""
+        return self.root / f"predictions_{split}.jsonl"
+
+    @property
+    def probes(self) -> Path:
+        """``probes.jsonl``: fixed prompts answered by the base and the fine-tuned model."""
+        return self.root / PROBES_FILE
+
+    @property
+    def splits(self) -> Path:
+        """``splits.json``: the example ids of each split, so evaluation scores the same ones."""
+        return self.root / SPLITS_FILE
+
+    @property
+    def data_stats(self) -> Path:
+        """``data_stats.json``: the length statistics that chose the token limits."""
+        return self.root / DATA_STATS_FILE
+
+    @property
+    def sparsity(self) -> Path:
+        """``sparsity.json``: sparsity per module and overall, and the parent run."""
+        return self.root / SPARSITY_FILE
+
+    @property
+    def report(self) -> Path:
+        """``report.md``: the run report."""
+        return self.root / REPORT_FILE
+
+    @property
+    def export(self) -> Path:
+        """``export/onnx/``: the default ONNX export directory (``export.json`` inside names its files)."""
+        return self.root / EXPORT_DIR / ONNX_EXPORT
+
+
+class ModelNumbers(TypedDict, total=False):
+    """``train_summary.json["model"]``: the keys shared reports read (families add their own)."""
+
+    parameters: int
+    trainable_parameters: int
+    trainable_percent: float
+
+
+class TrainNumbers(TypedDict, total=False):
+    """``train_summary.json["train"]``: :class:`dlhw.engine.trainer.TrainResult` as a mapping."""
+
+    global_step: int
+    epochs: float
+    wall_time_s: float
+    best_checkpoint: str | None
+    best_metric: float | None
+    best_metric_name: str
+    best_eval_loss: float | None
+    """Runs written before ``best_metric`` existed."""
+    stopped_early: bool
+    peak_memory_mb: float
+
+
+class TrainSummary(TypedDict, total=False):
+    """``train_summary.json``: the keys ``report compare`` and the run report read.
+
+    Families add their own (``data``, ``method``, ``frozen_check``, ...), which only their own report
+    sections read.
+    """
+
+    recipe: str
+    preset: str
+    label: str
+    """How ``report compare`` names the run (else the recipe, else the folder)."""
+    model: ModelNumbers
+    train: TrainNumbers
+    """Absent for runs that do not train (prompting)."""
+
+
+class Evaluation(TypedDict, total=False):
+    """``eval.json``: the keys ``report compare`` and the run report read.
+
+    Families add their own (``plots``, ``samples``, ``strategies``, ...), which only their own report
+    sections read.
+    """
+
+    split: str
+    metrics: dict[str, Any]
+    """The family's metrics by key (``Family.metrics`` names the headline ones)."""
+    base: dict[str, Any]
+    """The same metrics of the base model, where the run measured it."""
+    change_from_base: dict[str, float]
+    """``metrics[k] - base[k]`` per metric."""
+
+
+def read_eval(run: RunFiles | str | Path) -> Evaluation:
+    """The run's ``eval.json`` (``{}`` when it has none).
+
+    Args:
+        run: The run directory, or its :class:`RunFiles`.
+
+    Returns:
+        The evaluation mapping.
+    """
+    return cast(Evaluation, read_json(_files(run).eval))
+
+
+def read_train_summary(run: RunFiles | str | Path) -> TrainSummary:
+    """The run's ``train_summary.json`` (``{}`` when it has none).
+
+    Args:
+        run: The run directory, or its :class:`RunFiles`.
+
+    Returns:
+        The summary mapping.
+    """
+    return cast(TrainSummary, read_json(_files(run).train_summary))
+
+
+def _files(run: RunFiles | str | Path) -> RunFiles:
+    return run if isinstance(run, RunFiles) else RunFiles(run)
 
 
 def default_run_dir(recipe: str, root: str | Path = "runs") -> Path:
@@ -51,7 +262,7 @@ def prepare_run_dir(run_dir: Path, *, overwrite: bool, resume: bool) -> Path:
 
 
 @contextmanager
-def removed_if_failed(run_dir: Path, finished: str = "eval.json") -> Iterator[None]:
+def removed_if_failed(run_dir: Path, finished: str = EVAL_FILE) -> Iterator[None]:
     """Delete ``run_dir`` when the block raises before writing ``finished`` in it: a failed run leaves
     nothing that looks like a run (``dlhw report compare runs/...`` would trip on it)."""
     try:
@@ -83,9 +294,10 @@ def latest_run(recipe: str, root: str | Path = "runs") -> Path | None:
 def require_run_dir(path: str | Path) -> Path:
     """A trained run directory (``config.yaml`` and ``model/``), or a clear error."""
     run_dir = Path(path)
-    if not (run_dir / "config.yaml").is_file():
-        raise ConfigError(f"{run_dir}: not a dlhw run directory (no config.yaml)")
-    model_dir = run_dir / "model"
+    files = RunFiles(run_dir)
+    if not files.config.is_file():
+        raise ConfigError(f"{run_dir}: not a dlhw run directory (no {CONFIG_FILE})")
+    model_dir = files.model
     if not ((model_dir / "config.json").is_file() or (model_dir / "adapter_config.json").is_file()):
         raise ConfigError(
             f"{run_dir}: the run has no final model yet (model/ is missing); finish it with "
@@ -98,9 +310,9 @@ def run_config_dict(run_dir: str | Path) -> dict[str, Any]:
     """The raw mapping of ``RUN/config.yaml`` (a clear error when it is missing)."""
     from dlhw.config import load_yaml
 
-    path = Path(run_dir) / "config.yaml"
+    path = RunFiles(run_dir).config
     if not path.is_file():
-        raise ConfigError(f"{run_dir}: not a dlhw run directory (no config.yaml)")
+        raise ConfigError(f"{run_dir}: not a dlhw run directory (no {CONFIG_FILE})")
     return load_yaml(path)
 
 
@@ -115,7 +327,7 @@ def export_dir_of(path: str | Path) -> Path:
     path = Path(path)
     if (path / EXPORT_META).is_file():
         return path
-    candidate = path / "export" / "onnx"
+    candidate = RunFiles(path).export
     if (candidate / EXPORT_META).is_file():
         return candidate
     raise ConfigError(f"{path}: no ONNX export found; create one with `dlhw export {path} --onnx`")

@@ -12,6 +12,7 @@ from typing import Any
 
 from transformers import TrainerCallback, TrainerControl, TrainerState, TrainingArguments
 
+from dlhw.core.atomic import write_text_atomic
 from dlhw.core.faults import kill_if_reached
 from dlhw.core.metrics import read_metrics
 from dlhw.reports.plots import plot_losses
@@ -31,8 +32,8 @@ class MetricsJsonlCallback(TrainerCallback):
         if not state.is_world_process_zero:
             return
         kept = [r for r in read_metrics(self.path) if r.get("step", 0) <= state.global_step]
-        with self.path.open("w", encoding="utf-8") as handle:
-            handle.writelines(json.dumps(r) + "\n" for r in kept)
+        # atomic: a resume killed mid-rewrite must not lose the records it was keeping
+        write_text_atomic(self.path, "".join(json.dumps(r) + "\n" for r in kept))
 
     def write(self, state: TrainerState, record: dict[str, Any]) -> None:
         if not state.is_world_process_zero:

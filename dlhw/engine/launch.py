@@ -14,6 +14,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from dlhw.core.runs import RunFiles
+
 
 def in_distributed_worker() -> bool:
     """True inside a process started by torchrun / accelerate launch."""
@@ -29,7 +31,7 @@ def torchrun_command(nproc: int, recipe: str, run_dir: Path, preset: str, checkp
     command = [
         sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={nproc}",
         "-m", "dlhw", "train", recipe, "--preset", preset,
-        "--config", str(run_dir / "config.yaml"), "--output-dir", str(run_dir),
+        "--config", str(RunFiles(run_dir).config), "--output-dir", str(run_dir),
     ]
     if checkpoint is not None:
         command += ["--resume", str(checkpoint)]

@@ -24,7 +24,7 @@ from transformers import EarlyStoppingCallback, Trainer, TrainerCallback, Traini
 
 from dlhw.config import TrainConfig
 from dlhw.core.devices import resolve_device
-from dlhw.core.runs import CHECKPOINTS
+from dlhw.core.runs import RunFiles
 from dlhw.engine.callbacks import (
     FaultCallback,
     LossPlotCallback,
@@ -91,7 +91,7 @@ def training_arguments(cfg: TrainConfig, run_dir: Path, seed: int, engine: Engin
     device = resolve_device(cfg.device)
     scored = engine.compute_metrics is not None
     kwargs = dict(
-        output_dir=str(run_dir / CHECKPOINTS),
+        output_dir=str(RunFiles(run_dir).checkpoints),
         num_train_epochs=cfg.epochs,
         max_steps=cfg.max_steps,
         per_device_train_batch_size=cfg.batch_size,
@@ -204,8 +204,9 @@ def run_training(
     held = start_from_run(model, cfg.init_from, rebase) if cfg.init_from else 0
     if held:
         print(f"starting from {cfg.init_from}: {held:,} pruned weights held at zero", flush=True)
-    metrics = MetricsJsonlCallback(run_dir / "metrics.jsonl")
-    callbacks: list[TrainerCallback] = [metrics, LossPlotCallback(metrics.path, run_dir / "plots" / "loss.png"),
+    files = RunFiles(run_dir)
+    metrics = MetricsJsonlCallback(files.metrics)
+    callbacks: list[TrainerCallback] = [metrics, LossPlotCallback(metrics.path, files.plot("loss.png")),
                                         FaultCallback()]
     if sample is not None:
         callbacks.append(SampleCallback(metrics, sample, sample_key))

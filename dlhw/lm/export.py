@@ -108,8 +108,7 @@ def export_decoder(plain: Any, tokenizer: Any, out_dir: Path, opset: int, max_le
 
 def build_decoder_engines(out_dir: Path, meta: dict[str, Any], fp16: bool, max_batch: int) -> dict[str, Any]:
     """TensorRT engines for ``model.onnx`` with profiles over batch, sequence and past lengths."""
-    import onnxruntime as ort
-
+    from dlhw.backends import open_session
     from dlhw.backends.tensorrt import tensorrt_providers
     from dlhw.lm.ort import META_FILE
 
@@ -126,5 +125,5 @@ def build_decoder_engines(out_dir: Path, meta: dict[str, Any], fp16: bool, max_b
     settings = {"fp16": fp16, "trt_profile_min_shapes": shapes(1, 1, 0),
                 "trt_profile_opt_shapes": shapes(max(1, max_batch // 2), 1, max_seq // 2),
                 "trt_profile_max_shapes": shapes(max_batch, max_seq, max_seq)}
-    ort.InferenceSession(str(out_dir / "model.onnx"), providers=tensorrt_providers(out_dir, settings))
+    open_session(out_dir / "model.onnx", tensorrt_providers(out_dir, settings))  # builds the engines into the cache
     return settings

@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from dlhw.backends import open_export, open_session
 from dlhw.errors import ConfigError
 from dlhw.lm.generate import Generation, greedy_loop, left_pad, to_generation
 from dlhw.lm.template import ChatCollator, ChatFormatter, Conversation
@@ -36,7 +37,6 @@ class OrtChatGenerator:
 
     def __init__(self, export_dir: Path, providers: list[Any] | None = None, max_new_tokens: int = 64,
                  model_file: str = "model.onnx", pick: Callable[[torch.Tensor], torch.Tensor] | None = None):
-        import onnxruntime as ort
         from transformers import AutoTokenizer
 
         if not (export_dir / META_FILE).is_file():
@@ -45,7 +45,7 @@ class OrtChatGenerator:
         if not (export_dir / model_file).is_file():
             raise ConfigError(f"{export_dir}: no {model_file} (export with `dlhw export RUN --onnx`"
                               + (" --int8" if "int8" in model_file else "") + ")")
-        self.session = ort.InferenceSession(str(export_dir / model_file), providers=providers or ["CPUExecutionProvider"])
+        self.session = open_session(export_dir / model_file, providers or ["CPUExecutionProvider"])
         self.tokenizer = AutoTokenizer.from_pretrained(export_dir)
         self.formatter = (ChatFormatter(self.tokenizer, self.meta["max_length"])
                           if self.tokenizer.chat_template is not None else None)
@@ -135,15 +135,10 @@ class OrtChatGenerator:
 def load_generator(path: str | Path, backend: str = "torch", device: str = "auto", max_new_tokens: int = 128,
                         int8: bool = False) -> Any:
     """A generator for a causal-LM run (torch) or its ONNX export (onnxruntime, tensorrt)."""
-    from dlhw.core.runs import export_dir_of
     from dlhw.lm.generate import ChatGenerator
     from dlhw.lm.run import is_chat_run, load_chat_run
 
     path = Path(path)
-    if backend == "tensorrt":
-        from dlhw.backends.tensorrt import require_tensorrt
-
-        require_tensorrt()  # before anything else: fail within seconds
     if backend == "torch":
         if int8:
             raise ConfigError("--int8 runs the quantized ONNX model: use it with --backend onnxruntime")
@@ -152,15 +147,6 @@ def load_generator(path: str | Path, backend: str = "torch", device: str = "auto
                               "use --backend onnxruntime")
         loaded = load_chat_run(path, device)
         return ChatGenerator(loaded.model, loaded.tokenizer, max_new_tokens, loaded.config.data.max_length)
-    export_dir = export_dir_of(path)
+    export = open_export(path, backend, device)  # TensorRT checked before anything else: fails within seconds
     model_file = "model.int8.onnx" if int8 else "model.onnx"
-    if backend == "tensorrt":
-        from dlhw.backends.tensorrt import tensorrt_providers
-
-        meta = json.loads((export_dir / "export.json").read_text(encoding="utf-8"))
-        if "tensorrt" not in meta:
-            raise ConfigError(f"{export_dir}: no TensorRT engines; build them with `dlhw export ... --tensorrt`")
-        return OrtChatGenerator(export_dir, tensorrt_providers(export_dir, meta["tensorrt"]), max_new_tokens, model_file)
-    cpu = device == "cpu" or (device == "auto" and not torch.cuda.is_available())
-    providers = ["CPUExecutionProvider"] if cpu else ["CUDAExecutionProvider", "CPUExecutionProvider"]
-    return OrtChatGenerator(export_dir, providers, max_new_tokens, model_file)
+    return OrtChatGenerator(export.export_dir, export.providers, max_new_tokens, model_file)

@@ -55,7 +55,6 @@ def load_chat_run(run_dir: str | Path, device: str = "auto", trainable: bool = F
 
     from dlhw.config import from_dict
     from dlhw.core.devices import model_dtype, resolve_device
-    from dlhw.core.imports import import_string
     from dlhw.core.registry import family_of_run
     from dlhw.core.runs import run_config_dict
     from dlhw.lm.peft import freeze_all_but_layers
@@ -65,7 +64,7 @@ def load_chat_run(run_dir: str | Path, device: str = "auto", trainable: bool = F
     if not (model_dir / INFO_FILE).is_file():
         raise ConfigError(f"{run_dir}: not a finished chat run (no model/{INFO_FILE})")
     # the run's own family's config: summarization runs are saved and loaded this way too
-    config = from_dict(import_string(family_of_run(run_dir).config_class), run_config_dict(run_dir))
+    config = from_dict(family_of_run(run_dir).config_class, run_config_dict(run_dir))
     info = json.loads((model_dir / INFO_FILE).read_text(encoding="utf-8"))
     dev = resolve_device(device)
     dtype = model_dtype(config.model.dtype, dev)

@@ -14,7 +14,6 @@ family that saves safetensors.
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import typing
@@ -28,8 +27,20 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 from tqdm import tqdm
 
+from dlhw.core.atomic import write_json_atomic
 from dlhw.core.registry import family_of_run
-from dlhw.core.runs import CHECKPOINTS, model_file_sizes, model_files
+from dlhw.core.runs import (
+    CHECKPOINTS,
+    EVAL_FILE,
+    EXPORT_DIR,
+    PLOTS,
+    REPORT_FILE,
+    SPARSITY_FILE,
+    RunFiles,
+    model_file_sizes,
+    model_files,
+    read_json,
+)
 from dlhw.errors import ConfigError
 from dlhw.pruning.methods import (
     Method,
@@ -44,8 +55,8 @@ from dlhw.pruning.methods import (
     summarize_sparsity,
 )
 
-SPARSITY_FILE = "sparsity.json"
-_NOT_COPIED = {CHECKPOINTS, "export", "eval.json", "report.md", "plots", SPARSITY_FILE}
+# what a pruned copy measures or writes again itself: its parent's would describe the dense model
+_NOT_COPIED = {CHECKPOINTS, EXPORT_DIR, EVAL_FILE, REPORT_FILE, PLOTS, SPARSITY_FILE}
 _WRAPPER_PARTS = (("base_model.model.", ""), (".base_layer.", "."))
 
 
@@ -139,7 +150,7 @@ def prune_run(run_dir: str | Path, out_dir: str | Path, amount: float = 0.3, sco
     family = family_of_run(run_dir)
     if family.load_model is None:
         raise ConfigError(f"{run_dir}: the {family.name} family has no model to prune")
-    model, label = family.load("load_model")(run_dir)
+    model, label = family.load_model(run_dir)
     model.eval()
     modules = prunable_modules(model, include)
     if not modules:
@@ -148,7 +159,7 @@ def prune_run(run_dir: str | Path, out_dir: str | Path, amount: float = 0.3, sco
     if method == "wanda":
         if family.calibration is None:
             raise ConfigError(f"--method wanda: the {family.name} family has no calibration data; use --method l1")
-        batches = family.load("calibration")(run_dir, calibration_batches)
+        batches = family.calibration(run_dir, calibration_batches)
         norms = activation_norms(model, modules, tqdm(batches, desc="Wanda calibration", leave=False))
     with torch.no_grad():
         prune_model(model, modules, amount, scope=scope, method=method, pattern=pattern, norms=norms)
@@ -163,7 +174,7 @@ def prune_run(run_dir: str | Path, out_dir: str | Path, amount: float = 0.3, sco
         "size": {"dense": model_file_sizes(run_dir)},
         "model": {**summary["model"], "label": label},
     })
-    (out_dir / SPARSITY_FILE).write_text(json.dumps(summary, indent=2), encoding="utf-8")
+    write_json_atomic(RunFiles(out_dir).sparsity, summary)
     write_pruning_files(out_dir, summary)
     write_run_report(out_dir)
     return summary
@@ -191,10 +202,10 @@ def start_from_run(model: nn.Module, init_from: str | Path, on_loaded: Callable[
             params[name].copy_(tensor.to(params[name].dtype))
     if on_loaded is not None:
         on_loaded()  # the weights are in; the masks (which rename `weight` to `weight_orig`) come next
-    sparsity = source / SPARSITY_FILE
-    if not sparsity.is_file():
+    sparsity = read_json(RunFiles(source).sparsity)
+    if not sparsity:
         return 0
-    pruned = set(json.loads(sparsity.read_text(encoding="utf-8"))["modules"])
+    pruned = set(sparsity["modules"])
     held = {name: module for name, module in model.named_modules()
             if module_key(name) in pruned and "weight" in module._parameters}  # not PEFT's wrapper of it
     return keep_zeros(held)
@@ -202,7 +213,7 @@ def start_from_run(model: nn.Module, init_from: str | Path, on_loaded: Callable[
 
 def record_sparsity(model: nn.Module, run_dir: Path, init_from: str | Path) -> dict[str, Any]:
     """After training from a pruned run: the run's own ``sparsity.json`` (same modules, measured now)."""
-    parent = json.loads((Path(init_from) / SPARSITY_FILE).read_text(encoding="utf-8"))
+    parent = read_json(RunFiles(init_from).sparsity)
     pruned = set(parent["modules"])
     modules = {module_key(n): m for n, m in model.named_modules()
                if module_key(n) in pruned and "weight" in m._parameters}
@@ -210,5 +221,5 @@ def record_sparsity(model: nn.Module, run_dir: Path, init_from: str | Path) -> d
     summary.update({key: parent[key] for key in ("method", "scope", "pattern", "amount", "include", "modules")})
     summary["parent"] = str(Path(init_from).resolve())
     summary["init_from"] = summary["parent"]
-    (run_dir / SPARSITY_FILE).write_text(json.dumps(summary, indent=2), encoding="utf-8")
+    write_json_atomic(RunFiles(run_dir).sparsity, summary)
     return summary

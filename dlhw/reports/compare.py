@@ -3,10 +3,11 @@
 Every run: wall time, peak memory (CUDA max allocated on a GPU, peak RSS on a CPU), trainable
 parameters (count and share), validation loss at the start and the end and its change, final
 training loss. Then the headline metrics its family declares (``Family.metrics`` in
-:mod:`dlhw.core.registry`) where eval.json has them, with
-their change from the base model where the run measured one. Figures: loss curves overlaid,
-and bars of time, memory, trainable share and each headline metric present. Probe answers
-(``probes.jsonl``) are shown side by side when the runs have them.
+:mod:`dlhw.core.registry`) where eval.json has them, with their change from the base model where
+the run measured one; the keys read are declared in :mod:`dlhw.core.runs` (:class:`TrainSummary`,
+:class:`Evaluation`). Figures: loss curves overlaid, and bars of time, memory, trainable share and
+each headline metric present. Probe answers (``probes.jsonl``) are shown side by side when the runs
+have them.
 """
 
 from __future__ import annotations
@@ -14,33 +15,44 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from dlhw.core.atomic import write_json_atomic, write_text_atomic
 from dlhw.core.metrics import read_jsonl, read_metrics
 from dlhw.core.registry import family_of_run
-from dlhw.core.runs import model_file_sizes, read_json
+from dlhw.core.runs import (
+    ModelNumbers,
+    RunFiles,
+    TrainNumbers,
+    model_file_sizes,
+    read_eval,
+    read_json,
+    read_train_summary,
+)
 from dlhw.errors import ConfigError
 from dlhw.reports.plots import plt, save_figure
 
 
 def run_row(run_dir: Path) -> dict[str, Any]:
     """The comparison numbers of one run (missing ones are None)."""
-    summary = read_json(run_dir / "train_summary.json")
-    evaluation = read_json(run_dir / "eval.json")
+    files = RunFiles(run_dir)
+    summary = read_train_summary(files)
+    evaluation = read_eval(files)
     if not summary and not evaluation:
-        raise ConfigError(f"{run_dir}: neither train_summary.json nor eval.json; is it a finished dlhw run?")
-    sparsity = read_json(run_dir / "sparsity.json")
-    records = read_metrics(run_dir / "metrics.jsonl")
+        raise ConfigError(f"{run_dir}: neither {files.train_summary.name} nor {files.eval.name}; "
+                          "is it a finished dlhw run?")
+    sparsity = read_json(files.sparsity)
+    records = read_metrics(files.metrics)
     evals = [r for r in records if "eval_loss" in r]
     losses = [r["loss"] for r in records if "loss" in r]
     start = evals[0]["eval_loss"] if evals and evals[0].get("step", 1) == 0 else None
     end = evals[-1]["eval_loss"] if evals else None
-    model, train = summary.get("model", {}), summary.get("train", {})
+    model, train = summary.get("model", ModelNumbers()), summary.get("train", TrainNumbers())
     metrics = evaluation.get("metrics", {})
     label = summary.get("label") or summary.get("recipe") or run_dir.name
     if sparsity and not sparsity.get("init_from"):
         # a pruned copy: its training numbers are its parent's, so they are left out
         how = "2:4" if sparsity["pattern"] == "2:4" else f"{sparsity['scope']} {sparsity['amount']:.0%}"
         label = f"{label}, pruned {sparsity['method']} {how}"
-        model, train, records, losses, start, end = {}, {}, [], [], None, None
+        model, train, records, losses, start, end = ModelNumbers(), TrainNumbers(), [], [], None, None
     elif sparsity:
         label = f"{label}, re-fine-tuned from pruned"
     return {
@@ -55,7 +67,7 @@ def run_row(run_dir: Path) -> dict[str, Any]:
         "metrics": metrics, "base": evaluation.get("base", {}),
         "change_from_base": evaluation.get("change_from_base", {}),
         "records": records,
-        "probes": read_jsonl(run_dir / "probes.jsonl"),
+        "probes": read_jsonl(files.probes),
         "sparsity": sparsity.get("pruned_modules", {}).get("sparsity"),
         "size": ({"pruned": model_file_sizes(run_dir), **({"dense": model_file_sizes(Path(sparsity["parent"]))}
                                                             if not sparsity.get("init_from") and Path(sparsity.get("parent", "")).is_dir() else {})}
@@ -164,8 +176,6 @@ def _val_loss_span(row: dict[str, Any]) -> str:
 
 def compare_runs(run_dirs: list[Path], out_dir: Path) -> Path:
     """Write ``compare.md``, ``compare.json`` and ``plots/`` under ``out_dir``; return the .md path."""
-    import json
-
     if not run_dirs:
         raise ConfigError("report compare: give at least one run directory")
     run_dirs = [Path(r) for r in run_dirs]
@@ -174,8 +184,9 @@ def compare_runs(run_dirs: list[Path], out_dir: Path) -> Path:
     columns = metric_columns(rows, run_dirs)
     changes = [(k, label) for k, label in columns if any(k in r["change_from_base"] for r in rows)]
     out_dir.mkdir(parents=True, exist_ok=True)
-    plot_loss_overlay(rows, out_dir / "plots" / "loss_overlay.png")
-    plot_metric_bars(rows, columns, out_dir / "plots" / "metrics.png")
+    out = RunFiles(out_dir)  # a comparison keeps its figures where a run keeps its own
+    plot_loss_overlay(rows, out.plot("loss_overlay.png"))
+    plot_metric_bars(rows, columns, out.plot("metrics.png"))
     header = ["method", "wall time (s)", "peak memory (MiB)", "trainable params", "trainable %", "final train loss",
               "val loss start → end", "val loss change", *[label for _, label in columns],
               *[f"{label}: change from base" for _, label in changes]]
@@ -208,7 +219,7 @@ def compare_runs(run_dirs: list[Path], out_dir: Path) -> Path:
                       for r in rows]
             lines.append("")
     md = out_dir / "compare.md"
-    md.write_text("\n".join(lines), encoding="utf-8")
+    write_text_atomic(md, "\n".join(lines))
     table = [{k: v for k, v in r.items() if k != "records"} for r in rows]
-    (out_dir / "compare.json").write_text(json.dumps(table, indent=2, ensure_ascii=False), encoding="utf-8")
+    write_json_atomic(out_dir / "compare.json", table)
     return md

@@ -5,7 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from dlhw.core.runs import model_file_sizes, read_json, run_config_dict
+from dlhw.core.atomic import write_text_atomic
+from dlhw.core.runs import RunFiles, model_file_sizes, read_json, run_config_dict
 from dlhw.reports.plots import plt, save_figure
 
 
@@ -35,7 +36,7 @@ def sparsity_table(summary: dict[str, Any]) -> list[str]:
 
 def pruning_section(run_dir: Path) -> list[str]:
     """The run report's section on sparsity (pruned runs and runs re-fine-tuned from one), else nothing."""
-    summary = read_json(run_dir / "sparsity.json")
+    summary = read_json(RunFiles(run_dir).sparsity)
     if not summary:
         return []
     how = (f"{summary['method']} {summary['pattern']}, scope {summary['scope']}"
@@ -67,6 +68,6 @@ def write_pruning_files(run_dir: Path, summary: dict[str, Any]) -> None:
     """``sparsity.md`` and ``plots/sparsity.png`` of a pruned run."""
     how = (f"{summary['method']} {summary['pattern']}, scope {summary['scope']}"
            + ("" if summary["pattern"] == "2:4" else f", amount {summary['amount']:.0%}"))
-    (run_dir / "sparsity.md").write_text("\n".join(sparsity_table(summary)) + "\n", encoding="utf-8")
-    plot_sparsity(summary["layers"], summary["pruned_modules"]["sparsity"], run_dir / "plots" / "sparsity.png",
+    write_text_atomic(run_dir / "sparsity.md", "\n".join(sparsity_table(summary)) + "\n")
+    plot_sparsity(summary["layers"], summary["pruned_modules"]["sparsity"], RunFiles(run_dir).plot("sparsity.png"),
                   f"Sparsity per module ({how})")

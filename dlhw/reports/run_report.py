@@ -10,12 +10,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from dlhw.core.imports import import_string
+from dlhw.core.atomic import write_text_atomic
 from dlhw.core.metrics import read_metrics
-from dlhw.core.registry import TRAINING_SECTION, family_of_run
-from dlhw.core.runs import read_json
+from dlhw.core.registry import family_of_run
+from dlhw.core.runs import RunFiles, TrainSummary, read_eval, read_train_summary, run_config_dict
 from dlhw.reports.plots import loss_curves
 from dlhw.reports.pruning import pruning_section
 
@@ -30,25 +28,25 @@ def fmt(value: Any) -> str:
 def write_run_report(run_dir: str | Path) -> Path:
     """Write ``report.md`` from config.yaml, train_summary.json, metrics.jsonl and eval.json."""
     run_dir = Path(run_dir)
-    config = yaml.safe_load((run_dir / "config.yaml").read_text(encoding="utf-8"))
-    summary = read_json(run_dir / "train_summary.json")
-    evaluation = read_json(run_dir / "eval.json")
+    files = RunFiles(run_dir)
+    config = run_config_dict(run_dir)
+    summary = read_train_summary(files)
+    evaluation = read_eval(files)
     out = [f"# {config['recipe']} ({config['preset']} preset)", "", f"Run directory: `{run_dir}`", ""]
     out += pruning_section(run_dir)
     for section in family_of_run(run_dir).report_sections:
-        if section == TRAINING_SECTION:
+        if isinstance(section, str):  # TRAINING_SECTION: the shared one
             out += training_section(run_dir, summary)
         else:
-            out += import_string(section)(run_dir, config, summary, evaluation)
-    path = run_dir / "report.md"
-    path.write_text("\n".join(out), encoding="utf-8")
-    return path
+            # a family's section reads its own keys besides the declared ones: it takes plain mappings
+            out += section(run_dir, config, dict(summary), dict(evaluation))
+    return write_text_atomic(files.report, "\n".join(out))
 
 
-def training_section(run_dir: Path, summary: dict[str, Any]) -> list[str]:
+def training_section(run_dir: Path, summary: TrainSummary) -> list[str]:
     """Steps, time, memory and the best checkpoint; losses per epoch; the per-epoch samples."""
     out: list[str] = []
-    records = read_metrics(run_dir / "metrics.jsonl")
+    records = read_metrics(RunFiles(run_dir).metrics)
     train = summary.get("train")
     if train:
         best = train.get("best_metric_name", "validation loss")

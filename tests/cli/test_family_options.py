@@ -35,7 +35,32 @@ def test_evaluate_refuses_every_undeclared_option(tmp_path, args):
 def test_export_int8_is_refused_for_a_family_without_an_int8_export(tmp_path):
     code, out = run_cli("export", str(_run_dir(tmp_path, "caption-rnn")), "--onnx", "--int8")
     assert code == 2
-    assert "--int8: not an option of `dlhw export` for the caption family; it takes --tensorrt, --fp16" in out
+    assert "--int8: the caption family has no int8 export" in out
+
+
+@pytest.mark.parametrize("recipe", ["tts", "bbh-sports"])
+def test_export_tensorrt_is_refused_in_one_line_before_anything_is_exported(tmp_path, recipe):
+    """A family without TensorRT says so before loading its model: exit 2, one line, no export folder."""
+    import subprocess
+    import sys
+
+    run = _run_dir(tmp_path, recipe)
+    proc = subprocess.run([sys.executable, "-m", "dlhw", "export", str(run), "--onnx", "--tensorrt"],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2
+    family = "tts" if recipe == "tts" else "prompting"
+    assert proc.stderr.splitlines() == [
+        f"error: --tensorrt: the {family} family has no TensorRT export "
+        f"({'its graphs run on ONNX Runtime (CPU or CUDA); the decoder' + chr(39) + 's past grows per step' if recipe == 'tts' else 'its seq2seq export runs on ONNX Runtime (CPU or CUDA)'}); "
+        "export without --tensorrt and run it with --backend onnxruntime"]
+    assert sorted(p.name for p in run.iterdir()) == ["config.yaml", "model"]
+
+
+def test_export_help_lists_tensorrt_only_for_families_that_have_it():
+    code, out = run_cli("export", "--help")
+    assert code == 0
+    rows = {line.split()[0]: line for line in out.splitlines() if line.startswith("  ") and len(line.split()) > 1}
+    assert "--tensorrt" in rows["caption"] and "--tensorrt" not in rows["tts"] and "--tensorrt" not in rows["prompting"]
 
 
 def test_data_inspect_offers_the_families_that_declare_it():

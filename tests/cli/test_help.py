@@ -10,12 +10,17 @@ import click
 import pytest
 
 from dlhw.cli import COMMANDS, cli
+from dlhw.core.registry import FAMILIES
 from tests.conftest import run_cli
 
 
 def _all_commands(group: click.Group, prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+    """Every command path, walking lazily loaded groups (``prompt``) through list/get_command."""
+    ctx = click.Context(group)
     found = [prefix]
-    for name, command in group.commands.items():
+    for name in group.list_commands(ctx):
+        command = group.get_command(ctx, name)
+        assert command is not None, f"{' '.join((*prefix, name))}: listed but not found"
         if isinstance(command, click.Group):
             found.extend(_all_commands(command, (*prefix, name)))
         else:
@@ -24,11 +29,16 @@ def _all_commands(group: click.Group, prefix: tuple[str, ...] = ()) -> list[tupl
 
 
 ALL = _all_commands(cli)
+SHARED = {"recipes", "config", "train", "evaluate", "export", "prompt", "prune", "model", "data", "report", "env"}
 
 
-def test_registry_and_group_agree():
-    assert set(COMMANDS) == set(cli.commands)
-    assert {path[0] for path in ALL if path} == set(COMMANDS)
+def test_the_cli_offers_the_shared_verbs_and_each_family_s_batch_verb_and_prompt_tasks():
+    batch_verbs = {f.batch_verb for f in FAMILIES.values() if f.batch_verb}
+    assert batch_verbs == {"caption", "chat", "ner", "summarize", "tts"}
+    assert set(COMMANDS) == SHARED | batch_verbs
+    assert {path[0] for path in ALL if path} == SHARED | batch_verbs
+    tasks = {task for f in FAMILIES.values() for task in f.prompt_tasks}
+    assert {path[1] for path in ALL if len(path) == 2 and path[0] == "prompt"} == tasks == {"bbh-sports", "summarize"}
 
 
 @pytest.mark.parametrize("path", ALL, ids=lambda p: " ".join(p) or "dlhw")
@@ -36,9 +46,9 @@ def test_help(path: tuple[str, ...]):
     code, out = run_cli(*path, "--help")
     assert code == 0
     assert "Usage: " in out and "--help" in out
-    command = cli
+    command: click.Command = cli
     for name in path:
-        command = command.commands[name]  # type: ignore[attr-defined]
+        command = command.get_command(click.Context(command), name)  # type: ignore[attr-defined]
     first_line = (command.help or "").strip().splitlines()[0]
     assert first_line.split(":")[0][:30] in out
 

@@ -8,32 +8,45 @@ import inspect
 import pytest
 
 from dlhw.config import explain
+from dlhw.core.family import lazy, resolve_hook
 from dlhw.core.imports import import_string
 from dlhw.core.registry import FAMILIES, RECIPES, TRAINING_SECTION, family_of, resolve_config
 from dlhw.errors import ConfigError
 from tests.conftest import run_cli
 
-ENTRY_POINTS = ("config_class", "train", "evaluate", "predictor", "batch_command", "inspect", "load_model")
+HOOKS = ("train", "evaluate", "predictor", "inspect", "load_model", "calibration")
 
 
 @pytest.mark.parametrize("name", list(FAMILIES))
-def test_every_entry_point_of_a_family_imports(name):
+def test_every_hook_of_a_family_resolves_to_a_function(name):
     family = FAMILIES[name]
-    for attr in ENTRY_POINTS:
-        if getattr(family, attr):
-            assert callable(family.load(attr)), f"{name}.{attr}"
+    for attr in HOOKS:
+        hook = getattr(family, attr)
+        if hook is not None:
+            assert inspect.isfunction(resolve_hook(hook)), f"{name}.{attr}"
     for section in family.report_sections:
-        assert section == TRAINING_SECTION or callable(import_string(section))
+        assert section == TRAINING_SECTION or inspect.isfunction(resolve_hook(section))
     if family.export:
         for attr in ("load", "exporter", "checker", "tensorrt", "int8"):
-            target = getattr(family.export, attr)
-            assert target is None or callable(import_string(target)), f"{name}.export.{attr}"
+            hook = getattr(family.export, attr)
+            assert hook is None or inspect.isfunction(resolve_hook(hook)), f"{name}.export.{attr}"
+    if family.batch_command:
+        assert import_string(family.batch_command).name == family.batch_verb
+    for task, target in family.prompt_tasks.items():
+        assert import_string(target).name == task
+
+
+def test_a_lazy_hook_imports_its_module_on_the_first_call_only():
+    hook = lazy("json:dumps")
+    assert hook([1]) == "[1]" and resolve_hook(hook) is __import__("json").dumps
+    with pytest.raises(ValueError, match="expected 'package.module:name'"):
+        lazy("json.dumps")
 
 
 @pytest.mark.parametrize("name", list(FAMILIES))
 def test_declared_options_are_the_parameters_of_the_functions_behind_them(name):
     family = FAMILIES[name]
-    evaluate = inspect.signature(family.load("evaluate")).parameters
+    evaluate = inspect.signature(resolve_hook(family.evaluate)).parameters
     assert set(family.options["evaluate"]) == set(evaluate) - {"run_dir"}
     if family.export:
         from dlhw.backends.export import export_run
@@ -41,12 +54,30 @@ def test_declared_options_are_the_parameters_of_the_functions_behind_them(name):
         export = set(inspect.signature(export_run).parameters) - {"run_dir"}
         assert set(family.options["export"]) <= export
         assert ("int8" in family.options["export"]) == (family.export.int8 is not None)
+        assert ("tensorrt" in family.options["export"]) == (family.export.tensorrt is not None)
+        if family.export.int8 is not None:  # one signature for every int8 export
+            assert list(inspect.signature(resolve_hook(family.export.int8)).parameters) == ["job", "out_dir", "force"]
     assert ("inspect" in family.options) == (family.inspect is not None)
+
+
+def test_families_without_tensorrt_do_not_offer_it():
+    assert FAMILIES["tts"].export.tensorrt is None and FAMILIES["prompting"].export.tensorrt is None
+    assert "tensorrt" not in FAMILIES["tts"].options["export"]
+    assert {"tensorrt", "fp16", "max_batch"} <= set(FAMILIES["ner"].options["export"])
+    assert "force" in FAMILIES["ner"].options["export"] and "force" not in FAMILIES["chat"].options["export"]
+
+
+def test_prompt_tasks_come_from_the_registry():
+    from dlhw.cli.prompt_cmd import prompt_tasks
+
+    assert set(prompt_tasks()) == {"bbh-sports", "summarize"}
+    assert "prompt summarize" in FAMILIES["summarization"].verbs()
+    assert "prompt bbh-sports" in FAMILIES["prompting"].verbs()
 
 
 @pytest.mark.parametrize("name", list(FAMILIES))
 def test_every_config_field_has_a_docstring(name):
-    rows = explain(FAMILIES[name].load("config_class"))
+    rows = explain(FAMILIES[name].config_class)
     missing = [key for key, _, doc in rows if not doc]
     assert not missing, f"{name}: fields without a docstring: {missing}"
     keys = {key for key, _, _ in rows}

@@ -49,6 +49,7 @@ TRAIN = TrainConfig(epochs=4, batch_size=16, eval_batch_size=64, learning_rate=0
                     device="cpu")
 
 
+@pytest.mark.slow
 def test_compute_metrics_picks_the_best_checkpoint_by_a_metric_where_greater_is_better(tmp_path):
     def accuracy(prediction) -> dict[str, float]:
         return {"accuracy": float((prediction.predictions.argmax(-1) == prediction.label_ids).mean())}
@@ -66,6 +67,7 @@ def test_compute_metrics_picks_the_best_checkpoint_by_a_metric_where_greater_is_
     assert evals[0]["eval_accuracy"] < best["eval_accuracy"]  # it learned, and the metric says so
 
 
+@pytest.mark.slow
 def test_generation_metrics_join_every_evaluation_and_can_pick_the_best(tmp_path):
     held_out = _collate(_blobs(80, 3))
     calls = []
@@ -88,6 +90,7 @@ def test_generation_metrics_join_every_evaluation_and_can_pick_the_best(tmp_path
     assert held_out_accuracy(trainer.model)["held_out_accuracy"] == pytest.approx(result.best_metric)
 
 
+@pytest.mark.slow
 def test_seq2seq_trainer_evaluates_on_generated_sequences(tmp_path):
     from transformers import (
         Seq2SeqTrainer,
@@ -126,6 +129,7 @@ def test_seq2seq_trainer_evaluates_on_generated_sequences(tmp_path):
     assert result.best_metric == max(copied)
 
 
+@pytest.mark.slow
 def test_trl_sft_trainer_trains_on_completions_only(tmp_path):
     pytest.importorskip("trl")
     from datasets import Dataset

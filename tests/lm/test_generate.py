@@ -66,17 +66,32 @@ def test_read_prompts_formats(tmp_path):
         '{"messages": [{"role": "user", "content": "x"}]}\n'
         '[{"role": "system", "content": "s"}, {"role": "user", "content": "y"}]\n', encoding="utf-8")
     items = read_prompts(jsonl)
-    assert [k for k, _ in items] == ["a", "p.jsonl:2", "p.jsonl:3"]
-    assert items[0][1] == [{"role": "user", "content": "سلام"}]
-    assert items[2][1][0]["role"] == "system"
+    assert [i.key for i in items] == ["a", "p.jsonl:2", "p.jsonl:3"]
+    assert items[0].value == [{"role": "user", "content": "سلام"}]
+    assert items[2].value[0]["role"] == "system"
     dup = tmp_path / "dup.jsonl"
     dup.write_text('{"id": 1, "prompt": "a"}\n{"id": 1, "prompt": "b"}\n', encoding="utf-8")
     with pytest.raises(ConfigError, match="duplicate ids"):
         read_prompts(dup)
+    # a bad line is one error item (one error record), never an abort of the whole file
     bad = tmp_path / "bad.jsonl"
-    bad.write_text('{"prompt": "a"}\n{"prompt": \n', encoding="utf-8")
-    with pytest.raises(ConfigError, match=r"bad.jsonl:2:\d+: not valid JSON"):
-        read_prompts(bad)
+    bad.write_text('{"prompt": "a"}\n{"prompt": \n{"id": "m", "messages": 3}\n{"prompt": "  "}\n{"prompt": "d"}\n',
+                   encoding="utf-8")
+    items = read_prompts(bad)
+    assert [(i.key, i.error) for i in items] == [
+        ("bad.jsonl:1", None),
+        ("bad.jsonl:2", "not valid JSON (Expecting value, column 12)"),
+        ("m", "bad.jsonl:3: messages must be a list, got int"),
+        ("bad.jsonl:4", '"prompt" is empty'),
+        ("bad.jsonl:5", None),
+    ]
+    txt = tmp_path / "p.txt"
+    txt.write_text(" one \n\ntwo\n\n", encoding="utf-8")
+    assert [(i.key, i.value, i.error) for i in read_prompts(txt)] == [
+        ("p.txt:1", [{"role": "user", "content": "one"}], None),
+        ("p.txt:2", None, "empty line"),
+        ("p.txt:3", [{"role": "user", "content": "two"}], None),
+    ]
 
 
 def test_system_message_is_put_first_once():

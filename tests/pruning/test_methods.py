@@ -91,6 +91,7 @@ def test_wanda_keeps_small_weights_on_inputs_with_large_activations() -> None:
         assert row.zeros == row.total // 2
 
 
+@pytest.mark.slow
 def test_kept_zeros_survive_training_and_baking_leaves_plain_weights() -> None:
     model = TinyLM()
     modules = prunable_modules(model)

@@ -75,6 +75,7 @@ def test_a_pruned_chat_run_evaluates_and_retraining_from_it_keeps_every_zero(cha
     assert record["pruned_modules"]["zeros"] == summary["pruned_modules"]["zeros"]
 
 
+@pytest.mark.slow
 def test_wanda_on_a_family_without_calibration_data_says_to_use_l1(trained_runs, tmp_path):
     code, log = run_cli("prune", str(trained_runs["rnn"]), "--method", "wanda", "--output-dir", str(tmp_path / "w"))
     assert code == 2 and "has no calibration data; use --method l1" in log
@@ -86,10 +87,9 @@ def _rouge_l(run_dir):
 
 
 @pytest.mark.slow
-def test_a_summarization_run_pruned_30_percent_per_layer_and_globally(tmp_path_factory, tmp_path):
-    from tests.summarization_fixtures import summarization_run
+def test_a_summarization_run_pruned_30_percent_per_layer_and_globally(summarization_runs, tmp_path):
 
-    parent = summarization_run("sft", tmp_path_factory)
+    parent = summarization_runs["sft"]
     rates = {}
     for scope in ("layer", "global"):
         out = tmp_path / scope
@@ -111,10 +111,9 @@ def test_a_summarization_run_pruned_30_percent_per_layer_and_globally(tmp_path_f
 
 
 @pytest.mark.slow
-def test_retraining_a_pruned_summarizer_keeps_its_zeros_and_recovers_rouge(tmp_path_factory, tmp_path):
-    from tests.summarization_fixtures import summarization_run
+def test_retraining_a_pruned_summarizer_keeps_its_zeros_and_recovers_rouge(summarization_runs, tmp_path):
 
-    parent = summarization_run("sft", tmp_path_factory)
+    parent = summarization_runs["sft"]
     pruned, again = tmp_path / "pruned", tmp_path / "again"
     code, log = run_cli("prune", str(parent), "--amount", "0.75", "--scope", "global", "--output-dir", str(pruned))
     assert code == 0, log

@@ -6,26 +6,32 @@ from pathlib import Path
 
 import click
 
+from dlhw.core.options import (
+    backend_option,
+    batch_size_option,
+    device_option,
+    model_option,
+    out_option,
+    shard_option,
+)
+
 
 @click.command()
 @click.argument("paths", nargs=-1, required=True)
-@click.option("--model", "model_path", required=True, type=click.Path(exists=True, file_okay=False),
-              help="A run directory, or an export directory (onnxruntime / tensorrt).")
-@click.option("--backend", type=click.Choice(["torch", "onnxruntime", "tensorrt"]), default="torch",
-              show_default=True, help="Where the model runs.")
-@click.option("--batch-size", type=click.IntRange(min=1), default=32, show_default=True)
+@model_option("A caption run directory (torch), or an export directory / a run with export/onnx (onnxruntime, "
+              "tensorrt).")
+@backend_option()
+@device_option
+@batch_size_option(32, "Images captioned together.")
 @click.option("--beam-size", type=click.IntRange(min=1), default=1, show_default=True,
               help="1 = greedy; K > 1 = beam search.")
-@click.option("--out", required=True, type=click.Path(dir_okay=False),
-              help="Results file: .jsonl or .csv. An existing file is continued, not overwritten.")
-@click.option("--shard", default=None, metavar="i/n",
-              help="Process only shard i of n (deterministic by path; run n jobs for the whole set).")
+@out_option()
+@shard_option
 @click.option("--num-workers", type=click.IntRange(min=0), default=2, show_default=True,
               help="DataLoader workers decoding and resizing images.")
-@click.option("--device", default="cpu", show_default=True, help="cpu or cuda (torch and onnxruntime).")
 @click.pass_context
-def caption_cmd(ctx: click.Context, paths: tuple[str, ...], model_path: str, backend: str, batch_size: int,
-                beam_size: int, out: str, shard: str | None, num_workers: int, device: str) -> None:
+def caption_cmd(ctx: click.Context, paths: tuple[str, ...], model_path: str, backend: str, device: str,
+                batch_size: int, beam_size: int, out: str, shard: str | None, num_workers: int) -> None:
     """Caption images: files, directories (searched recursively) and globs.
 
     Each batch's captions are written and flushed as soon as it is done; a rerun with the same
@@ -46,6 +52,7 @@ def caption_cmd(ctx: click.Context, paths: tuple[str, ...], model_path: str, bac
         parse_shard,
         run_batch_job,
     )
+    from dlhw.core.devices import resolve_device
     from dlhw.families.caption.infer import load_captioner, load_image_tensor
     from dlhw.families.caption.model import image_transform
 
@@ -55,7 +62,8 @@ def caption_cmd(ctx: click.Context, paths: tuple[str, ...], model_path: str, bac
         from dlhw.backends.tensorrt import require_tensorrt
 
         require_tensorrt()
-    captioner = load_captioner(model_path, backend, device)  # type: ignore[arg-type]
+    # the loader takes cpu/cuda; auto is resolved here (CUDA when torch sees a GPU)
+    captioner = load_captioner(model_path, backend, str(resolve_device(device)))  # type: ignore[arg-type]
     inputs = [p for p in expand_inputs(paths, IMAGE_EXTENSIONS) if in_shard(p, shard_spec)]
     transform = image_transform(captioner.spec)
 

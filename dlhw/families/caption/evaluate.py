@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import random
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,8 +11,9 @@ from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
 from dlhw.config import from_dict, load_yaml
+from dlhw.core.atomic import write_json_atomic, write_jsonl_atomic
 from dlhw.core.devices import resolve_device
-from dlhw.core.runs import require_run_dir
+from dlhw.core.runs import RunFiles, read_json, require_run_dir
 from dlhw.errors import DlhwError
 from dlhw.families.caption.captions import CaptionImage, ImageTensors
 from dlhw.families.caption.config import CaptionConfig
@@ -105,18 +105,17 @@ def evaluate_caption_run(
 ) -> dict:
     """Score a run's model on one split; write eval.json, predictions, plots and report.md."""
     run_dir = require_run_dir(run_dir)
-    config: CaptionConfig = from_dict(CaptionConfig, load_yaml(run_dir / "config.yaml"))
+    files = RunFiles(run_dir)
+    config: CaptionConfig = from_dict(CaptionConfig, load_yaml(files.config))
     split = split or config.eval.split
     beam_size = beam_size or config.eval.beam_size
     data = prepare_captions(config.data, config.seed)
-    saved_splits = run_dir / "splits.json"
-    if saved_splits.is_file():
-        expected = json.loads(saved_splits.read_text(encoding="utf-8"))[split]
-        if expected != [im.image_id for im in data.splits[split]]:
-            raise DlhwError(
-                f"{run_dir}: the {split} split rebuilt from the data differs from the one the run "
-                "was trained with (splits.json); was the data directory changed?"
-            )
+    saved_splits = read_json(files.splits)
+    if saved_splits and saved_splits[split] != [im.image_id for im in data.splits[split]]:
+        raise DlhwError(
+            f"{run_dir}: the {split} split rebuilt from the data differs from the one the run "
+            f"was trained with ({files.splits.name}); was the data directory changed?"
+        )
     dev = resolve_device(device or config.train.device)
     captioner = load_captioner(run_dir, backend, str(dev))
     images = data.splits[split]
@@ -124,10 +123,9 @@ def evaluate_caption_run(
                     config.eval.length_penalty, config.train.num_workers)
     metrics = caption_metrics(data.tokens[split], preds.words)
 
-    with (run_dir / f"predictions_{split}.jsonl").open("w", encoding="utf-8") as handle:
-        for im, words, refs in zip(images, preds.words, data.tokens[split], strict=True):
-            handle.write(json.dumps({"image": im.image_id, "caption": " ".join(words),
-                                     "references": [" ".join(r) for r in refs]}) + "\n")
+    write_jsonl_atomic(files.predictions(split), (
+        {"image": im.image_id, "caption": " ".join(words), "references": [" ".join(r) for r in refs]}
+        for im, words, refs in zip(images, preds.words, data.tokens[split], strict=True)))
 
     plots = {}
     picks = random.Random(config.seed).sample(range(len(images)), k=min(5, len(images)))
@@ -135,7 +133,7 @@ def evaluate_caption_run(
         "gen: " + " ".join(preds.words[i]) + "\n" + "\n".join("ref: " + " ".join(r) for r in data.tokens[split][i][:3])
         for i in picks
     ]
-    plot_image_grid([images[i].load() for i in picks], texts, run_dir / "plots" / f"samples_{split}.png",
+    plot_image_grid([images[i].load() for i in picks], texts, files.plot(f"samples_{split}.png"),
                     title=f"{config.recipe}: {split} images, generated (gen) and reference (ref) captions")
     plots["samples"] = f"plots/samples_{split}.png"
     alphas = preds.alphas[picks[0]] if picks else None
@@ -146,7 +144,7 @@ def evaluate_caption_run(
         size = captioner.spec.image_size
         image = np.asarray(images[i].load().resize((size, size)))
         plot_attention(image, preds.words[i], alphas, (side, positions // side),
-                       run_dir / "plots" / "attention.png")
+                       files.plot("attention.png"))
         plots["attention"] = "plots/attention.png"
 
     if config.model.arch == "attention" and config.data.source == "synthetic" and beam_size == 1:
@@ -163,6 +161,6 @@ def evaluate_caption_run(
         "metrics": metrics,
         "plots": plots,
     }
-    (run_dir / "eval.json").write_text(json.dumps(result, indent=2), encoding="utf-8")
+    write_json_atomic(files.eval, result)
     write_run_report(run_dir)
     return result

@@ -23,6 +23,8 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from dlhw.backends import open_session
+from dlhw.core.runs import RunFiles
 from dlhw.families.caption.infer import IO, GraphIO, OrtStepper
 from dlhw.families.caption.model import CaptionModel, load_caption_model
 
@@ -125,7 +127,7 @@ class CaptionExport:
 
 
 def load_for_export(run_dir: Path) -> CaptionExport:
-    return CaptionExport(run_dir, load_caption_model(run_dir / "model"))
+    return CaptionExport(run_dir, load_caption_model(RunFiles(run_dir).model))
 
 
 def export_caption(job: CaptionExport, out_dir: Path, opset: int) -> dict[str, Any]:
@@ -135,7 +137,7 @@ def export_caption(job: CaptionExport, out_dir: Path, opset: int) -> dict[str, A
 
     model = job.model
     files = export_graphs(model, out_dir, opset)
-    shutil.copy(job.run_dir / "model" / "vocab.json", out_dir / "vocab.json")
+    shutil.copy(RunFiles(job.run_dir).model / "vocab.json", out_dir / "vocab.json")
     io = IO[model.spec.model.arch]
     return {
         "family": "caption",
@@ -154,15 +156,13 @@ def export_caption(job: CaptionExport, out_dir: Path, opset: int) -> dict[str, A
 
 def check_caption_export(job: CaptionExport, out_dir: Path, meta: dict[str, Any], atol: float) -> dict[str, Any]:
     """Same inputs through torch and ORT: encoder outputs, step logits, greedy tokens."""
-    import onnxruntime as ort
-
     from dlhw.errors import DlhwError
 
     model = job.model.eval()  # the exporter restores its wrappers' mode: compare in inference mode
     spec = model.spec
     pixels, step_inputs = dummy_inputs(model, batch=4)
-    enc = ort.InferenceSession(str(out_dir / "encoder.onnx"), providers=["CPUExecutionProvider"])
-    step = ort.InferenceSession(str(out_dir / "decoder_step.onnx"), providers=["CPUExecutionProvider"])
+    enc = open_session(out_dir / "encoder.onnx", ["CPUExecutionProvider"])
+    step = open_session(out_dir / "decoder_step.onnx", ["CPUExecutionProvider"])
     with torch.no_grad():
         torch_enc = EncoderGraph(model)(pixels)
         torch_step = StepGraph(model)(*step_inputs)
@@ -197,16 +197,13 @@ def check_caption_export(job: CaptionExport, out_dir: Path, meta: dict[str, Any]
 
 def build_caption_engines(out_dir: Path, meta: dict[str, Any], fp16: bool, max_batch: int) -> dict[str, Any]:
     """Build and cache TensorRT engines for both graphs (batch 1..max_batch)."""
-    import onnxruntime as ort
-
     from dlhw.backends.tensorrt import shape_profiles, tensorrt_providers
 
     spec = meta["spec"]
     size = spec["image_size"]
     settings: dict[str, Any] = {"fp16": fp16, "max_batch": max_batch}
     enc_profile = shape_profiles({"pixel_values": ["batch", 3, size, size]}, max_batch, 1)
-    session = ort.InferenceSession(str(out_dir / "encoder.onnx"),
-                                   providers=tensorrt_providers(out_dir, {**settings, **enc_profile}))
+    session = open_session(out_dir / "encoder.onnx", tensorrt_providers(out_dir, {**settings, **enc_profile}))
     outputs = session.run(None, {"pixel_values": np.zeros((1, 3, size, size), np.float32)})
     shapes = {}
     for name, value in zip(meta["encoder_outputs"], outputs, strict=True):
@@ -219,6 +216,5 @@ def build_caption_engines(out_dir: Path, meta: dict[str, Any], fp16: bool, max_b
     else:
         shapes = {"tokens": ["batch"], **shapes}
     step_profile = shape_profiles(shapes, max_batch, spec["max_length"])
-    ort.InferenceSession(str(out_dir / "decoder_step.onnx"),
-                         providers=tensorrt_providers(out_dir, {**settings, **step_profile}))
+    open_session(out_dir / "decoder_step.onnx", tensorrt_providers(out_dir, {**settings, **step_profile}))
     return {**settings, "encoder": enc_profile, "decoder_step": step_profile, "cache": "trt_cache"}

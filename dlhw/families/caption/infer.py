@@ -13,14 +13,15 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, Protocol
+from typing import Any, Protocol
 
 import numpy as np
 import torch
 from PIL import Image
 from torch import Tensor
 
-from dlhw.core.runs import EXPORT_META, export_dir_of
+from dlhw.backends import Backend, open_export, open_session
+from dlhw.core.runs import EXPORT_META
 from dlhw.errors import ConfigError
 from dlhw.families.caption.captions import Vocabulary
 from dlhw.families.caption.model import (
@@ -30,8 +31,6 @@ from dlhw.families.caption.model import (
     spec_from_dict,
 )
 from dlhw.lm.decoding import Decoded, decode
-
-Backend = Literal["torch", "onnxruntime", "tensorrt"]
 
 
 class Captioner(Protocol):
@@ -131,18 +130,12 @@ class TorchCaptioner:
 class OrtCaptioner:
     def __init__(self, export_dir: Path, providers: Callable[[str], list[Any]]):
         """``providers(graph)`` gives the execution providers for "encoder" and "decoder_step"."""
-        import onnxruntime as ort
-
         meta = json.loads((export_dir / EXPORT_META).read_text(encoding="utf-8"))
         self.meta = meta
         self.spec = spec_from_dict(meta["spec"])
         self.vocab = Vocabulary.load(export_dir / meta["vocab"])
-        options = ort.SessionOptions()
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        self.encoder = ort.InferenceSession(str(export_dir / meta["files"]["encoder"]), options,
-                                            providers=providers("encoder"))
-        step = ort.InferenceSession(str(export_dir / meta["files"]["decoder_step"]), options,
-                                    providers=providers("decoder_step"))
+        self.encoder = open_session(export_dir / meta["files"]["encoder"], providers("encoder"))
+        step = open_session(export_dir / meta["files"]["decoder_step"], providers("decoder_step"))
         self.stepper = OrtStepper(self.spec.model.arch, step, self.spec.pad_id, self.spec.max_length)
         self.output_names = [o.name for o in self.encoder.get_outputs()]
 
@@ -161,15 +154,5 @@ def load_captioner(path: str | Path, backend: Backend = "torch", device: str = "
             raise ConfigError(f"{path}: the torch backend needs a run directory (with model/); "
                               "for an export directory use --backend onnxruntime")
         return TorchCaptioner.from_run(path, device)
-    export_dir = export_dir_of(path)
-    if backend == "tensorrt":
-        from dlhw.backends.tensorrt import require_tensorrt, tensorrt_providers
-
-        require_tensorrt()
-        meta = json.loads((export_dir / EXPORT_META).read_text(encoding="utf-8"))
-        if "tensorrt" not in meta:
-            raise ConfigError(f"{export_dir}: no TensorRT engines; build them with `dlhw export ... --tensorrt`")
-        trt = meta["tensorrt"]
-        return OrtCaptioner(export_dir, lambda graph: tensorrt_providers(export_dir, {**trt, **trt[graph]}))
-    providers = ["CPUExecutionProvider"] if device == "cpu" else ["CUDAExecutionProvider", "CPUExecutionProvider"]
-    return OrtCaptioner(export_dir, lambda graph: providers)
+    export = open_export(path, backend, device)
+    return OrtCaptioner(export.export_dir, export.providers_for)

@@ -7,7 +7,6 @@ image and the Trainer then trains on the cached features.
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -19,7 +18,9 @@ from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 from transformers import set_seed
 
+from dlhw.core.atomic import write_json_atomic
 from dlhw.core.devices import resolve_device
+from dlhw.core.runs import RunFiles
 from dlhw.engine.trainer import run_training
 from dlhw.families.caption.captions import ImageTensors
 from dlhw.families.caption.config import CaptionConfig
@@ -139,7 +140,8 @@ def train_caption(config: CaptionConfig, run_dir: Path, resume_from: Path | None
     )
     if not trainer.is_world_process_zero():
         return {}
-    model_dir = run_dir / "model"
+    files = RunFiles(run_dir)
+    model_dir = files.model
     save_caption_model(trainer.model, model_dir)  # type: ignore[arg-type]
     data.vocab.save(model_dir / "vocab.json")
     summary = {
@@ -156,7 +158,7 @@ def train_caption(config: CaptionConfig, run_dir: Path, resume_from: Path | None
         },
         "train": asdict(result),
     }
-    (run_dir / "train_summary.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")
-    (run_dir / "splits.json").write_text(json.dumps(data.splits.ids()), encoding="utf-8")
+    write_json_atomic(files.train_summary, summary)
+    write_json_atomic(files.splits, data.splits.ids(), indent=None)  # thousands of ids: one line
     write_run_report(run_dir)
     return summary

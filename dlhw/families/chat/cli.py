@@ -1,4 +1,5 @@
-"""``dlhw chat RUN`` (interactive) and ``dlhw chat RUN --prompts FILE --out FILE.jsonl`` (batch)."""
+"""``dlhw chat --model RUN`` (interactive) and ``dlhw chat --model RUN --prompts FILE --out FILE.jsonl`` (batch);
+``dlhw chat RUN ...`` is the same."""
 
 from __future__ import annotations
 
@@ -8,28 +9,39 @@ from typing import Any
 
 import click
 
+from dlhw.core.options import (
+    backend_option,
+    batch_size_option,
+    device_option,
+    model_option,
+    out_option,
+    shard_option,
+)
+
 
 @click.command()
-@click.argument("run", type=click.Path(exists=True, file_okay=False))
+@click.argument("run", required=False, type=click.Path(exists=True, file_okay=False))
+@model_option("A chat run directory (torch), or an export directory / a run with export/onnx (onnxruntime, "
+              "tensorrt; make it with `dlhw export RUN --onnx`). `dlhw chat RUN` is the same.", required=False)
 @click.option("--prompts", type=click.Path(dir_okay=False), default=None,
               help="Batch mode: .txt (one prompt per line) or .jsonl ({\"prompt\"} / {\"messages\"}, "
                    "optional \"id\").")
-@click.option("--out", type=click.Path(dir_okay=False), default=None,
-              help="Batch mode: answers file (.jsonl or .csv). An existing file is continued.")
-@click.option("--backend", type=click.Choice(["torch", "onnxruntime", "tensorrt"]), default="torch",
-              show_default=True, help="Where the model runs; onnxruntime/tensorrt use RUN/export/onnx or an "
-                                      "export directory (make it with `dlhw export RUN --onnx`).")
+@out_option("Batch mode: answers file (.jsonl or .csv), one record per prompt. An existing file is continued, "
+            "not overwritten.", required=False)
+@backend_option()
+@device_option
 @click.option("--int8", is_flag=True, help="onnxruntime: run the int8 model (`dlhw export RUN --onnx --int8`).")
-@click.option("--batch-size", type=click.IntRange(min=1), default=8, show_default=True,
-              help="Prompts generated together (left padding).")
+@batch_size_option(8, "Prompts generated together (left padding).")
 @click.option("--max-new-tokens", type=click.IntRange(min=1), default=128, show_default=True)
 @click.option("--system", default=None, help="A system message put before every prompt.")
-@click.option("--shard", default=None, metavar="i/n", help="Batch mode: only shard i of n of the prompts.")
-@click.option("--device", default="auto", show_default=True, help="auto, cpu or cuda.")
+@shard_option
 @click.pass_context
-def chat_cmd(ctx: click.Context, run: str, prompts: str | None, out: str | None, backend: str, int8: bool,
-             batch_size: int, max_new_tokens: int, system: str | None, shard: str | None, device: str) -> None:
-    """Talk to the fine-tuned model of chat run RUN, or of an export directory (greedy decoding).
+def chat_cmd(ctx: click.Context, run: str | None, model_path: str | None, prompts: str | None, out: str | None,
+             backend: str, device: str, int8: bool, batch_size: int, max_new_tokens: int, system: str | None,
+             shard: str | None) -> None:
+    """Talk to the fine-tuned model of a chat run, or of an export directory (greedy decoding).
+
+    The model is --model RUN, or RUN as the first argument (one of the two).
 
     Without --prompts: an interactive session; the answer streams token by token and the
     conversation is kept (type /reset to start over, /exit or Ctrl-D to leave).
@@ -40,16 +52,21 @@ def chat_cmd(ctx: click.Context, run: str, prompts: str | None, out: str | None,
 
     \b
     Examples:
-      dlhw chat runs/chat-lora/20261123-101500
-      dlhw chat runs/chat-lora/20261123-101500 --prompts prompts.txt --out answers.jsonl --batch-size 16
-      dlhw chat runs/chat-lora/20261123-101500/export/onnx --backend onnxruntime --prompts p.txt --out a.jsonl
+      dlhw chat --model runs/chat-lora/20261123-101500
+      dlhw chat --model runs/chat-lora/20261123-101500 --prompts prompts.txt --out answers.jsonl --batch-size 16
+      dlhw chat --model runs/chat-lora/20261123-101500/export/onnx --backend onnxruntime --prompts p.txt --out a.jsonl
     """
     from dlhw.errors import ConfigError
     from dlhw.families.chat.infer import load_chat_generator
 
+    if run is not None and model_path is not None:
+        raise ConfigError(f"the run is given twice ({run} and --model {model_path}); give --model RUN only")
+    model = run if run is not None else model_path
+    if model is None:
+        raise ConfigError("give the chat run: --model RUN (a run directory or an export directory)")
     if (prompts is None) != (out is None):
         raise ConfigError("--prompts and --out go together (batch mode); give both or neither")
-    generator = load_chat_generator(run, backend, device, max_new_tokens, int8)
+    generator = load_chat_generator(model, backend, device, max_new_tokens, int8)
     if prompts is None:
         _interactive(generator, system)
         return
@@ -88,10 +105,13 @@ def _batch(generator: Any, prompts: Path, out: Path, batch_size: int, system: st
     from dlhw.lm.generate import as_conversation
 
     shard_spec = parse_shard(shard)
-    items = {k: as_conversation(m, system) for k, m in read_prompts(prompts) if in_shard(Path(k), shard_spec)}
+    items = {item.key: item for item in read_prompts(prompts) if in_shard(Path(item.key), shard_spec)}
     writer = ResultWriter(out, "answer")
     generated = 0
     start = time.perf_counter()
+
+    def load(key: str) -> list[dict[str, str]]:
+        return as_conversation(items[key].get(), system)  # an unreadable prompt raises: its error record
 
     def process(batch: list[list[dict[str, str]]]) -> list[dict[str, object]]:
         nonlocal generated
@@ -101,8 +121,7 @@ def _batch(generator: Any, prompts: Path, out: Path, batch_size: int, system: st
                 for conv, g in zip(batch, gens, strict=True)]
 
     try:
-        summary = run_batch_job(list(items), items.__getitem__, process, writer, batch_size, 0,
-                                desc="answering", unit="prompt")
+        summary = run_batch_job(list(items), load, process, writer, batch_size, 0, desc="answering", unit="prompt")
     finally:
         writer.close()
     seconds = time.perf_counter() - start

@@ -7,7 +7,6 @@ and fine-tuned answers side by side.
 
 from __future__ import annotations
 
-import json
 import math
 from collections import defaultdict
 from pathlib import Path
@@ -17,6 +16,8 @@ import torch
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
+from dlhw.core.atomic import write_json_atomic, write_jsonl_atomic
+from dlhw.core.runs import RunFiles, read_json
 from dlhw.families.chat.data import ConversationSplits
 from dlhw.families.chat.persian_tasks import PROBES, exact_match, make_examples
 from dlhw.lm.generate import ChatGenerator, as_conversation
@@ -93,23 +94,20 @@ def evaluate_loaded(run_dir: Path, model: Any, tokenizer: Any, config: Any, spli
                     test: list[dict[str, list[int]]], collator: Any) -> dict[str, Any]:
     """Score a trained model; write eval.json, probes.jsonl and predictions_test.jsonl."""
     metrics, rows, answers = _measure(model, tokenizer, test, splits, collator, config, "fine-tuned")
-    base_path = run_dir / "base_eval.json"
-    base = json.loads(base_path.read_text(encoding="utf-8")) if base_path.is_file() else {}
+    files = RunFiles(run_dir)
+    base = read_json(files.base_eval)
     change = {k: metrics[k] - base[k] for k in ("test_loss", "perplexity", "exact_match") if k in base}
     probes = list(config.eval.probes or PROBES)
-    with (run_dir / "probes.jsonl").open("w", encoding="utf-8") as handle:
-        for prompt, answer in zip(probes, answers, strict=True):
-            handle.write(json.dumps({"prompt": prompt, "base": base.get("probes", {}).get(prompt),
-                                     "fine_tuned": answer}, ensure_ascii=False) + "\n")
-    with (run_dir / "predictions_test.jsonl").open("w", encoding="utf-8") as handle:
-        handle.writelines(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
+    write_jsonl_atomic(files.probes, ({"prompt": prompt, "base": base.get("probes", {}).get(prompt), "fine_tuned": answer}
+                                      for prompt, answer in zip(probes, answers, strict=True)))
+    write_jsonl_atomic(files.predictions("test"), rows)
     result = {
         "split": "test",
         "metrics": metrics,
         "base": {k: v for k, v in base.items() if k != "probes"},
         "change_from_base": change,
     }
-    (run_dir / "eval.json").write_text(json.dumps(result, indent=2, ensure_ascii=False), encoding="utf-8")
+    write_json_atomic(files.eval, result)
     print(f"test loss {metrics['test_loss']:.4f} (base {base.get('test_loss', float('nan')):.4f}), perplexity "
           f"{metrics['perplexity']:.2f}, exact match {metrics['exact_match']:.3f} "
           f"(base {base.get('exact_match', float('nan')):.3f})", flush=True)

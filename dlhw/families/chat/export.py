@@ -59,8 +59,9 @@ def check_chat_export(job: ChatExport, out_dir: Path, meta: dict[str, Any], atol
     return compare_generations(job.tokens, job.logits, [g.token_ids for g in theirs], ort_logits, atol, "prompt")
 
 
-def quantize_chat_export(job: ChatExport, out_dir: Path) -> dict[str, Any]:
-    """``model.int8.onnx`` (dynamic int8 weights) and the test perplexity before and after."""
+def quantize_chat_export(job: ChatExport, out_dir: Path, force: bool = False) -> dict[str, Any]:
+    """``model.int8.onnx`` (dynamic int8 weights) and the test perplexity before and after (no quality
+    gate: ``force`` changes nothing)."""
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     from dlhw.families.chat.data import prepare_conversations

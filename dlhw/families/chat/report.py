@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from dlhw.core.metrics import read_jsonl
+from dlhw.core.runs import RunFiles
 from dlhw.reports.run_report import fmt
 
 
@@ -56,7 +57,7 @@ def evaluation_section(run_dir: Path, config: dict[str, Any], summary: dict[str,
         out.append(f"| base model | {fmt(base['test_loss'])} | {base['perplexity']:.2f} | {base['exact_match']:.3f} |")
     out.append(f"| fine-tuned | {fmt(m['test_loss'])} | {m['perplexity']:.2f} | {m['exact_match']:.3f} |")
     out += ["", "Exact match by task: " + ", ".join(f"{t} {v:.3f}" for t, v in m["exact_match_by_task"].items()), ""]
-    probes = read_jsonl(run_dir / "probes.jsonl")
+    probes = read_jsonl(RunFiles(run_dir).probes)
     if probes:
         out += ["### Probes (greedy, before and after training)", "", "| prompt | base model | fine-tuned |",
                 "|---|---|---|"]

@@ -8,7 +8,6 @@ compared bit for bit with its state before, and the run fails if one moved.
 
 from __future__ import annotations
 
-import json
 import shutil
 from dataclasses import asdict
 from pathlib import Path
@@ -17,7 +16,9 @@ from typing import Any
 import torch
 from transformers import set_seed
 
+from dlhw.core.atomic import write_json_atomic
 from dlhw.core.devices import resolve_device
+from dlhw.core.runs import RunFiles
 from dlhw.engine.trainer import run_training
 from dlhw.errors import DlhwError
 from dlhw.families.chat.base import tiny_base
@@ -93,10 +94,10 @@ def train_chat(config: ChatConfig, run_dir: Path, resume_from: Path | None = Non
           flush=True)
 
     collator = ChatCollator(tokenizer.pad_token_id)
-    base_file = run_dir / "base_eval.json"
+    base_file = RunFiles(run_dir).base_eval
     if not base_file.is_file():
         base = base_metrics(model, tokenizer, datasets["test"], splits, collator, config)
-        base_file.write_text(json.dumps(base, indent=2, ensure_ascii=False), encoding="utf-8")
+        write_json_atomic(base_file, base)
         print(f"base model: test loss {base['test_loss']:.4f}, exact match {base['exact_match']:.3f}", flush=True)
 
     model = apply_method(model, config.method, tokenizer_path)
@@ -123,7 +124,8 @@ def train_chat(config: ChatConfig, run_dir: Path, resume_from: Path | None = Non
     assert model is not None
     check = frozen_check.verify(model)
 
-    model_dir = run_dir / "model"
+    files = RunFiles(run_dir)
+    model_dir = files.model
     base_copy = config.model.name is None
     if base_copy:  # the tiny base travels with the run (a few MB), so the run stands alone
         shutil.copytree(tokenizer_path, run_dir / BASE_DIR, dirs_exist_ok=True)
@@ -147,7 +149,7 @@ def train_chat(config: ChatConfig, run_dir: Path, resume_from: Path | None = Non
         "frozen_check": check,
         "train": asdict(result),
     }
-    (run_dir / "train_summary.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")
+    write_json_atomic(files.train_summary, summary)
     print(f"frozen check: {check['identical']} frozen tensors bit-identical; {check['changed']} of "
           f"{check['trainable_tensors']} trainable tensors changed", flush=True)
     evaluate_loaded(run_dir, model, tokenizer, config, splits, datasets["test"], collator)

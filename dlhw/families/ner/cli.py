@@ -2,64 +2,43 @@
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 
 import click
 
-TEXT_EXTENSIONS = (".txt", ".jsonl")
+from dlhw.core.inputs import TEXT_EXTENSIONS, InputItem, convert_values, read_all, text_field
+from dlhw.core.options import (
+    backend_option,
+    batch_size_option,
+    device_option,
+    model_option,
+    out_option,
+    shard_option,
+)
 
 
-def read_lines(path: Path) -> list[tuple[str, bytes]]:
-    """``(path:line, raw bytes)`` per line of a .txt / .jsonl file (LF or CRLF, BOM dropped); the
-    empty piece after a final newline is not a line."""
-    data = path.read_bytes().removeprefix(b"\xef\xbb\xbf")
-    lines = data.split(b"\n")
-    if lines and lines[-1] == b"":
-        lines.pop()
-    return [(f"{path}:{i}", raw.removesuffix(b"\r")) for i, raw in enumerate(lines, start=1)]
-
-
-def decode_line(raw: bytes, jsonl: bool) -> str:
-    """The text of one line; raises (becoming an error record) for bad bytes, blank text, bad JSON."""
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as err:
-        raise ValueError(f"not UTF-8 (byte {raw[err.start]:#04x} at column {err.start + 1})") from None
-    if jsonl:
-        try:
-            record = json.loads(text)
-        except json.JSONDecodeError as err:
-            raise ValueError(f"not valid JSON ({err.msg}, column {err.colno})") from None
-        if not isinstance(record, dict) or not isinstance(record.get("text"), str):
-            raise ValueError('expected an object with a string "text" field')
-        text = record["text"]
-    if not text.strip():
-        raise ValueError("empty line: nothing to tag")
-    return text
+def line_text(item: InputItem) -> str:
+    """The text to tag of one input: a .txt line as it is (entity offsets index it), a .jsonl
+    record's ``"text"``."""
+    return item.value if isinstance(item.value, str) else text_field(item.value)
 
 
 @click.command()
 @click.argument("inputs", nargs=-1)
-@click.option("--model", "model_path", required=True, type=click.Path(exists=True, file_okay=False),
-              help="A NER run directory (torch), or an export directory / a run with export/onnx "
-                   "(onnxruntime, tensorrt).")
+@model_option("A NER run directory (torch), or an export directory / a run with export/onnx (onnxruntime, "
+              "tensorrt).")
 @click.option("--text", default=None, help="Tag this one sentence and print it (instead of INPUTS and --out).")
-@click.option("--out", default=None, type=click.Path(dir_okay=False),
-              help="Results file: .jsonl (one record per input line) or .csv (path,status,result,error). An "
-                   "existing file is continued, not overwritten.")
-@click.option("--backend", type=click.Choice(["torch", "onnxruntime", "tensorrt"]), default="torch",
-              show_default=True, help="Where the model runs.")
+@out_option("Results file: .jsonl (one record per input line) or .csv (path,status,result,error). An existing "
+            "file is continued, not overwritten.", required=False)
+@backend_option()
+@device_option
 @click.option("--int8", is_flag=True, help="onnxruntime: run the int8 model (`dlhw export RUN --onnx --int8`).")
-@click.option("--batch-size", type=click.IntRange(min=1), default=32, show_default=True,
-              help="Lines tagged together (long lines are cut into windows first).")
-@click.option("--shard", default=None, metavar="i/n",
-              help="Process only shard i of n of the lines (deterministic by file and line number).")
-@click.option("--device", default="cpu", show_default=True, help="cpu, cuda or auto.")
+@batch_size_option(32, "Lines tagged together (long lines are cut into windows first).")
+@shard_option
 @click.pass_context
 def ner_cmd(ctx: click.Context, inputs: tuple[str, ...], model_path: str, text: str | None, out: str | None,
-            backend: str, int8: bool, batch_size: int, shard: str | None, device: str) -> None:
+            backend: str, device: str, int8: bool, batch_size: int, shard: str | None) -> None:
     """Tag named entities (PER, ORG, LOC, MISC, DAT, TIM, MON, PCT, FAC, PRO, EVE) in English and Persian.
 
     With --text: print the sentence with its entities marked, then one line per entity with its
@@ -70,8 +49,9 @@ def ner_cmd(ctx: click.Context, inputs: tuple[str, ...], model_path: str, text: 
     and entity spans whose offsets index the original line. Lines are split into words on spaces
     and punctuation; a Persian word joined by a zero-width non-joiner stays one word. A line
     longer than the model's window is tagged in overlapping windows, in full. An empty line, a
-    line that is not UTF-8 or a bad JSON line becomes an error record and the job goes on; a
-    rerun with the same --out continues where a killed job stopped.
+    line that is not UTF-8 or a bad JSON line becomes an error record naming its FILE:LINE and the
+    job goes on (line breaks at the end of a file are not lines); a rerun with the same --out
+    continues where a killed job stopped.
 
     \b
     Examples:
@@ -110,17 +90,14 @@ def _batch(tagger: object, inputs: tuple[str, ...], out: Path, batch_size: int, 
     )
 
     shard_spec = parse_shard(shard)
-    items: dict[str, tuple[bytes, bool]] = {}
-    for path in expand_inputs(inputs, TEXT_EXTENSIONS):
-        for key, raw in read_lines(path):
-            if in_shard(Path(key), shard_spec):
-                items[key] = (raw, path.suffix.lower() == ".jsonl")
+    read = convert_values(read_all(expand_inputs(inputs, TEXT_EXTENSIONS)), line_text)
+    items = {item.key: item for item in read if in_shard(Path(item.key), shard_spec)}
     writer = ResultWriter(out, "tagged")
     words = 0
     start = time.perf_counter()
 
     def load(key: str) -> str:
-        return decode_line(*items[key])
+        return str(items[key].get())
 
     def process(texts: list[str]) -> list[dict[str, object]]:
         nonlocal words

@@ -14,13 +14,14 @@ per-type confusion matrix.
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from dlhw.core.atomic import write_json_atomic, write_jsonl_atomic
+from dlhw.core.runs import RunFiles, read_json
 from dlhw.errors import ConfigError
 from dlhw.families.ner.data import LABELS, TYPES, NerSplits, Sentence
 from dlhw.families.ner.infer import Tagger
@@ -109,16 +110,15 @@ def evaluate_sentences(run_dir: Path, tagger: Tagger, splits: NerSplits, split: 
     sentences = getattr(splits, split)
     metrics, pred = score_sentences(tagger, sentences)
     kinds, matrix = type_confusion([s.tags for s in sentences], pred)
-    plot = confusion_png(kinds, matrix, run_dir / "plots" / "confusion_types.png")
-    with (run_dir / f"predictions_{split}.jsonl").open("w", encoding="utf-8") as handle:
-        for s, p in zip(sentences, pred, strict=True):
-            handle.write(json.dumps({"tokens": s.tokens, "tags": s.tags, "predicted": p, "lang": s.lang},
-                                    ensure_ascii=False) + "\n")
-    base = json.loads((run_dir / "base_eval.json").read_text()) if (run_dir / "base_eval.json").is_file() else {}
+    files = RunFiles(run_dir)
+    plot = confusion_png(kinds, matrix, files.plot("confusion_types.png"))
+    write_jsonl_atomic(files.predictions(split), ({"tokens": s.tokens, "tags": s.tags, "predicted": p, "lang": s.lang}
+                                                  for s, p in zip(sentences, pred, strict=True)))
+    base = read_json(files.base_eval)
     result = {"split": split, "backend": backend, "mode": "seqeval strict, IOB2", "metrics": metrics,
               "untrained": base.get("metrics", {}), "label_counts": dict(Counter(t for s in sentences for t in s.tags)),
               "plots": {"confusion of entity types": str(plot.relative_to(run_dir))}}
-    (run_dir / "eval.json").write_text(json.dumps(result, indent=2, ensure_ascii=False), encoding="utf-8")
+    write_json_atomic(files.eval, result)
     langs = ", ".join(f"{k} {v['f1']:.3f}" for k, v in metrics["per_language"].items())
     print(f"{split}: entity F1 {metrics['f1']:.4f} (P {metrics['precision']:.4f}, R {metrics['recall']:.4f}; {langs}); "
           f"token accuracy {metrics['accuracy']:.4f} with {metrics['o_share']:.1%} O tokens", flush=True)
@@ -135,7 +135,7 @@ def evaluate_ner_run(run_dir: Path, split: str | None = "test", batch_size: int 
     from dlhw.reports.run_report import write_run_report
 
     run_dir = Path(run_dir)
-    config: NerConfig = resolve_config(config_file=run_dir / "config.yaml",
+    config: NerConfig = resolve_config(config_file=RunFiles(run_dir).config,
                                        preset=str(_saved_preset(run_dir)))
     split = split or "test"
     if split not in ("train", "val", "test"):
@@ -150,4 +150,4 @@ def evaluate_ner_run(run_dir: Path, split: str | None = "test", batch_size: int 
 def _saved_preset(run_dir: Path) -> str:
     from dlhw.config import load_yaml
 
-    return str(load_yaml(run_dir / "config.yaml").get("preset", "full"))
+    return str(load_yaml(RunFiles(run_dir).config).get("preset", "full"))

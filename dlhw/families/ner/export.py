@@ -21,10 +21,12 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from dlhw.backends import open_session
+from dlhw.core.runs import RunFiles
 from dlhw.errors import DlhwError
 from dlhw.families.ner.data import Sentence
 from dlhw.families.ner.evaluate import score_sentences
-from dlhw.families.ner.infer import Tagger, ort_logits, ort_session, torch_logits
+from dlhw.families.ner.infer import Tagger, ort_logits, torch_logits
 from dlhw.families.ner.model import META_FILE, NerModel, load_ner_model
 
 INT8_MAX_F1_DROP = 1.0
@@ -60,9 +62,10 @@ def load_for_export(run_dir: Path) -> NerExport:
     from dlhw.core.registry import resolve_config
     from dlhw.families.ner.data import prepare_ner_data
 
-    model, tokenizer, meta = load_ner_model(run_dir / "model", "cpu")
-    preset = str(load_yaml(run_dir / "config.yaml").get("preset", "full"))
-    config = resolve_config(config_file=run_dir / "config.yaml", preset=preset)
+    files = RunFiles(run_dir)
+    model, tokenizer, meta = load_ner_model(files.model, "cpu")
+    preset = str(load_yaml(files.config).get("preset", "full"))
+    config = resolve_config(config_file=files.config, preset=preset)
     return NerExport(run_dir, model, tokenizer, meta, prepare_ner_data(config.data, config.seed).test)
 
 
@@ -83,7 +86,7 @@ def export_ner(job: NerExport, out_dir: Path, opset: int) -> dict[str, Any]:
             dynamo=False, opset_version=opset, input_names=list(INPUTS), output_names=["logits"],
             dynamic_axes={"input_ids": axes, "attention_mask": axes, "logits": axes},
         )
-    shutil.copy(job.run_dir / "model" / META_FILE, out_dir / META_FILE)
+    shutil.copy(RunFiles(job.run_dir).model / META_FILE, out_dir / META_FILE)
     job.tokenizer.save_pretrained(out_dir)
     return {"family": "ner", "opset": opset, "files": {"model": "model.onnx"}, "labels": job.meta["labels"],
             "max_length": job.meta["max_length"], "stride": job.meta["stride"], "inputs": list(INPUTS)}
@@ -95,7 +98,7 @@ def _tagger(job: NerExport, logits_fn: Any) -> Tagger:
 
 def check_ner_export(job: NerExport, out_dir: Path, meta: dict[str, Any], atol: float) -> dict[str, Any]:
     """Logits within ``atol`` on a padded batch; identical tags on the whole test split."""
-    session = ort_session(out_dir / "model.onnx", ["CPUExecutionProvider"])
+    session = open_session(out_dir / "model.onnx", ["CPUExecutionProvider"])
     job.model.eval()  # the exporter restores its wrapper's (training) mode: compare in inference mode
     ids, mask = check_batch(job)
     torch_out = torch_logits(job.model, torch.device("cpu"))(ids, mask)
@@ -130,9 +133,9 @@ def quantize_ner_export(job: NerExport, out_dir: Path, force: bool = False) -> d
     """``model.int8.onnx`` and the test F1 before and after; refused beyond a 1-point drop unless ``force``."""
     target = out_dir / "model.int8.onnx"
     quantize_weights(out_dir / "model.onnx", target)
-    fp32, _ = score_sentences(_tagger(job, ort_logits(ort_session(out_dir / "model.onnx", ["CPUExecutionProvider"]))),
+    fp32, _ = score_sentences(_tagger(job, ort_logits(open_session(out_dir / "model.onnx", ["CPUExecutionProvider"]))),
                               job.test)
-    int8, _ = score_sentences(_tagger(job, ort_logits(ort_session(target, ["CPUExecutionProvider"]))), job.test)
+    int8, _ = score_sentences(_tagger(job, ort_logits(open_session(target, ["CPUExecutionProvider"]))), job.test)
     change = 100 * (int8["f1"] - fp32["f1"])
     sizes = {"fp32": (out_dir / "model.onnx").stat().st_size, "int8": target.stat().st_size}
     line = (f"test entity F1 {fp32['f1']:.4f} -> {int8['f1']:.4f} ({change:+.2f} points) on {len(job.test)} sentences")
@@ -149,12 +152,10 @@ def quantize_ner_export(job: NerExport, out_dir: Path, force: bool = False) -> d
 
 def build_ner_engines(out_dir: Path, meta: dict[str, Any], fp16: bool, max_batch: int) -> dict[str, Any]:
     """TensorRT engines for ``model.onnx``: batch 1..max_batch, sequence 1..max_length."""
-    import onnxruntime as ort
-
     from dlhw.backends.tensorrt import shape_profiles, tensorrt_providers
 
     profile = shape_profiles({name: ["batch", "sequence"] for name in INPUTS}, max_batch, meta["max_length"])
     settings = {"fp16": fp16, "max_batch": max_batch, **profile}
-    ort.InferenceSession(str(out_dir / "model.onnx"), providers=tensorrt_providers(out_dir, settings))
+    open_session(out_dir / "model.onnx", tensorrt_providers(out_dir, settings))  # builds the engines into the cache
     return settings
 

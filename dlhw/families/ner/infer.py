@@ -18,17 +18,16 @@ import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import torch
 
+from dlhw.backends import Backend, open_export, open_session
 from dlhw.core.devices import resolve_device
-from dlhw.core.runs import EXPORT_META, export_dir_of
 from dlhw.errors import ConfigError
 from dlhw.families.ner.model import META_FILE, label_positions, load_ner_model
 
-Backend = Literal["torch", "onnxruntime", "tensorrt"]
 _WORD = r"[\w\u064b-\u065f\u0670\u200c\u200d]+"
 _TOKEN = re.compile(rf"{_WORD}(?:[.:'’/\-]{_WORD})*|[^\s\w]", re.UNICODE)
 
@@ -183,16 +182,6 @@ def ort_logits(session: Any) -> Any:
     return run
 
 
-def ort_session(path: Path, providers: list[Any], threads: int | None = None) -> Any:
-    import onnxruntime as ort
-
-    options = ort.SessionOptions()
-    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    if threads:
-        options.intra_op_num_threads = threads
-    return ort.InferenceSession(str(path), options, providers=providers)
-
-
 def load_tagger(path: str | Path, backend: Backend = "torch", device: str = "cpu", batch_size: int = 32,
                 int8: bool = False) -> Tagger:
     """A tagger over a run directory (torch) or an ONNX export (onnxruntime, tensorrt)."""
@@ -207,8 +196,8 @@ def load_tagger(path: str | Path, backend: Backend = "torch", device: str = "cpu
         model, tokenizer, meta = load_ner_model(path / "model", dev)
         return Tagger(tokenizer, meta["labels"], meta["max_length"], meta["stride"], torch_logits(model, dev),
                       batch_size)
-    export_dir = export_dir_of(path)
-    export = json.loads((export_dir / EXPORT_META).read_text(encoding="utf-8"))
+    handle = open_export(path, backend, device)
+    export_dir, export = handle.export_dir, handle.meta
     if export.get("family") != "ner":
         raise ConfigError(f"{export_dir}: an export of the {export.get('family')} family, not a NER model")
     meta = json.loads((export_dir / META_FILE).read_text(encoding="utf-8"))
@@ -217,16 +206,6 @@ def load_tagger(path: str | Path, backend: Backend = "torch", device: str = "cpu
         if "int8" not in export:
             raise ConfigError(f"{export_dir}: no int8 model; make one with `dlhw export RUN --onnx --int8`")
         name = export["int8"]["file"]
-    if backend == "tensorrt":
-        from dlhw.backends.tensorrt import require_tensorrt, tensorrt_providers
-
-        require_tensorrt()
-        if "tensorrt" not in export:
-            raise ConfigError(f"{export_dir}: no TensorRT engines; build them with `dlhw export ... --tensorrt`")
-        providers = tensorrt_providers(export_dir, export["tensorrt"])
-    else:
-        cuda = resolve_device(device).type == "cuda"
-        providers = ["CUDAExecutionProvider", "CPUExecutionProvider"] if cuda else ["CPUExecutionProvider"]
-    session = ort_session(export_dir / name, providers)
+    session = open_session(export_dir / name, handle.providers)
     tokenizer = AutoTokenizer.from_pretrained(export_dir)
     return Tagger(tokenizer, meta["labels"], meta["max_length"], meta["stride"], ort_logits(session), batch_size)

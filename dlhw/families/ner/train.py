@@ -9,11 +9,12 @@ F1 (seqeval, strict IOB2) picks the best checkpoint.
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from dlhw.core.atomic import write_json_atomic
+from dlhw.core.runs import RunFiles
 from dlhw.errors import DataError
 from dlhw.families.ner.config import NerConfig
 from dlhw.families.ner.data import LABELS, NerSplits, Sentence, prepare_ner_data
@@ -93,11 +94,12 @@ def train_ner(config: NerConfig, run_dir: Path, resume_from: Path | None = None)
         return Tagger(tokenizer, list(LABELS), config.model.max_length, config.model.stride, torch_logits(m, dev),
                       config.eval.batch_size)
 
-    base_file = run_dir / "base_eval.json"
+    files = RunFiles(run_dir)
+    base_file = files.base_eval
     if config.eval.untrained_baseline and not base_file.is_file():
         model.to(device).eval()
         base, _ = score_sentences(tagger(model), splits.test)
-        base_file.write_text(json.dumps({"split": "test", "metrics": base}, indent=2), encoding="utf-8")
+        write_json_atomic(base_file, {"split": "test", "metrics": base})
         print(f"untrained model: test entity F1 {base['f1']:.4f}, token accuracy {base['accuracy']:.4f}", flush=True)
 
     first = splits.test[0]
@@ -120,7 +122,7 @@ def train_ner(config: NerConfig, run_dir: Path, resume_from: Path | None = None)
     settings = {"max_length": config.model.max_length, "stride": config.model.stride,
                 "label_all_subtokens": config.model.label_all_subtokens,
                 "backbone": config.model.name or "tiny XLM-R (random init)"}
-    save_ner_model(model, tokenizer, run_dir / "model", settings)
+    save_ner_model(model, tokenizer, files.model, settings)
     bb: Any = model.backbone.config
     summary = {
         "recipe": config.recipe,
@@ -132,7 +134,7 @@ def train_ner(config: NerConfig, run_dir: Path, resume_from: Path | None = None)
                   "parameters": sum(p.numel() for p in model.parameters())},
         "train": asdict(result),
     }
-    (run_dir / "train_summary.json").write_text(json.dumps(summary, indent=2, ensure_ascii=False), encoding="utf-8")
+    write_json_atomic(files.train_summary, summary)
     model.eval()
     evaluate_sentences(run_dir, tagger(model), splits, "test")
     write_run_report(run_dir)

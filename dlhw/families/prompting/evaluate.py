@@ -18,6 +18,7 @@ goes to the tied label whose first chain came earliest in sampling order, and ti
 from __future__ import annotations
 
 import csv
+import io
 import json
 import math
 import random
@@ -29,7 +30,8 @@ from pathlib import Path
 from typing import Any
 
 from dlhw.config import dump_yaml, from_dict, to_dict
-from dlhw.core.runs import run_config_dict
+from dlhw.core.atomic import write_json_atomic, write_text_atomic
+from dlhw.core.runs import RunFiles, read_eval, run_config_dict
 from dlhw.errors import ConfigError, DataError
 from dlhw.families.prompting.config import PromptConfig
 from dlhw.families.prompting.data import BbhData, BbhExample, build_prompt, load_bbh_data
@@ -37,6 +39,8 @@ from dlhw.families.prompting.data import BbhData, BbhExample, build_prompt, load
 LABELS = ("yes", "no")
 UNKNOWN = "unknown"
 CSV_FIELDS = ("input", "target", "prediction", "extracted", "raw_output", "votes")
+SHOTS_FILE = "shots.json"
+"""This family's own run file (beside those :class:`dlhw.core.runs.RunFiles` names): the drawn shots."""
 _LABEL = r"(not plausible|implausible|plausible|yes|no)"
 _ANSWER_IS = re.compile(r"answer is\W{0,3}" + _LABEL + r"\b", re.IGNORECASE)
 _LEADING = re.compile(r"^\W*" + _LABEL + r"\b", re.IGNORECASE)
@@ -139,11 +143,12 @@ def strategy_rows(strategy: str, data: BbhData, shots: list[BbhExample], generat
 
 
 def write_rows(path: Path, rows: list[dict[str, str]]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w", encoding="utf-8", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=CSV_FIELDS)
-        writer.writeheader()
-        writer.writerows(rows)
+    # atomic: `dlhw evaluate` rewrites this file in place, and the raw outputs in it cost a model run
+    buffer = io.StringIO(newline="")
+    writer = csv.DictWriter(buffer, fieldnames=CSV_FIELDS)
+    writer.writeheader()
+    writer.writerows(rows)
+    write_text_atomic(path, buffer.getvalue())
 
 
 def read_rows(path: Path) -> list[dict[str, str]]:
@@ -169,11 +174,12 @@ def write_evaluation(run_dir: Path, results: dict[str, dict[str, Any]], extra: d
     from dlhw.families.prompting.report import plot_accuracy, plot_labels
     from dlhw.reports.run_report import write_run_report
 
+    files = RunFiles(run_dir)
     for strategy, r in results.items():
-        plot_labels(r["predicted"], run_dir / "plots" / f"labels_{strategy}.png", strategy, r["targets"])
-    plot_accuracy(results, run_dir / "plots" / "accuracy.png")
+        plot_labels(r["predicted"], files.plot(f"labels_{strategy}.png"), strategy, r["targets"])
+    plot_accuracy(results, files.plot("accuracy.png"))
     evaluation = {"metrics": metrics_of(results), "strategies": results, **extra}
-    (run_dir / "eval.json").write_text(json.dumps(evaluation, indent=2, ensure_ascii=False), encoding="utf-8")
+    write_json_atomic(files.eval, evaluation)
     write_run_report(run_dir)
     return evaluation
 
@@ -211,7 +217,7 @@ def run_prompting(config: PromptConfig, run_dir: Path, progress: bool = True) ->
             raise ConfigError("--backend onnxruntime: pass the export (or the run holding it) with --model")
         export = export_dir_of(config.model.name)
         generator = load_prompt_generator(export, "onnxruntime", p.device, p.batch_size, export, progress)
-        save_export_reference(export, generator.tokenizer, run_dir / "model")
+        save_export_reference(export, generator.tokenizer, RunFiles(run_dir).model)
         model_info: dict[str, Any] = {"base": str(export), "backend": "onnxruntime", "parameters": None}
     else:
         try:
@@ -219,16 +225,16 @@ def run_prompting(config: PromptConfig, run_dir: Path, progress: bool = True) ->
         except DataError as err:
             raise DataError(f"{err}; offline, pass a local model folder with --model DIR, or run --preset tiny "
                             f"(datasets: {config.data.hf_dataset}, {config.data.pool_dataset})") from None
-        save_run_model(loaded, run_dir / "model")
+        save_run_model(loaded, RunFiles(run_dir).model)
         generator = PromptGenerator(loaded.model, loaded.tokenizer, loaded.kind, p.batch_size, progress)
         model_info = {"base": loaded.name, "kind": loaded.kind, "backend": "torch",
                       "parameters": parameter_count(loaded.model)}
-    (run_dir / "config.yaml").write_text(dump_yaml(to_dict(config)), encoding="utf-8")
+    files = RunFiles(run_dir)
+    write_text_atomic(files.config, dump_yaml(to_dict(config)))
     shots = draw_shots(data.pool, p.shots, config.seed) if "few-shot" in p.strategies else []
-    (run_dir / "shots.json").write_text(json.dumps({
+    write_json_atomic(run_dir / SHOTS_FILE, {
         "seed": config.seed, "shots": [s.__dict__ for s in shots],
-        "cot_exemplars": [{"input": q, "rationale": r} for q, r in data.cot.exemplars]}, indent=2,
-        ensure_ascii=False), encoding="utf-8")
+        "cot_exemplars": [{"input": q, "rationale": r} for q, r in data.cot.exemplars]})
     results = {}
     timings = {}
     for strategy in p.strategies:
@@ -244,7 +250,7 @@ def run_prompting(config: PromptConfig, run_dir: Path, progress: bool = True) ->
     summary = {"recipe": config.recipe, "label": f"{config.recipe} ({model_info['base']})",
                "model": {**model_info, "trainable_parameters": 0}, "data": data_info,
                "prompting": {"wall_time_s": round(time.perf_counter() - start, 2), "seconds": timings}}
-    (run_dir / "train_summary.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")
+    write_json_atomic(files.train_summary, summary)
     return write_evaluation(run_dir, results, {"data": data_info})
 
 
@@ -273,7 +279,7 @@ def evaluate_prompt_run(run_dir: Path) -> dict[str, Any]:
                 row["prediction"] = row["extracted"] = extract_answer(row["raw_output"])
         write_rows(path, rows)
         results[strategy] = score_rows(rows)
-    previous = json.loads((run_dir / "eval.json").read_text(encoding="utf-8")) if (run_dir / "eval.json").is_file() else {}
+    previous: dict[str, Any] = dict(read_eval(run_dir))  # this family's own keys too (strategies, data)
     for strategy, old in previous.get("strategies", {}).items():
         if strategy in results and "seconds" in old:
             results[strategy]["seconds"] = old["seconds"]

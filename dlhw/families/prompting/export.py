@@ -111,8 +111,3 @@ def check_prompt_export(job: PromptExport, out_dir: Path, meta: dict[str, Any], 
                f"({tokens} tokens)")
     return {"atol": atol, "prompts": len(job.prompts), "tokens_compared": tokens, "max_abs_diff": diffs,
             "summary": summary}
-
-
-def build_prompt_engines(out_dir: Path, meta: dict[str, Any], fp16: bool, max_batch: int) -> dict[str, Any]:
-    """TensorRT engines are not built for seq2seq prompt exports (the family does not take --tensorrt)."""
-    raise ConfigError("--tensorrt: the prompting family's seq2seq export runs on ONNX Runtime (CPU or CUDA) only")

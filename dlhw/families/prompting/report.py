@@ -8,10 +8,11 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
+from dlhw.core.runs import read_json
+from dlhw.families.prompting.evaluate import SHOTS_FILE
 from dlhw.reports.plots import plt, save_figure
 
 LABEL_COLORS = {"yes": "tab:green", "no": "tab:red", "unknown": "tab:gray"}
@@ -63,7 +64,7 @@ def data_section(run_dir: Path, config: dict[str, Any], summary: dict[str, Any],
            "were test items and were removed** (normalized statement match)"]
     if data.get("removed_examples"):
         out.append("  - e.g. " + "; ".join(f"“{t}”" for t in data["removed_examples"][:3]))
-    shots = json.loads((run_dir / "shots.json").read_text(encoding="utf-8")) if (run_dir / "shots.json").is_file() else {}
+    shots = read_json(run_dir / SHOTS_FILE)
     if shots.get("shots"):
         out += [f"- {len(shots['shots'])} shots drawn with seed {shots['seed']} (fixed for every item; `shots.json`):"]
         out += [f"  - {s['input']} → {s['target']}" for s in shots["shots"]]

@@ -15,6 +15,8 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
+from dlhw.core.atomic import write_json_atomic, write_jsonl_atomic
+from dlhw.core.runs import RunFiles, read_eval
 from dlhw.families.summarization.data import SummaryExample
 from dlhw.families.summarization.infer import Summarizer
 from dlhw.families.summarization.rouge import bertscore, corpus_rouge
@@ -63,8 +65,8 @@ def score(summarizer: Summarizer, examples: list[SummaryExample], config: Any, r
 
 
 def write_evaluation(run_dir: Path, metrics: dict[str, Any], rows: list[dict[str, Any]], extra: dict[str, Any]) -> dict[str, Any]:
-    with (run_dir / "predictions_test.jsonl").open("w", encoding="utf-8") as handle:
-        handle.writelines(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
+    files = RunFiles(run_dir)
+    write_jsonl_atomic(files.predictions("test"), rows)
     refs = [len(r["references"]) for r in rows]
     result = {
         "split": "test", "examples": len(rows), "metrics": metrics,
@@ -73,7 +75,7 @@ def write_evaluation(run_dir: Path, metrics: dict[str, Any], rows: list[dict[str
         "lsum": "references split on their newlines, predictions sentence-split first",
         **extra,
     }
-    (run_dir / "eval.json").write_text(json.dumps(result, indent=2, ensure_ascii=False), encoding="utf-8")
+    write_json_atomic(files.eval, result)
     m = metrics
     print(f"ROUGE-1 {m['rouge1']:.4f}, ROUGE-2 {m['rouge2']:.4f}, ROUGE-L {m['rougeL']:.4f} "
           f"[{m['rougeL_ci95'][0]:.3f}, {m['rougeL_ci95'][1]:.3f}], ROUGE-Lsum {m['rougeLsum']:.4f}; "
@@ -99,8 +101,8 @@ def evaluate_summarization_run(run_dir: Path, batch_size: int | None = None, dev
         config.eval.batch_size = batch_size
     splits = prepare_summaries(config.data, config.seed)
     metrics, rows = score(summarizer, splits.test, config, run_dir, f"{backend}")
-    previous = json.loads((run_dir / "eval.json").read_text(encoding="utf-8")) if (run_dir / "eval.json").is_file() else {}
-    extra = {k: previous[k] for k in ("base", "change_from_base") if k in previous}
+    previous = read_eval(run_dir)
+    extra = {k: v for k, v in previous.items() if k in ("base", "change_from_base")}
     result = write_evaluation(run_dir, metrics, rows, {**extra, "backend": backend})
     write_run_report(run_dir)
     return result

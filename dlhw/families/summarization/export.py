@@ -17,6 +17,7 @@ from typing import Any
 
 import torch
 
+from dlhw.core.runs import RunFiles
 from dlhw.families.summarization.model import PROMPT_FILE
 
 PARITY_DOCUMENTS = 8
@@ -48,7 +49,7 @@ def load_for_export(run_dir: Path) -> SummarizerExport:
     from dlhw.lm.run import load_chat_run
 
     loaded = load_chat_run(run_dir, "cpu")
-    info = read_prompt_info(run_dir / "model")
+    info = read_prompt_info(RunFiles(run_dir).model)
     test = prepare_summaries(loaded.config.data, loaded.config.seed).test[:PARITY_DOCUMENTS]
     builder = _builder(loaded.tokenizer, info)
     job = SummarizerExport(run_dir, loaded, info, [builder.prompt(e.document).ids for e in test])
@@ -61,7 +62,7 @@ def export_summarizer(job: SummarizerExport, out_dir: Path, opset: int) -> dict[
     from dlhw.lm.export import export_causal_lm
 
     meta = export_causal_lm(job.loaded, out_dir, opset, "summarization")
-    shutil.copy(job.run_dir / "model" / PROMPT_FILE, out_dir / PROMPT_FILE)
+    shutil.copy(RunFiles(job.run_dir).model / PROMPT_FILE, out_dir / PROMPT_FILE)
     return {**meta, "files": {**meta["files"], "prompt": PROMPT_FILE}}
 
 
@@ -75,8 +76,9 @@ def check_summarizer_export(job: SummarizerExport, out_dir: Path, meta: dict[str
     return compare_generations(job.tokens, job.logits, [g.token_ids for g in theirs], ort_logits, atol, "test document")
 
 
-def quantize_summarizer_export(job: SummarizerExport, out_dir: Path) -> dict[str, Any]:
-    """``model.int8.onnx`` (dynamic int8 weights) and ROUGE on the test split before and after."""
+def quantize_summarizer_export(job: SummarizerExport, out_dir: Path, force: bool = False) -> dict[str, Any]:
+    """``model.int8.onnx`` (dynamic int8 weights) and ROUGE on the test split before and after (no
+    quality gate: ``force`` changes nothing)."""
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     from dlhw.families.summarization.data import prepare_summaries

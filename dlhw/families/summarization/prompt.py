@@ -10,13 +10,14 @@ SFT and LoRA runs in one table.
 
 from __future__ import annotations
 
-import json
 import random
 import shutil
 from pathlib import Path
 from typing import Any
 
+from dlhw.core.atomic import write_json_atomic
 from dlhw.core.devices import resolve_device
+from dlhw.core.runs import RunFiles
 from dlhw.families.summarization.config import SummarizationConfig
 from dlhw.families.summarization.data import SummaryExample, prepare_summaries
 from dlhw.families.summarization.evaluate import BASE_DIR, score, write_evaluation
@@ -88,7 +89,7 @@ def run_prompting(config: SummarizationConfig, run_dir: Path) -> dict[str, Any]:
         "shots": k, "shot_ids": [s.id for s in shots],
         "shots_dropped": sum(dropped), "documents_with_dropped_shots": sum(d > 0 for d in dropped),
     }
-    (run_dir / "train_summary.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")
+    write_json_atomic(RunFiles(run_dir).train_summary, summary)
     if sum(dropped):
         print(f"{sum(dropped)} examples dropped over {summary['documents_with_dropped_shots']} test documents to fit "
               f"the context of {config.data.max_length} tokens", flush=True)

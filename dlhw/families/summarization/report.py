@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
+from dlhw.core.atomic import write_json_atomic
 from dlhw.core.metrics import read_jsonl
+from dlhw.core.runs import RunFiles
 from dlhw.reports.plots import plt, save_figure
 
 
@@ -45,7 +46,7 @@ def inspect_summarization_data(config: Any, out_dir: str | Path) -> dict[str, An
     figure = plot_lengths(raw, None, out_dir / "lengths.png")
     result = {**splits.summary(), "lengths": stats, "figure": str(figure)}
     out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "length_stats.json").write_text(json.dumps(result, indent=2), encoding="utf-8")
+    write_json_atomic(out_dir / "length_stats.json", result)
     return result
 
 
@@ -103,7 +104,7 @@ def evaluation_section(run_dir: Path, config: dict[str, Any], summary: dict[str,
     note = "" if m.get("bertscore_comparable", True) else " (scored with the run's tiny base: not comparable to published numbers)"
     out += ["", f"95% bootstrap intervals in brackets. BERTScore model `{m['bertscore_model']}`, rescaled: "
                 f"{m['bertscore_rescaled']}{note}.", ""]
-    rows = read_jsonl(run_dir / "predictions_test.jsonl")[: int(config.get("eval", {}).get("report_examples", 5))]
+    rows = read_jsonl(RunFiles(run_dir).predictions("test"))[: int(config.get("eval", {}).get("report_examples", 5))]
     if rows:
         out += ["### Examples", "", "| document | reference | prediction | ROUGE-L |", "|---|---|---|---:|"]
         out += [f"| {_cell(r['document'])[:400]} | {_cell(r['references'][0])} | {_cell(r['prediction'])} | "

@@ -9,7 +9,6 @@ and its EOS only, and the collator pads each batch to its longest example.
 
 from __future__ import annotations
 
-import json
 import shutil
 from dataclasses import asdict
 from pathlib import Path
@@ -18,7 +17,9 @@ from typing import Any
 import torch
 from transformers import set_seed
 
+from dlhw.core.atomic import write_json_atomic
 from dlhw.core.devices import resolve_device
+from dlhw.core.runs import RunFiles, read_json
 from dlhw.engine.trainer import Engine, run_training
 from dlhw.errors import DlhwError
 from dlhw.families.summarization.base import tiny_base
@@ -76,14 +77,15 @@ def prepare_prompts(config: SummarizationConfig, tokenizer: Any, splits: Summary
     stats = length_statistics(splits.train, tokenizer)
     limits = choose_limits(stats, config.data, config.eval.max_new_tokens)
     raw = stats.pop("raw")
-    plot_lengths(raw, limits, run_dir / "plots" / "lengths.png")
+    files = RunFiles(run_dir)
+    plot_lengths(raw, limits, files.plot("lengths.png"))
     template = resolve_template(config.model.template, name)
     builder = PromptBuilder(tokenizer, splits.kind, template, limits["max_input_tokens"], config.data.max_length,
                             limits["max_new_tokens"])
     truncated = {s: sum(builder.cut(e.document)[1] for e in splits[s]) for s in ("train", "val", "test")}
     data = {**splits.summary(), "lengths": stats, "limits": limits, "template": template,
             "truncated_documents": truncated}
-    (run_dir / "data_stats.json").write_text(json.dumps(data, indent=2), encoding="utf-8")
+    write_json_atomic(files.data_stats, data)
     d, s = stats["document_tokens"], stats["summary_tokens"]
     print(f"{splits.kind}s: {len(splits.train)} train / {len(splits.val)} val / {len(splits.test)} test from "
           f"{splits.source}; document tokens mean {d['mean']}, p95 {d['p95']}, max {d['max']}; summary tokens mean "
@@ -136,10 +138,10 @@ def train_summarization(config: SummarizationConfig, run_dir: Path, resume_from:
     encoded = {s: encode(builder, splits, s, config.data.train_reference, config.data.max_length)
                for s in ("train", "val")}
 
-    base_file = run_dir / "base_eval.json"
-    if not base_file.is_file():
+    files = RunFiles(run_dir)
+    if not files.base_eval.is_file():
         base, _ = score(summarizer_for(model, builder, config), splits.test, config, run_dir, "base model, zero-shot")
-        base_file.write_text(json.dumps(base, indent=2), encoding="utf-8")
+        write_json_atomic(files.base_eval, base)
 
     if config.method.kind != "full":
         model = apply_method(model, config.method, path)
@@ -169,9 +171,9 @@ def train_summarization(config: SummarizationConfig, run_dir: Path, resume_from:
     model = trainer.model
     assert model is not None
     check = frozen_check.verify(model) if frozen_check is not None else None
-    save_chat_model(model, tokenizer, run_dir / "model", config,
+    save_chat_model(model, tokenizer, files.model, config,
                     base=BASE_DIR if config.model.name is None else str(config.model.name))
-    save_prompt_info(run_dir / "model", {"kind": splits.kind, "template": builder.chat and "chat" or "plain",
+    save_prompt_info(files.model, {"kind": splits.kind, "template": builder.chat and "chat" or "plain",
                                          "max_input_tokens": builder.max_input_tokens,
                                          "max_length": config.data.max_length,
                                          "max_new_tokens": builder.max_new_tokens})
@@ -185,9 +187,9 @@ def train_summarization(config: SummarizationConfig, run_dir: Path, resume_from:
         "frozen_check": check,
         "train": asdict(result),
     }
-    (run_dir / "train_summary.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")
+    write_json_atomic(files.train_summary, summary)
     metrics, rows = score(summarizer_for(model, builder, config), splits.test, config, run_dir, "fine-tuned")
-    base = json.loads(base_file.read_text(encoding="utf-8"))
+    base = read_json(files.base_eval)
     change = {k: metrics[k] - base[k] for k in ("rouge1", "rouge2", "rougeL", "rougeLsum", "bertscore_f1")}
     base_short = {k: v for k, v in base.items() if not k.endswith("_ci95")}
     write_evaluation(run_dir, metrics, rows, {"base": base_short, "change_from_base": change, "backend": "torch"})

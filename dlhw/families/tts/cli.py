@@ -1,4 +1,5 @@
-"""``dlhw tts INPUTS --model RUN|EXPORT --out-dir DIR`` (batch) and ``dlhw tts --model RUN --text ... --out a.wav``."""
+"""``dlhw tts INPUTS --model RUN|EXPORT --out MANIFEST.jsonl [--wav-dir DIR]`` (batch) and
+``dlhw tts --model RUN --text ... --out a.wav``."""
 
 from __future__ import annotations
 
@@ -9,30 +10,33 @@ from typing import Any
 
 import click
 
+from dlhw.core.inputs import TEXT_EXTENSIONS, InputItem, convert_values, read_all, text_field
+from dlhw.core.options import (
+    backend_option,
+    batch_size_option,
+    device_option,
+    model_option,
+    out_option,
+    shard_option,
+)
 
-def read_utterances(path: Path) -> list[tuple[str, dict[str, Any]]]:
-    """``(key, {"text", "speaker"})`` per line of a .txt (one utterance per line) or .jsonl file.
 
-    The key is ``FILE:LINE`` (1-based); every line is an item, so an empty line becomes an error
-    record rather than silently vanishing. A .jsonl line that is not an object with ``text`` is
-    an item too, with the reason it cannot be read.
-    """
-    items = []
-    lines = path.read_text(encoding="utf-8").splitlines()
-    for n, line in enumerate(lines, 1):
-        key = f"{path}:{n}"
-        if path.suffix.lower() == ".jsonl":
-            try:
-                obj = json.loads(line) if line.strip() else {"text": ""}
-                if not isinstance(obj, dict) or not isinstance(obj.get("text"), str):
-                    raise ValueError('expected an object with a "text" string')
-            except ValueError as err:
-                items.append((key, {"text": None, "speaker": None, "error": f"line {n}: {err}"}))
-                continue
-            items.append((key, {"text": obj["text"], "speaker": obj.get("speaker")}))
-        else:
-            items.append((key, {"text": line, "speaker": None}))
-    return items
+def utterance(item: InputItem) -> dict[str, Any]:
+    """``{"text", "speaker"}`` of one input: a .txt line, or a .jsonl record's ``"text"`` and optional
+    ``"speaker"`` (a client_id of the run, or a WAV file)."""
+    if isinstance(item.value, str):
+        return {"text": item.value, "speaker": None}
+    speaker = item.value.get("speaker") if isinstance(item.value, dict) else None
+    if speaker is not None and not isinstance(speaker, str):
+        raise ValueError(f'"speaker" must be a string (a client_id or a WAV file), not {json.dumps(speaker)}')
+    return {"text": text_field(item.value), "speaker": speaker}
+
+
+def read_utterances(paths: list[Path]) -> list[InputItem]:
+    """One item per line of the .txt / .jsonl ``paths`` (key ``FILE:LINE``), by the rules of
+    :mod:`dlhw.core.inputs`: an empty, non-UTF-8 or malformed line is an error item, so it becomes an
+    error record instead of silently vanishing (each WAV is named by its line)."""
+    return convert_values(read_all(paths), utterance)
 
 
 def wav_name(key: str) -> str:
@@ -43,60 +47,76 @@ def wav_name(key: str) -> str:
 
 @click.command()
 @click.argument("inputs", nargs=-1)
-@click.option("--model", "model_path", required=True, type=click.Path(exists=True, file_okay=False),
-              help="A tts run directory (torch), or an export directory / a run with an export (onnxruntime).")
+@model_option("A tts run directory (torch), or an export directory / a run with an export (onnxruntime).")
 @click.option("--speaker", default=None, metavar="CLIENT_ID|WAV_FILE",
               help="A speaker of the run (its Common Voice client_id), or an audio file whose x-vector is used; "
                    "default: the run's first speaker. A .jsonl line's \"speaker\" wins.")
-@click.option("--out-dir", type=click.Path(file_okay=False), default=None,
-              help="Batch mode: WAVs and manifest.jsonl go here; an existing manifest is continued.")
-@click.option("--text", default=None, help="Single mode: speak this text into --out.")
-@click.option("--out", type=click.Path(dir_okay=False), default=None, help="Single mode: the WAV file to write.")
-@click.option("--backend", type=click.Choice(["torch", "onnxruntime"]), default="torch", show_default=True,
-              help="Where the model runs; onnxruntime uses RUN/export/onnx or an export directory.")
-@click.option("--batch-size", type=click.IntRange(min=1), default=8, show_default=True,
-              help="Utterances synthesized together (padded, each stopping on its own).")
-@click.option("--shard", default=None, metavar="i/n", help="Only shard i of n of the lines (deterministic by key).")
-@click.option("--device", default="cpu", show_default=True, help="cpu or cuda.")
+@out_option("Batch mode: the manifest, .jsonl or .csv, one record per line (its WAV, text, frames); an existing "
+            "manifest is continued. With --text: the WAV file to write.", required=False)
+@click.option("--wav-dir", type=click.Path(file_okay=False), default=None,
+              help="Batch mode: where the WAVs go (FILE-00012.wav for line 12 of FILE) [default: the folder of "
+                   "--out].")
+@click.option("--out-dir", type=click.Path(file_okay=False), default=None, hidden=True,
+              help="The old spelling of --out DIR/manifest.jsonl (WAVs in DIR).")
+@click.option("--text", default=None, help="Single mode: speak this text into --out (a WAV file).")
+@backend_option(("torch", "onnxruntime"), "Where the model runs; onnxruntime uses RUN/export/onnx or an export "
+                "directory (make it with `dlhw export RUN --onnx`).")
+@device_option
+@batch_size_option(8, "Utterances synthesized together (padded, each stopping on its own).")
+@shard_option
 @click.pass_context
-def tts_cmd(ctx: click.Context, inputs: tuple[str, ...], model_path: str, speaker: str | None, out_dir: str | None,
-            text: str | None, out: str | None, backend: str, batch_size: int, shard: str | None, device: str) -> None:
+def tts_cmd(ctx: click.Context, inputs: tuple[str, ...], model_path: str, speaker: str | None, out: str | None,
+            wav_dir: str | None, out_dir: str | None, text: str | None, backend: str, device: str, batch_size: int,
+            shard: str | None) -> None:
     """Speak Persian text with a fine-tuned SpeechT5: 16 kHz mono 16-bit WAVs.
 
     INPUTS are .txt files (one utterance per line) or .jsonl files ({"text", optional "speaker"}),
     or directories searched for them. Digits are read as Persian words; a line longer than the
-    model allows is split at sentence boundaries and its parts joined; a line that normalizes to
-    nothing becomes an error record. Each WAV is written atomically and recorded in
-    OUT_DIR/manifest.jsonl as soon as its batch is done; a rerun skips lines already recorded, so a
-    killed job resumes without gaps or duplicates.
+    model allows is split at sentence boundaries and its parts joined; an empty, non-UTF-8 or
+    malformed line, or one that normalizes to nothing, becomes an error record. Each WAV is written
+    atomically into --wav-dir (default: the folder of --out) and recorded in the --out manifest as
+    soon as its batch is done; a rerun skips lines already recorded, so a killed job resumes
+    without gaps or duplicates.
 
     \b
     Exit codes: 0 every line spoken; 1 some lines failed (see their error records); 2 usage error.
     \b
     Examples:
-      dlhw tts sentences.txt --model runs/tts/20261127-101500 --out-dir wavs/
-      dlhw tts lines.jsonl --model runs/tts/20261127-101500 --backend onnxruntime --out-dir wavs/ --batch-size 16
+      dlhw tts sentences.txt --model runs/tts/20261127-101500 --out wavs/manifest.jsonl
+      dlhw tts lines.jsonl --model runs/tts/20261127-101500 --backend onnxruntime --out m.csv --wav-dir wavs/
       dlhw tts --model runs/tts/20261127-101500 --text "سلام، امروز ۲۳ آبان است." --out hello.wav
     """
+    from dlhw.core.devices import resolve_device
     from dlhw.errors import ConfigError
     from dlhw.families.tts.infer import load_synthesizer, write_wav
 
+    if out_dir is not None:
+        if out is not None:
+            raise ConfigError(f"--out-dir {out_dir} is the old spelling of --out {Path(out_dir) / 'manifest.jsonl'}; "
+                              "give --out only")
+        out = str(Path(out_dir) / "manifest.jsonl")
     if text is not None:
-        if out is None or inputs or out_dir:
-            raise ConfigError("--text goes with --out (one WAV) and without INPUTS / --out-dir")
+        if out is None or inputs or out_dir or wav_dir:
+            raise ConfigError("--text goes with --out FILE.wav (one WAV) and without INPUTS / --wav-dir")
+        device = str(resolve_device(device))  # the loader takes cpu/cuda; auto = CUDA when torch sees a GPU
         synth = load_synthesizer(model_path, backend, device)  # type: ignore[arg-type]
         speech = synth.synthesize([text], [speaker])[0]
         write_wav(Path(out), speech.waveform)
         click.echo(f"{out}: {len(speech.waveform) / 16000:.2f} s, {speech.frames} frames, {speech.parts} part(s)",
                    err=True)
         return
-    if not inputs or out_dir is None:
-        raise ConfigError("give INPUTS and --out-dir (batch mode), or --text and --out (one WAV)")
+    if not inputs or out is None:
+        raise ConfigError("give INPUTS and --out MANIFEST.jsonl (batch mode), or --text and --out FILE.wav (one WAV)")
+    if Path(out).suffix.lower() not in (".jsonl", ".csv"):
+        raise ConfigError(f"--out {out}: in batch mode --out is the manifest (.jsonl or .csv); the WAVs go to "
+                          "--wav-dir (default: the manifest's folder)")
+    device = str(resolve_device(device))
     synth = load_synthesizer(model_path, backend, device)  # type: ignore[arg-type]
-    ctx.exit(_batch(synth, inputs, Path(out_dir), speaker, batch_size, shard))
+    ctx.exit(_batch(synth, inputs, Path(out), Path(wav_dir) if wav_dir else Path(out).parent, speaker, batch_size,
+                    shard))
 
 
-def _batch(synth: Any, inputs: tuple[str, ...], out_dir: Path, speaker: str | None, batch_size: int,
+def _batch(synth: Any, inputs: tuple[str, ...], out: Path, wav_dir: Path, speaker: str | None, batch_size: int,
            shard: str | None) -> int:
     import numpy as np
 
@@ -110,18 +130,15 @@ def _batch(synth: Any, inputs: tuple[str, ...], out_dir: Path, speaker: str | No
     from dlhw.families.tts.infer import write_wav
 
     shard_spec = parse_shard(shard)
-    items: dict[str, dict[str, Any]] = {}
-    for path in expand_inputs(inputs, (".txt", ".jsonl")):
-        items.update((k, v) for k, v in read_utterances(path) if in_shard(Path(k), shard_spec))
-    writer = ResultWriter(out_dir / "manifest.jsonl", "wav")
+    items = {item.key: item for item in read_utterances(expand_inputs(inputs, TEXT_EXTENSIONS))
+             if in_shard(Path(item.key), shard_spec)}
+    writer = ResultWriter(out, "wav")
     seconds = 0.0
     start = time.perf_counter()
 
     def load(key: str) -> tuple[str, list[str], str | None]:
-        item = items[key]
-        if item.get("error"):
-            raise ValueError(item["error"])
-        return key, synth.prepare(item["text"]), item["speaker"] or speaker
+        said = items[key].get()  # an unreadable line raises: its error record
+        return key, synth.prepare(said["text"]), said["speaker"] or speaker
 
     def process(batch: list[tuple[str, list[str], str | None]]) -> list[dict[str, Any]]:
         nonlocal seconds
@@ -136,7 +153,7 @@ def _batch(synth: Any, inputs: tuple[str, ...], out_dir: Path, speaker: str | No
         for i, (key, parts, who) in enumerate(batch):
             mine = [s for s, o in zip(speech, owners, strict=True) if o == i]
             wave = np.concatenate([s.waveform for s in mine])
-            wav = out_dir / wav_name(key)
+            wav = wav_dir / wav_name(key)
             write_wav(wav, wave)
             seconds += len(wave) / 16000
             records.append({"wav": str(wav), "text": " ".join(parts), "parts": len(parts),

@@ -17,13 +17,14 @@ compared with its recording's log-mel frames (SpeechT5's feature extractor):
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from dlhw.core.atomic import write_json_atomic
+from dlhw.core.runs import RunFiles, read_json
 from dlhw.families.tts.data import Utterance
 from dlhw.families.tts.infer import Speech, Synthesizer, write_wav
 
@@ -123,6 +124,10 @@ def score(synth: Synthesizer, clips: list[Utterance], vectors: list[np.ndarray],
     return metrics, outputs
 
 
+SAMPLES_DIR = "samples"
+"""This family's own run folder (beside those :class:`dlhw.core.runs.RunFiles` names): generated WAVs."""
+
+
 def write_samples(outputs: list[tuple[Utterance, Speech, np.ndarray]], out_dir: Path, plot_dir: Path, n: int,
                   tag: str) -> list[dict[str, Any]]:
     """The first ``n`` generated clips as WAVs and generated-vs-reference spectrogram plots."""
@@ -141,14 +146,14 @@ def write_samples(outputs: list[tuple[Utterance, Speech, np.ndarray]], out_dir: 
 def evaluate_loaded(run_dir: Path, synth: Synthesizer, clips: list[Utterance], vectors: list[np.ndarray],
                     encoder: Any, config: Any, from_mel: bool) -> dict[str, Any]:
     metrics, outputs = score(synth, clips, vectors, encoder, config.eval.batch_size, config.eval.asr_model, from_mel)
-    samples = write_samples(outputs, run_dir / "samples", run_dir / "plots", config.eval.samples, "final")
-    base_path = run_dir / "base_eval.json"
-    base = json.loads(base_path.read_text(encoding="utf-8")).get("metrics", {}) if base_path.is_file() else {}
+    files = RunFiles(run_dir)
+    samples = write_samples(outputs, run_dir / SAMPLES_DIR, files.plots, config.eval.samples, "final")
+    base = read_json(files.base_eval).get("metrics", {})
     change = {k: (metrics[k] - base[k]) / base[k] for k in ("mel_l1", "mcd") if base.get(k)}
     result = {"split": "val", "metrics": metrics, "base": base, "relative_change_from_base": change,
               "speaker_encoder": encoder.name, "speaker_similarity_from": "mel" if from_mel else "audio",
               "samples": samples}
-    (run_dir / "eval.json").write_text(json.dumps(result, indent=2, ensure_ascii=False), encoding="utf-8")
+    write_json_atomic(files.eval, result)
     print(f"held-out: mel L1 {metrics['mel_l1']:.3f} (untrained {base.get('mel_l1', float('nan')):.3f}), MCD "
           f"{metrics['mcd']:.2f} dB, duration ratio {metrics['duration_ratio']:.3f}, speaker similarity "
           f"{metrics['speaker_similarity']:.3f}", flush=True)

@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from dlhw.core.runs import RunFiles
 from dlhw.errors import DlhwError
 from dlhw.families.tts.graphs import DecoderStep, PostnetVocoder, TextEncoder, empty_past
 from dlhw.families.tts.infer import (
@@ -86,7 +87,7 @@ def export_tts(job: TtsExport, out_dir: Path, opset: int) -> dict[str, Any]:
                           dynamic_axes={"mel": {0: "batch", 1: "frames"}, "refined": {0: "batch", 1: "frames"},
                                         "waveform": {0: "batch", 1: "samples"}})
     job.synth.tokenizer.save_pretrained(out_dir)
-    shutil.copy(job.run_dir / "model" / SPEAKERS_FILE, out_dir / SPEAKERS_FILE)
+    shutil.copy(RunFiles(job.run_dir).model / SPEAKERS_FILE, out_dir / SPEAKERS_FILE)
     files = {"encoder": "encoder.onnx", "decoder_step": "decoder_step.onnx", "postnet_vocoder": "postnet_vocoder.onnx"}
     keys = ("reduction_factor", "num_mel_bins", "speech_decoder_prenet_layers", "speech_decoder_prenet_units",
             "speech_decoder_prenet_dropout", "max_speech_positions", "max_text_positions")
@@ -133,8 +134,3 @@ def check_tts_export(job: TtsExport, out_dir: Path, meta: dict[str, Any], atol: 
                + f" (tolerance {atol:g}, waveform {10 * atol:g})")
     return {"atol": atol, "max_abs_diff": diffs, "frames": [a for a, _ in stops], "steps_compared": len(ours_rec),
             "summary": summary}
-
-
-def build_tts_engines(out_dir: Path, meta: dict[str, Any], fp16: bool, max_batch: int) -> dict[str, Any]:
-    """TensorRT is not wired for the TTS graphs (dynamic past lengths per step); say so before any work."""
-    raise DlhwError("--tensorrt: the tts family exports for ONNX Runtime (CPU/CUDA) only; drop --tensorrt")

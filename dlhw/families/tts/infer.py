@@ -16,17 +16,16 @@ import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import torch
 from torch import Tensor
 
-from dlhw.core.runs import export_dir_of
+from dlhw.backends import Backend, open_export, open_session
 from dlhw.errors import ConfigError, DlhwError
 from dlhw.families.tts.persian_speech import clean_for_speech
 
-Backend = Literal["torch", "onnxruntime"]
 SAMPLE_RATE = 16000
 ORT_META = "tts.json"
 
@@ -81,16 +80,12 @@ class TorchGraphs:
 class OrtGraphs:
     """The same graphs from an export directory, run by ONNX Runtime."""
 
-    def __init__(self, export_dir: Path, device: str = "cpu"):
-        import onnxruntime as ort
-
+    def __init__(self, export_dir: Path, providers: list[Any] | None = None):
+        """``providers`` from :func:`dlhw.backends.open_export` (default: the CPU)."""
         self.meta = json.loads((export_dir / ORT_META).read_text(encoding="utf-8"))
-        providers = ["CPUExecutionProvider"] if device == "cpu" else ["CUDAExecutionProvider", "CPUExecutionProvider"]
-        options = ort.SessionOptions()
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        options.intra_op_num_threads = torch.get_num_threads()  # as many as torch (OMP_NUM_THREADS) uses
         files = self.meta["files"]
-        self.sessions = {k: ort.InferenceSession(str(export_dir / f), options, providers=providers)
+        threads = torch.get_num_threads()  # as many as torch (OMP_NUM_THREADS) uses
+        self.sessions = {k: open_session(export_dir / f, providers or ["CPUExecutionProvider"], threads)
                          for k, f in files.items()}
         self.past_names = [i.name for i in self.sessions["decoder_step"].get_inputs()][6:]
 
@@ -300,8 +295,9 @@ def load_synthesizer(path: str | Path, backend: Backend = "torch", device: str =
         tokenizer, speakers, info = bundle.tokenizer, bundle.speakers, bundle.info
         settings = settings_from(bundle.model.config, info)
     elif backend == "onnxruntime":
-        export_dir = export_dir_of(path)
-        graphs = OrtGraphs(export_dir, device)
+        export = open_export(path, backend, device)
+        export_dir = export.export_dir
+        graphs = OrtGraphs(export_dir, export.providers)
         tokenizer = SpeechT5Tokenizer.from_pretrained(export_dir)
         meta = json.loads((export_dir / SPEAKERS_FILE).read_text(encoding="utf-8"))
         speakers, info = meta["speakers"], meta["info"]

@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from dlhw.core.runs import RunFiles
 from dlhw.reports.plots import plt, save_figure
 from dlhw.reports.run_report import fmt
 
@@ -50,7 +51,7 @@ def data_section(run_dir: Path, config: dict[str, Any], summary: dict[str, Any],
            f"- skipped clips: {data['skipped'] or 'none'}; over the model's limits: {data.get('over_limits') or 'none'}",
            f"- vocabulary extension ({len(data.get('extension', []))} characters, from the cleaned text of every "
            f"split): {' '.join(data.get('extension', []))}", ""]
-    if (run_dir / "plots" / "clips_per_speaker.png").is_file():
+    if RunFiles(run_dir).plot("clips_per_speaker.png").is_file():
         out += ["![clips per speaker](plots/clips_per_speaker.png)", ""]
     return out
 

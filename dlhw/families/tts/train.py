@@ -8,7 +8,6 @@ their WAVs go to ``samples/step-N/`` and a generated-vs-reference spectrogram to
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -18,10 +17,12 @@ import torch
 from torch.utils.data import Dataset
 from transformers import Seq2SeqTrainer, Seq2SeqTrainingArguments, TrainerCallback, set_seed
 
+from dlhw.core.atomic import write_json_atomic
+from dlhw.core.runs import RunFiles
 from dlhw.engine.trainer import Engine, run_training
 from dlhw.families.tts.config import TtsConfig
 from dlhw.families.tts.data import SpeechSplits, Utterance, load_speech
-from dlhw.families.tts.evaluate import evaluate_loaded, score, write_samples
+from dlhw.families.tts.evaluate import SAMPLES_DIR, evaluate_loaded, score, write_samples
 from dlhw.families.tts.infer import Synthesizer, TorchGraphs, settings_from
 from dlhw.families.tts.model import (
     HOP,
@@ -146,11 +147,11 @@ class SynthesisSamples(TrainerCallback):
         _, outputs = score(self.make(model), self.clips, self.vectors, self.encoder, len(self.clips), None, self.from_mel)
         model.train(was_training)
         tag = f"step-{state.global_step}"
-        write_samples(outputs, self.run_dir / "samples" / tag, self.run_dir / "plots", 1, tag)
+        write_samples(outputs, self.run_dir / SAMPLES_DIR / tag, RunFiles(self.run_dir).plots, 1, tag)
         for i, (_, sp, _) in enumerate(outputs[1:], 1):
             from dlhw.families.tts.infer import write_wav
 
-            write_wav(self.run_dir / "samples" / tag / f"{tag}-{i}.wav", sp.waveform)
+            write_wav(self.run_dir / SAMPLES_DIR / tag / f"{tag}-{i}.wav", sp.waveform)
 
 
 def train_tts(config: TtsConfig, run_dir: Path, resume_from: Path | None = None) -> dict[str, Any]:
@@ -163,7 +164,7 @@ def train_tts(config: TtsConfig, run_dir: Path, resume_from: Path | None = None)
     over = within_limits(splits, tokenizer, model.config)
     data_summary = {**splits.summary(), "over_limits": over, "extension": chars}
     plot_clips_per_speaker(splits.clips_per_speaker, config.data.min_clips_per_speaker,
-                           config.data.max_clips_per_speaker, run_dir / "plots" / "clips_per_speaker.png")
+                           config.data.max_clips_per_speaker, RunFiles(run_dir).plot("clips_per_speaker.png"))
     print(f"clips: {len(splits.train)} train / {len(splits.val)} held-out from {splits.source}; skipped "
           f"{splits.skipped or 'none'}; over limits {over or 'none'}; vocabulary +{len(chars)} characters", flush=True)
 
@@ -185,10 +186,10 @@ def train_tts(config: TtsConfig, run_dir: Path, resume_from: Path | None = None)
 
     held = splits.val[: config.eval.examples]
     held_vec = val_vec[: config.eval.examples]
-    base_file = run_dir / "base_eval.json"
-    if not base_file.is_file():
+    files = RunFiles(run_dir)
+    if not files.base_eval.is_file():
         base, _ = score(make(model), held, held_vec, encoder, config.eval.batch_size, None, tiny_voc)
-        base_file.write_text(json.dumps({"metrics": base}, indent=2), encoding="utf-8")
+        write_json_atomic(files.base_eval, {"metrics": base})
         print(f"before training: mel L1 {base['mel_l1']:.3f}, duration ratio {base['duration_ratio']:.3f}", flush=True)
 
     if config.model.gradient_checkpointing:
@@ -210,7 +211,7 @@ def train_tts(config: TtsConfig, run_dir: Path, resume_from: Path | None = None)
     model = trainer.model
     assert model is not None
     model.config.use_cache = True  # type: ignore[union-attr]
-    save_run_model(run_dir / "model", tokenizer, model, vocoder, speaker_means, info)
+    save_run_model(files.model, tokenizer, model, vocoder, speaker_means, info)
     summary = {
         "recipe": config.recipe, "preset": config.preset, "label": "speecht5", "data": data_summary,
         "model": {"base": config.model.name or "tiny SpeechT5", "vocoder": config.model.vocoder or "tiny HiFi-GAN",
@@ -219,7 +220,7 @@ def train_tts(config: TtsConfig, run_dir: Path, resume_from: Path | None = None)
                   "speaker_encoder": encoder.name, "tiny_vocoder": tiny_voc},
         "train": asdict(result),
     }
-    (run_dir / "train_summary.json").write_text(json.dumps(summary, indent=2, ensure_ascii=False), encoding="utf-8")
+    write_json_atomic(files.train_summary, summary)
     evaluate_loaded(run_dir, make(model.eval()), held, held_vec, encoder, config, tiny_voc)
     write_run_report(run_dir)
     return summary

@@ -1,3 +1,7 @@
+import json
+
+import pytest
+
 from tests.conftest import run_cli
 
 
@@ -24,3 +28,23 @@ def test_chat_on_a_directory_that_is_not_a_chat_run(tmp_path):
 def test_recipe_and_method_must_agree():
     code, out = run_cli("config", "show", "chat-lora", "--preset", "tiny", "--set", "method.kind=partial")
     assert code == 2 and "use `dlhw train chat-partial`" in out
+
+
+@pytest.mark.slow
+def test_a_malformed_jsonl_line_is_an_error_record_not_an_abort(chat_runs, tmp_path):
+    prompts = tmp_path / "p.jsonl"
+    # the same malformed line as in tests/families/summarization/test_cli.py: every text verb reads it alike
+    prompts.write_text('{"prompt": "سلام"}\n{"text": "a line cut short\n'
+                       '{"id": "q3", "messages": [{"role": "user", "content": "عدد ۸۸ را با حروف بنویس."}]}\n\n',
+                       encoding="utf-8")
+    out = tmp_path / "answers.jsonl"
+    code, log = run_cli("chat", "--model", str(chat_runs["lora"]), "--prompts", str(prompts), "--out", str(out),
+                        "--max-new-tokens", "8", "--device", "cpu")
+    assert code == 1, log  # one prompt failed, the others were answered
+    records = {r["path"]: r for r in map(json.loads, out.read_text(encoding="utf-8").splitlines())}
+    assert sorted(records) == ["p.jsonl:1", "p.jsonl:2", "q3"]  # the final blank line is no prompt
+    assert records["p.jsonl:2"] == {"path": "p.jsonl:2", "status": "error",
+                                    "error": "ValueError: not valid JSON (Unterminated string starting at, column 10)"}
+    assert records["p.jsonl:1"]["status"] == records["q3"]["status"] == "ok"
+    assert records["q3"]["prompt"] == "عدد ۸۸ را با حروف بنویس."
+    assert "2 prompts done, 1 failed" in log

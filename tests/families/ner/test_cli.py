@@ -9,11 +9,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests import ner_runs
-from tests.conftest import run_cli
+import pytest
 
-ner_export = ner_runs.ner_export  # the shared session fixture
-ner_run = ner_runs.ner_run  # the shared session fixture
+from tests.conftest import run_cli
 
 LONG = " ".join(["Helen Adams said the Westgate 40 sold well in Lima ."] * 182)  # 2,002 words
 LINES = [
@@ -31,6 +29,7 @@ def _records(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
 
 
+@pytest.mark.slow
 def test_text_prints_the_tagged_sentence(ner_run):
     code, out = run_cli("ner", "--model", str(ner_run), "--text", "Helen Adams flew from Lima to Quito on 3 May 2021 .")
     assert code == 0, out
@@ -39,6 +38,7 @@ def test_text_prints_the_tagged_sentence(ner_run):
     assert entities[0].split() == ["PER", "0-11", "Helen", "Adams"]
 
 
+@pytest.mark.slow
 def test_a_file_with_bad_lines_gets_one_record_per_line(ner_run, tmp_path):
     source = tmp_path / "texts.txt"
     source.write_bytes(b"\r\n".join(LINES) + b"\r\n")  # CRLF line ends
@@ -48,9 +48,9 @@ def test_a_file_with_bad_lines_gets_one_record_per_line(ner_run, tmp_path):
     records = {r["path"]: r for r in _records(out)}
     assert sorted(records) == [f"{source}:{i}" for i in range(1, 8)]
     errors = {k.rsplit(":", 1)[1]: r["error"] for k, r in records.items() if r["status"] == "error"}
-    assert errors == {"2": "ValueError: empty line: nothing to tag",
+    assert errors == {"2": "ValueError: empty line",
                       "4": "ValueError: not UTF-8 (byte 0xff at column 5)",
-                      "7": "ValueError: empty line: nothing to tag"}
+                      "7": "ValueError: empty line"}
     long = records[f"{source}:5"]
     assert len(long["tokens"]) == len(long["tags"]) == 2002  # tagged in full through windows
     assert long["entities"][0] == {"type": "PER", "text": "Helen Adams", "start": 0, "end": 11}
@@ -70,6 +70,7 @@ def test_a_file_with_bad_lines_gets_one_record_per_line(ner_run, tmp_path):
     assert "4 lines done, 3 failed" in log
 
 
+@pytest.mark.slow
 def test_jsonl_input_and_csv_output_on_onnxruntime_int8(ner_export, tmp_path):
     export_dir, _ = ner_export
     source = tmp_path / "texts.jsonl"
@@ -87,6 +88,7 @@ def test_jsonl_input_and_csv_output_on_onnxruntime_int8(ner_export, tmp_path):
     assert rows[f"{source}:2"]["error"].startswith("ValueError: not valid JSON")
 
 
+@pytest.mark.slow
 def test_a_killed_job_resumes_without_gaps_or_duplicates(ner_run, tmp_path):
     source = tmp_path / "many.txt"
     source.write_text("\n".join(f"Person {i} Lewis met Nina Young in Oslo on {i % 28 + 1} May 2020 ." for i in range(30))
@@ -106,6 +108,7 @@ def test_a_killed_job_resumes_without_gaps_or_duplicates(ner_run, tmp_path):
     assert set(paths) == {f"{source}:{i}" for i in range(1, 31)}
 
 
+@pytest.mark.slow
 def test_shards_split_the_lines(ner_run, tmp_path):
     source = tmp_path / "t.txt"
     source.write_text("\n".join(f"Oscar Green visited Rome {i} times ." for i in range(9)) + "\n", encoding="utf-8")
@@ -125,6 +128,7 @@ def test_usage_errors():
     assert code == 2 and "give --text SENTENCE, or INPUTS and --out" in out
 
 
+@pytest.mark.slow
 def test_tensorrt_without_a_gpu_fails_at_once_naming_what_is_missing(ner_export, monkeypatch):
     monkeypatch.setattr("torch.cuda.is_available", lambda: False)
     export_dir, _ = ner_export

@@ -6,16 +6,14 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from dlhw.families.ner import export as ner_export_module
 from dlhw.families.ner.infer import load_tagger
-from tests import ner_runs
 from tests.conftest import run_cli
 
-ner_export = ner_runs.ner_export  # the shared session fixture
-ner_run = ner_runs.ner_run  # the shared session fixture
 
-
+@pytest.mark.slow
 def test_export_tags_the_test_split_like_torch_and_reports_int8(ner_export):
     export_dir, output = ner_export
     meta = json.loads((export_dir / "export.json").read_text())
@@ -31,6 +29,7 @@ def test_export_tags_the_test_split_like_torch_and_reports_int8(ner_export):
     assert f"test entity F1 {int8['f1_fp32']:.4f} -> {int8['f1_int8']:.4f}" in output
 
 
+@pytest.mark.slow
 def test_onnx_runtime_accepts_other_batch_and_sequence_sizes(ner_run, ner_export):
     export_dir, _ = ner_export
     words = [["Nina", "Young", "visited", "Lima", "."], ["مینا"], ["Lima"] * 150]
@@ -58,6 +57,7 @@ def _corrupting_quantizer(source: Path, target: Path) -> None:
 REAL_QUANTIZER = ner_export_module.quantize_weights
 
 
+@pytest.mark.slow
 def test_int8_gate_refuses_a_bad_quantization_and_force_keeps_it(ner_run, tmp_path, monkeypatch):
     monkeypatch.setattr(ner_export_module, "quantize_weights", _corrupting_quantizer)
     out = tmp_path / "exp"
@@ -73,6 +73,7 @@ def test_int8_gate_refuses_a_bad_quantization_and_force_keeps_it(ner_run, tmp_pa
     assert (out / "model.int8.onnx").is_file() and "kept by --force" in log
 
 
+@pytest.mark.slow
 def test_force_without_int8_is_a_usage_error(ner_run):
     code, log = run_cli("export", str(ner_run), "--onnx", "--force")
     assert code == 2 and "--force overrides the int8 quality gate; it goes with --int8" in log

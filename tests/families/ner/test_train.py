@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import json
 
+import pytest
 import yaml
 
-from tests import ner_runs
 from tests.conftest import run_cli
 
-ner_run = ner_runs.ner_run  # the shared session fixture
 
-
+@pytest.mark.slow
 def test_tiny_ner_reaches_the_f1_targets_on_unseen_names(ner_run):
     result = json.loads((ner_run / "eval.json").read_text())
     m = result["metrics"]
@@ -24,6 +23,7 @@ def test_tiny_ner_reaches_the_f1_targets_on_unseen_names(ner_run):
     assert set(m["per_type"]) == {"PER", "ORG", "LOC", "MISC", "DAT", "TIM", "MON", "PCT", "FAC", "PRO", "EVE"}
 
 
+@pytest.mark.slow
 def test_run_directory_holds_model_metrics_and_report(ner_run):
     names = {p.name for p in (ner_run / "model").iterdir()}
     assert {"config.json", "model.safetensors", "ner.json", "tokenizer.json"} <= names
@@ -40,6 +40,7 @@ def test_run_directory_holds_model_metrics_and_report(ner_run):
     assert config["model"]["name"] is None and config["data"]["source"] == "embedded"
 
 
+@pytest.mark.slow
 def test_evaluate_rescores_the_run(ner_run):
     before = json.loads((ner_run / "eval.json").read_text())["metrics"]["f1"]
     code, out = run_cli("evaluate", str(ner_run))

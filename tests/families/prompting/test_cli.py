@@ -13,11 +13,7 @@ from pathlib import Path
 import pytest
 
 from dlhw.families.prompting.config import STRATEGIES
-from tests import bbh_runs
-from tests.conftest import run_cli
-
-bbh_run = bbh_runs.bbh_run  # the shared session fixture
-SAMPLES = bbh_runs.SAMPLES
+from tests.conftest import BBH_SAMPLES, run_cli
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
@@ -53,13 +49,13 @@ def test_every_strategy_writes_its_csv_plots_and_report_and_the_best_reaches_075
 def test_self_consistency_records_n_votes_per_item_and_counts_ties(bbh_run):
     rows = _rows(bbh_run, "cot-sc")
     votes = [json.loads(r["votes"]) for r in rows]
-    assert all(v["yes"] + v["no"] + v["unknown"] == SAMPLES for v in votes)
-    assert all(len(json.loads(r["raw_output"])) == SAMPLES and len(r["extracted"].split()) == SAMPLES for r in rows)
+    assert all(v["yes"] + v["no"] + v["unknown"] == BBH_SAMPLES for v in votes)
+    assert all(len(json.loads(r["raw_output"])) == BBH_SAMPLES and len(r["extracted"].split()) == BBH_SAMPLES for r in rows)
     result = json.loads((bbh_run / "eval.json").read_text(encoding="utf-8"))["strategies"]["cot-sc"]
     assert result["ties"] == sum(v["tie"] for v in votes)
     for r, v in zip(rows, votes, strict=True):
         if not v["tie"] and r["prediction"] != "unknown":
-            assert v[r["prediction"]] > SAMPLES / 2 or v[r["prediction"]] == max(v["yes"], v["no"])
+            assert v[r["prediction"]] > BBH_SAMPLES / 2 or v[r["prediction"]] == max(v["yes"], v["no"])
 
 
 @pytest.mark.slow

@@ -8,10 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests import bbh_runs
 from tests.conftest import run_cli
-
-bbh_run = bbh_runs.bbh_run  # the shared session fixture
 
 
 def _raw(run: Path, strategy: str) -> list[str]:
@@ -43,4 +40,4 @@ def test_tensorrt_is_not_an_option_of_the_prompting_export(tmp_path):
     (run / "model" / "config.json").write_text("{}")
     (run / "config.yaml").write_text("recipe: bbh-sports\npreset: tiny\n", encoding="utf-8")
     code, out = run_cli("export", str(run), "--onnx", "--tensorrt")
-    assert code == 2 and "--tensorrt: not an option of `dlhw export` for the prompting family" in out
+    assert code == 2 and "--tensorrt: the prompting family has no TensorRT export" in out

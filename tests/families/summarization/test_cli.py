@@ -12,7 +12,6 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import run_cli
-from tests.summarization_fixtures import summarization_run
 
 
 def _inputs(folder: Path) -> Path:
@@ -39,30 +38,52 @@ def _records(path: Path) -> dict[str, dict]:
 
 
 @pytest.mark.slow
-def test_summarize_folder_with_bad_inputs_and_truncation(tmp_path_factory: pytest.TempPathFactory,
+def test_summarize_folder_with_bad_inputs_and_truncation(summarization_runs: dict[str, Path],
                                                          tmp_path: Path) -> None:
-    run = summarization_run("sft", tmp_path_factory)
+    run = summarization_runs["sft"]
     folder = _inputs(tmp_path / "docs")
     out = tmp_path / "s.jsonl"
     code, text = run_cli("summarize", str(folder), "--model", str(run), "--out", str(out), "--batch-size", "3")
     assert code == 1, text  # some inputs failed
     records = _records(out)
     assert set(records) == {"a0.txt", "a1.txt", "a2.txt", "a3.txt", "empty.txt", "latin1.txt", "long.txt",
-                            "more.jsonl:1", "more.jsonl:3"}
+                            "more.jsonl:1", "more.jsonl:2", "more.jsonl:3"}
     assert records["empty.txt"] == {"path": str(folder / "empty.txt"), "status": "error",
                                     "error": "ValueError: empty file"}
-    assert records["latin1.txt"]["status"] == "error" and "not UTF-8" in records["latin1.txt"]["error"]
-    assert records["more.jsonl:3"]["status"] == "error" and "no document" in records["more.jsonl:3"]["error"]
+    assert records["latin1.txt"] == {"path": str(folder / "latin1.txt"), "status": "error",
+                                     "error": "ValueError: not UTF-8 (byte 0xe9 at line 1, column 4)"}
+    assert records["more.jsonl:2"]["error"] == "ValueError: empty line"  # an empty line is an input gone wrong
+    assert records["more.jsonl:3"]["status"] == "error"
+    assert 'expected an object with a string field "article" or' in records["more.jsonl:3"]["error"]
     assert records["long.txt"]["status"] == "ok" and records["long.txt"]["truncated"] is True
     good = [records[k] for k in ("a0.txt", "a1.txt", "a2.txt", "a3.txt", "more.jsonl:1")]
     assert all(r["status"] == "ok" and r["truncated"] is False and r["summary"] for r in good)
-    assert "6 documents done, 3 failed" in text
+    assert "6 documents done, 4 failed" in text
 
 
 @pytest.mark.slow
-def test_killed_summarize_job_resumes_without_gaps_or_duplicates(tmp_path_factory: pytest.TempPathFactory,
+def test_a_malformed_jsonl_line_is_an_error_record_not_an_abort(summarization_runs: dict[str, Path],
+                                                                tmp_path: Path) -> None:
+    run = summarization_runs["sft"]
+    source = tmp_path / "docs.jsonl"
+    # the same malformed line as in tests/families/chat/test_cli.py: every text verb reads it alike
+    source.write_text('{"article": "the mayor opened the bridge on monday ."}\n{"text": "a line cut short\n'
+                      '{"document": "rain is expected in the north tomorrow ."}\n', encoding="utf-8")
+    out = tmp_path / "s.jsonl"
+    code, text = run_cli("summarize", str(source), "--model", str(run), "--out", str(out))
+    assert code == 1, text
+    records = _records(out)
+    assert records["docs.jsonl:2"] == {"path": f"{source}:2", "status": "error",
+                                       "error": "ValueError: not valid JSON (Unterminated string starting at, "
+                                                "column 10)"}
+    assert records["docs.jsonl:1"]["status"] == records["docs.jsonl:3"]["status"] == "ok"
+    assert "2 documents done, 1 failed" in text
+
+
+@pytest.mark.slow
+def test_killed_summarize_job_resumes_without_gaps_or_duplicates(summarization_runs: dict[str, Path],
                                                                  tmp_path: Path) -> None:
-    run = summarization_run("sft", tmp_path_factory)
+    run = summarization_runs["sft"]
     folder = _inputs(tmp_path / "docs")
     reference = tmp_path / "reference.jsonl"
     assert run_cli("summarize", str(folder), "--model", str(run), "--out", str(reference), "--batch-size", "2")[0] == 1

@@ -9,13 +9,12 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import run_cli
-from tests.summarization_fixtures import summarization_run
 
 pytestmark = pytest.mark.slow
 
 
-def test_sft_export_parity_int8_and_onnxruntime_batch(tmp_path_factory: pytest.TempPathFactory, tmp_path: Path) -> None:
-    run = summarization_run("sft", tmp_path_factory)
+def test_sft_export_parity_int8_and_onnxruntime_batch(summarization_runs: dict[str, Path], tmp_path: Path) -> None:
+    run = summarization_runs["sft"]
     code, out = run_cli("export", str(run), "--onnx", "--int8", "--out", str(tmp_path / "onnx"))
     assert code == 0, out
     meta = json.loads((tmp_path / "onnx" / "export.json").read_text(encoding="utf-8"))
@@ -41,8 +40,8 @@ def test_sft_export_parity_int8_and_onnxruntime_batch(tmp_path_factory: pytest.T
     assert read(ort_out) == read(torch_out) == [r["prediction"] for r in rows]
 
 
-def test_lora_export_merges_the_adapter(tmp_path_factory: pytest.TempPathFactory, tmp_path: Path) -> None:
-    run = summarization_run("lora", tmp_path_factory)
+def test_lora_export_merges_the_adapter(summarization_runs: dict[str, Path], tmp_path: Path) -> None:
+    run = summarization_runs["lora"]
     code, out = run_cli("export", str(run), "--onnx", "--out", str(tmp_path / "onnx"))
     assert code == 0, out
     meta = json.loads((tmp_path / "onnx" / "export.json").read_text(encoding="utf-8"))

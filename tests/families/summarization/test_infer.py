@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from dlhw.families.summarization.cli import Documents
+from dlhw.families.summarization.cli import read_documents
 from dlhw.families.summarization.infer import sampler
 
 
@@ -20,15 +20,17 @@ def test_sampling_with_top_k_one_is_greedy_and_top_p_keeps_the_nucleus() -> None
 
 
 def test_documents_from_txt_and_jsonl(tmp_path: Path) -> None:
-    (tmp_path / "a.txt").write_text(" an article \n", encoding="utf-8")
-    (tmp_path / "b.jsonl").write_text('{"dialogue": "customer: hi"}\nnot json\n', encoding="utf-8")
+    (tmp_path / "a.txt").write_text(" an article \r\nits second line\n", encoding="utf-8")
+    (tmp_path / "b.jsonl").write_text('{"dialogue": "customer: hi"}\nnot json\n\n{"title": "t"}\n', encoding="utf-8")
     (tmp_path / "c.jsonl").write_bytes(b"\xff\xfe")
-    docs = Documents(sorted(tmp_path.iterdir()))
-    assert docs.names() == [str(tmp_path / "a.txt"), f"{tmp_path / 'b.jsonl'}:1", f"{tmp_path / 'b.jsonl'}:2",
-                            str(tmp_path / "c.jsonl")]
-    assert docs.load(str(tmp_path / "a.txt")) == "an article"
-    assert docs.load(f"{tmp_path / 'b.jsonl'}:1") == "customer: hi"
-    with pytest.raises(ValueError, match="not valid JSON"):
-        docs.load(f"{tmp_path / 'b.jsonl'}:2")
-    with pytest.raises(ValueError, match="not UTF-8"):
-        docs.load(str(tmp_path / "c.jsonl"))
+    docs = {i.key: i for i in read_documents(sorted(tmp_path.iterdir()))}
+    b = tmp_path / "b.jsonl"
+    assert list(docs) == [str(tmp_path / "a.txt"), f"{b}:1", f"{b}:2", f"{b}:3", f"{b}:4", f"{tmp_path / 'c.jsonl'}:1"]
+    assert docs[str(tmp_path / "a.txt")].get() == "an article \nits second line"  # one document, CRLF read as LF
+    assert docs[f"{b}:1"].get() == "customer: hi"
+    assert docs[f"{b}:2"].error == "not valid JSON (Expecting value, column 1)"
+    assert docs[f"{b}:3"].error == "empty line"
+    assert docs[f"{b}:4"].error == ('expected an object with a string field "article" or "dialogue" or "document" or '
+                                    '"text", got an object with keys title')
+    with pytest.raises(ValueError, match=r"not UTF-8 \(byte 0xff at column 1\)"):
+        docs[f"{tmp_path / 'c.jsonl'}:1"].get()

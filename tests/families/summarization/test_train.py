@@ -13,7 +13,6 @@ from dlhw.core.runs import run_config_dict
 from dlhw.families.summarization.config import SummarizationConfig
 from dlhw.families.summarization.data import prepare_summaries
 from tests.conftest import run_cli
-from tests.summarization_fixtures import summarization_run
 
 pytestmark = pytest.mark.slow
 
@@ -22,8 +21,8 @@ def _eval(run_dir: Path) -> dict:
     return json.loads((run_dir / "eval.json").read_text(encoding="utf-8"))
 
 
-def test_sft_learns_to_summarize_the_embedded_articles(tmp_path_factory: pytest.TempPathFactory) -> None:
-    run = summarization_run("sft", tmp_path_factory)
+def test_sft_learns_to_summarize_the_embedded_articles(summarization_runs: dict[str, Path]) -> None:
+    run = summarization_runs["sft"]
     result = _eval(run)
     m = result["metrics"]
     assert m["rougeL"] >= 0.5, m
@@ -42,8 +41,8 @@ def test_sft_learns_to_summarize_the_embedded_articles(tmp_path_factory: pytest.
     assert summary["model"]["trainable_percent"] == 100.0
 
 
-def test_lora_learns_dialogue_summaries_with_frozen_base(tmp_path_factory: pytest.TempPathFactory) -> None:
-    run = summarization_run("lora", tmp_path_factory)
+def test_lora_learns_dialogue_summaries_with_frozen_base(summarization_runs: dict[str, Path]) -> None:
+    run = summarization_runs["lora"]
     result = _eval(run)
     assert result["metrics"]["rougeL"] >= 0.5, result["metrics"]
     assert result["references_per_example"] == {"min": 2, "max": 3}
@@ -55,9 +54,9 @@ def test_lora_learns_dialogue_summaries_with_frozen_base(tmp_path_factory: pytes
     assert (run / "model" / "adapter_config.json").is_file()
 
 
-def test_prompting_baselines_and_few_shot_examples_from_train(tmp_path_factory: pytest.TempPathFactory) -> None:
-    zero = _eval(summarization_run("zero-shot", tmp_path_factory))["metrics"]
-    three_run = summarization_run("3-shot", tmp_path_factory)
+def test_prompting_baselines_and_few_shot_examples_from_train(summarization_runs: dict[str, Path]) -> None:
+    zero = _eval(summarization_runs["zero-shot"])["metrics"]
+    three_run = summarization_runs["3-shot"]
     three = _eval(three_run)["metrics"]
     assert zero["rougeL"] < 0.2
     summary = json.loads((three_run / "train_summary.json").read_text(encoding="utf-8"))
@@ -74,8 +73,8 @@ def test_prompting_baselines_and_few_shot_examples_from_train(tmp_path_factory: 
     assert all(s["summary"] == next(e for e in splits.train if e.id == s["id"]).references[0] for s in shots)
 
 
-def test_report_compare_over_prompting_sft_and_lora(tmp_path_factory: pytest.TempPathFactory, tmp_path: Path) -> None:
-    runs = [summarization_run(n, tmp_path_factory) for n in ("zero-shot", "3-shot", "sft", "lora")]
+def test_report_compare_over_prompting_sft_and_lora(summarization_runs: dict[str, Path], tmp_path: Path) -> None:
+    runs = [summarization_runs[n] for n in ("zero-shot", "3-shot", "sft", "lora")]
     code, out = run_cli("report", "compare", *map(str, runs), "--out", str(tmp_path))
     assert code == 0, out
     table = (tmp_path / "compare.md").read_text(encoding="utf-8")

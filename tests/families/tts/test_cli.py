@@ -15,7 +15,6 @@ import soundfile as sf
 
 from dlhw.families.tts.cli import read_utterances, wav_name
 from tests.conftest import run_cli
-from tests.tts_runs import tts_run  # noqa: F401 - the shared session fixture
 
 LONG = " ".join(["این کتاب روی میز است.", "من دو سیب دارم، تو چند سیب داری؟"] * 14)  # 769 characters
 
@@ -27,12 +26,17 @@ def _records(path: Path) -> list[dict]:
 def test_read_utterances_keys_every_line(tmp_path: Path) -> None:
     txt = tmp_path / "a.txt"
     txt.write_text("سلام\n\nدو\n", encoding="utf-8")
-    assert [k for k, _ in read_utterances(txt)] == [f"{txt}:1", f"{txt}:2", f"{txt}:3"]
+    items = read_utterances([txt])
+    assert [i.key for i in items] == [f"{txt}:1", f"{txt}:2", f"{txt}:3"]
+    assert items[1].error == "empty line"  # an error record, not a line silently gone (WAVs are named by line)
     jsonl = tmp_path / "b.jsonl"
-    jsonl.write_text('{"text": "سلام", "speaker": "s1"}\n[1, 2]\n', encoding="utf-8")
-    items = dict(read_utterances(jsonl))
-    assert items[f"{jsonl}:1"] == {"text": "سلام", "speaker": "s1"}
-    assert "line 2: expected an object" in items[f"{jsonl}:2"]["error"]
+    jsonl.write_text('{"text": "سلام", "speaker": "s1"}\n[1, 2]\n{"text": "x", "speaker": 3}\n{"text": \n',
+                     encoding="utf-8")
+    items = {i.key: i for i in read_utterances([jsonl])}
+    assert items[f"{jsonl}:1"].get() == {"text": "سلام", "speaker": "s1"}
+    assert items[f"{jsonl}:2"].error == 'expected an object with a string field "text", got an array'
+    assert items[f"{jsonl}:3"].error == '"speaker" must be a string (a client_id or a WAV file), not 3'
+    assert items[f"{jsonl}:4"].error == "not valid JSON (Expecting value, column 10)"
     assert wav_name(f"{txt}:12") == "a-00012.wav"
 
 
@@ -46,7 +50,7 @@ def test_empty_digits_and_long_lines(tts_run: Path, tmp_path: Path) -> None:  # 
     assert code == 1, log  # one line failed
     records = {r["path"]: r for r in _records(out / "manifest.jsonl")}
     assert records[f"{lines}:2"] == {"path": f"{lines}:2", "status": "error",
-                                     "error": "ValueError: the line normalizes to nothing speakable"}
+                                     "error": "ValueError: empty line"}
     digits = records[f"{lines}:3"]
     assert digits["status"] == "ok" and digits["text"] == "صد و بیست و سه" and digits["parts"] == 1
     long = records[f"{lines}:4"]

@@ -9,7 +9,6 @@ import numpy as np
 import pytest
 
 from dlhw.families.tts.infer import load_synthesizer, split_text
-from tests.tts_runs import tts_run  # noqa: F401 - the shared session fixture
 
 
 @pytest.mark.slow

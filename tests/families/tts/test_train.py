@@ -11,7 +11,6 @@ import soundfile as sf
 
 from dlhw.families.tts.train import TtsCollator
 from tests.conftest import run_cli
-from tests.tts_runs import tts_run  # noqa: F401 - the shared session fixture
 
 
 def test_collator_pads_with_minus_100_and_trims_to_the_reduction_factor() -> None:

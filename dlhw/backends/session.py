@@ -1,0 +1,188 @@
+"""ONNX Runtime sessions for every family: which execution providers, and a check that they took.
+
+``--backend onnxruntime|tensorrt`` and ``--device auto|cpu|cuda|cuda:N`` become a provider list in
+one place (:func:`choose_providers`); :func:`open_export` finds an export (or the one inside a
+run), reads its ``export.json`` and chooses the providers; :func:`open_session` opens one ONNX
+file of it. ONNX Runtime quietly runs on the CPU when a provider it was asked for is missing or
+fails to start (the CPU package on a GPU machine, a missing cuDNN or TensorRT library); a user
+who asked for a GPU would then wait, slowly, for CPU results. :func:`open_session` compares what
+was asked with what the session got and stops with both named.
+
+Nothing heavy is imported at module level: ``onnxruntime`` and ``torch`` load when a session or
+a device is resolved.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+from dlhw.backends.tensorrt import require_tensorrt, tensorrt_providers
+from dlhw.core.runs import EXPORT_META, export_dir_of
+from dlhw.errors import ConfigError, DlhwError
+
+if TYPE_CHECKING:
+    import onnxruntime as ort
+
+Backend = Literal["torch", "onnxruntime", "tensorrt"]
+"""Where a model runs: its torch modules, or its ONNX export on ONNX Runtime (CPU / CUDA) or TensorRT."""
+BACKENDS: tuple[str, ...] = ("torch", "onnxruntime", "tensorrt")
+
+CPU = "CPUExecutionProvider"
+CUDA = "CUDAExecutionProvider"
+TENSORRT = "TensorrtExecutionProvider"
+_INSTALL = {
+    CUDA: "the CPU-only `onnxruntime` package is installed; install the GPU one instead "
+          "(pip uninstall -y onnxruntime && pip install 'onnxruntime-gpu[cuda,cudnn]'; the two cannot "
+          "share an environment), or pass --device cpu",
+    TENSORRT: "install onnxruntime-gpu with TensorRT (pip install 'dlhw[gpu]'), or use --backend onnxruntime",
+}
+
+
+def provider_name(provider: str | tuple[str, dict[str, Any]]) -> str:
+    """The name of a provider entry (ONNX Runtime takes a name or a ``(name, options)`` pair)."""
+    return provider if isinstance(provider, str) else provider[0]
+
+
+def choose_providers(backend: Backend | str, device: str, export_dir: Path | None = None,
+                     export_meta: dict[str, Any] | None = None) -> list[Any]:
+    """The ONNX Runtime providers for ``backend`` on ``device``, most wanted first.
+
+    Args:
+        backend: ``onnxruntime`` or ``tensorrt`` (``torch`` opens no ONNX session).
+        device: ``auto`` (CUDA when torch sees a GPU, else the CPU), ``cpu``, ``cuda`` or
+            ``cuda:N``; TensorRT always runs on the GPU and ignores it.
+        export_dir: the export directory; TensorRT keeps its engine cache there.
+        export_meta: the export's ``export.json`` mapping; TensorRT needs its ``tensorrt`` entry
+            (written by ``dlhw export ... --tensorrt``).
+
+    Returns:
+        The provider list for :func:`open_session`.
+
+    Raises:
+        DlhwError: TensorRT, or the CUDA provider of ONNX Runtime, is not available here.
+        ConfigError: an unknown backend or device, CUDA asked for on a machine without it, or a
+            TensorRT request for an export without engines.
+    """
+    if backend == "tensorrt":
+        require_tensorrt()  # before the export is looked at: fail within seconds, naming what is missing
+        return _tensorrt_providers_of(export_dir, export_meta)
+    if backend != "onnxruntime":
+        raise ConfigError(f"--backend {backend}: ONNX Runtime sessions run on onnxruntime or tensorrt "
+                          "(torch runs the run's own model)")
+    device_id = _cuda_device_id(device)
+    if device_id is None:
+        return [CPU]
+    import onnxruntime as ort
+
+    available = ort.get_available_providers()
+    if CUDA not in available:
+        raise DlhwError(f"--device {device}: this machine has a CUDA GPU but ONNX Runtime here has no "
+                        f"{CUDA} (available: {', '.join(available)}): {_INSTALL[CUDA]}")
+    return [(CUDA, {"device_id": device_id}), CPU]
+
+
+def _cuda_device_id(device: str) -> int | None:
+    """The CUDA device index ``device`` asks for, or None for the CPU."""
+    import torch
+
+    if device == "cpu" or (device == "auto" and not torch.cuda.is_available()):
+        return None
+    if device == "auto":
+        return 0
+    kind, _, index = device.partition(":")
+    if kind != "cuda" or not (index == "" or index.isdigit()):
+        raise ConfigError(f"--device {device}: ONNX Runtime runs on auto, cpu, cuda or cuda:N")
+    if not torch.cuda.is_available():
+        raise ConfigError(f"--device {device}: CUDA is not available on this machine "
+                          "(torch.cuda.is_available() is False); use --device cpu or auto")
+    return int(index or 0)
+
+
+def _tensorrt_providers_of(export_dir: Path | None, export_meta: dict[str, Any] | None) -> list[Any]:
+    if export_dir is None or export_meta is None:
+        raise ConfigError("--backend tensorrt: the engines belong to an export; open it with open_export")
+    if "tensorrt" not in export_meta:
+        raise ConfigError(f"{export_dir}: no TensorRT engines; build them with `dlhw export ... --tensorrt`")
+    return tensorrt_providers(export_dir, export_meta["tensorrt"])
+
+
+def open_session(onnx_path: Path, providers: list[Any], threads: int | None = None) -> ort.InferenceSession:
+    """An ``onnxruntime.InferenceSession`` on ``providers``, refused if the first one did not take.
+
+    Args:
+        onnx_path: the ONNX file.
+        providers: from :func:`choose_providers` (or ``["CPUExecutionProvider"]``); the first is
+            the one asked for, the rest are where ONNX Runtime may place nodes the first cannot run.
+        threads: intra-op threads; None leaves ONNX Runtime's default (one per core).
+
+    Raises:
+        DlhwError: the session did not get the provider asked for (ONNX Runtime fell back to
+            the CPU); the message names asked and got, and what to install or check.
+    """
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    if threads:
+        options.intra_op_num_threads = threads
+    session = ort.InferenceSession(str(onnx_path), options, providers=providers)
+    asked = [provider_name(p) for p in providers]
+    got = session.get_providers()
+    if asked and asked[0] not in got:
+        available = ort.get_available_providers()
+        if asked[0] in available:
+            why = ("the provider is installed but did not start; the ONNX Runtime log above says why "
+                   "(usually a CUDA, cuDNN or TensorRT library that is missing or of another version)")
+        else:
+            why = (f"this ONNX Runtime has no {asked[0]} (available: {', '.join(available)}); "
+                   + _INSTALL.get(asked[0], "install an onnxruntime build that has it"))
+        raise DlhwError(f"{onnx_path}: ONNX Runtime was asked for {', '.join(asked)} but the session got "
+                        f"{', '.join(got)}: {why}")
+    return session
+
+
+@dataclass(frozen=True)
+class ExportHandle:
+    """An opened export: where it is, what ``export.json`` says, and the providers chosen for it."""
+
+    export_dir: Path
+    meta: dict[str, Any]
+    """The ``export.json`` mapping (family, files, parity, optional int8 / tensorrt entries)."""
+    providers: list[Any]
+    """For :func:`open_session`; :meth:`providers_for` adds a graph's own TensorRT profile."""
+
+    def providers_for(self, graph: str) -> list[Any]:
+        """The providers for one graph of a multi-graph export.
+
+        TensorRT engines are built per graph with that graph's shape profile (``export.json``:
+        ``tensorrt.<graph>``); ONNX Runtime's providers are the same for every graph.
+        """
+        settings = self.meta.get("tensorrt") or {}
+        if (self.providers and provider_name(self.providers[0]) == TENSORRT
+                and isinstance(settings.get(graph), dict)):
+            return tensorrt_providers(self.export_dir, {**settings, **settings[graph]})
+        return self.providers
+
+
+def open_export(path: str | Path, backend: Backend | str, device: str) -> ExportHandle:
+    """The export at ``path`` (an export directory, or a run holding ``export/onnx``), ready to open.
+
+    Args:
+        path: an export directory or a run directory.
+        backend: ``onnxruntime`` or ``tensorrt``.
+        device: ``auto``, ``cpu``, ``cuda`` or ``cuda:N`` (see :func:`choose_providers`).
+
+    Raises:
+        DlhwError: TensorRT or ONNX Runtime's CUDA provider is not available here.
+        ConfigError: no export at ``path``, or see :func:`choose_providers`.
+    """
+    if backend == "tensorrt":
+        require_tensorrt()  # a machine that cannot run TensorRT fails before any path is read
+    export_dir = export_dir_of(path)
+    meta = json.loads((export_dir / EXPORT_META).read_text(encoding="utf-8"))
+    if backend == "tensorrt":
+        return ExportHandle(export_dir, meta, _tensorrt_providers_of(export_dir, meta))
+    return ExportHandle(export_dir, meta, choose_providers(backend, device, export_dir, meta))
