@@ -81,11 +81,10 @@ def main() -> None:
                     model.generate(**enc, **force)
 
     def reused() -> None:
-        gen.sample(sc_prompts, args.samples, args.tokens, 0.7, 0.95, seed=0)
+        gen.sample(sc_prompts, args.samples, args.tokens, 0.7, 0.95, seed=0, min_new_tokens=args.tokens)
 
     gen.sample(sc_prompts[:1], 1, 2, 0.7, 0.95, seed=0)  # warm-up
-    # PromptGenerator.sample stops at EOS; force the same length on both sides
-    model.generation_config.min_new_tokens = args.tokens
+    # both sides stop at EOS unless forced: every chain runs args.tokens steps (min_new_tokens on both)
     t_indep, _ = timed(independent)
     print(f"independent calls: {t_indep:.1f} s", flush=True)
     t_reuse, _ = timed(reused)
@@ -93,15 +92,15 @@ def main() -> None:
 
     answer_prompts = [build_prompt("answer-only", i.input) for i in items[: args.answer_items]]
     batched = PromptGenerator(model, tokenizer, "seq2seq", batch_size=args.batch_size, progress=False)
-    model.generation_config.min_new_tokens = 4
 
     def one_by_one() -> None:
         with torch.no_grad():
             for prompt in answer_prompts:
-                model.generate(**tokenizer([prompt], return_tensors="pt"), max_new_tokens=4, do_sample=False)
+                model.generate(**tokenizer([prompt], return_tensors="pt"), max_new_tokens=4, min_new_tokens=4,
+                               do_sample=False)
 
     t_single, _ = timed(one_by_one)
-    t_batch, _ = timed(lambda: batched.greedy(answer_prompts, 4))
+    t_batch, _ = timed(lambda: batched.greedy(answer_prompts, 4, min_new_tokens=4))
     lengths = [len(ids) for ids in tokenizer(sc_prompts)["input_ids"]]
     print(f"machine: {cpu_model()}, {os.cpu_count()} cores, torch {torch.__version__}, threads {torch.get_num_threads()}")
     print(f"model: T5 {args.layers}+{args.layers} layers, {params / 1e6:.0f}M parameters (FLAN-T5-large shape)")

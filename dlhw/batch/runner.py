@@ -20,7 +20,7 @@ import hashlib
 import io
 import json
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,8 +28,9 @@ from typing import Any
 from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
+from dlhw.core.family import Predictor
 from dlhw.core.faults import kill_if_reached
-from dlhw.core.inputs import printable_key
+from dlhw.core.inputs import InputItem, printable_key
 from dlhw.errors import ConfigError
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff")
@@ -241,3 +242,16 @@ def run_batch_job(
             failed += len(records) - ok
             bar.update(len(items))
     return JobSummary(len(paths), skipped, succeeded, failed, failed_before, time.perf_counter() - start)
+
+
+def run_predictor(predictor: Predictor, items: Mapping[Any, Any], writer: ResultWriter, batch_size: int,
+                  num_workers: int = 0, desc: str = "processing", unit: str = "item") -> JobSummary:
+    """Apply ``predictor`` to ``items`` (input key -> what the reader gave: an :class:`InputItem`, whose
+    error becomes the key's error record, or a plain value such as an image path) with
+    :func:`run_batch_job`: the one way every batch verb runs its family's predictor."""
+
+    def load(key: Any) -> Any:
+        raw = items[key]
+        return predictor.load(printable_key(key), raw.get() if isinstance(raw, InputItem) else raw)
+
+    return run_batch_job(list(items), load, predictor.predict, writer, batch_size, num_workers, desc=desc, unit=unit)

@@ -96,24 +96,26 @@ class Calibration(Protocol):
 class Predictor(Protocol):
     """The one batch interface: a model opened once, applied to batches of loaded inputs.
 
-    Every batch verb and the batch engines (local, Ray) call it the same way: ``load`` turns an
-    input key into what ``predict`` takes (it runs in loader workers and may raise: the input then
-    gets an error record); ``predict`` returns one record (a JSON-able mapping, ``result_key`` among
-    its keys) per input, in order.
+    Every batch verb and the batch engines call it the same way (:func:`dlhw.batch.runner.run_predictor`):
+    ``load(key, raw)`` turns one read input (an image path, a prompt, a line of text, a document) into
+    what ``predict`` takes -- it runs in loader workers and may raise, and the input then gets an error
+    record; ``predict(batch)`` returns one record (a JSON-able mapping with ``result_key`` among its
+    keys) per loaded input, in order. ``throughput()`` is the verb's closing line (tokens/s, ...).
     """
 
     result_key: str
     """The record key holding the main result (``caption``, ``answer``, ``summary``, ...)."""
 
-    def load(self, key: Any) -> Any: ...
+    def load(self, key: str, raw: Any) -> Any: ...
 
     def predict(self, batch: list[Any]) -> list[dict[str, Any]]: ...
 
+    def throughput(self, seconds: float) -> str | None: ...
 
-class PredictorFactory(Protocol):
-    """``open(run_or_export, backend, device, **options) -> Predictor``."""
 
-    def __call__(self, path: str, backend: str = "torch", device: str = "auto", **options: Any) -> Predictor: ...
+PredictorFactory = Callable[..., Predictor]
+"""``open_predictor(run_or_export, backend="torch", device="auto", **family_options) -> Predictor``: the
+options differ per family (beam size, shots, speaker, ...), the result is always a :class:`Predictor`."""
 
 
 class LazyHook:

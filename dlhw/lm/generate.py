@@ -1,11 +1,21 @@
-"""Greedy chat generation with left padding and the KV cache, one prompt or many at once.
+"""Language-model generation: left-padded causal batches, seq2seq with the encoder run once.
 
-A batch of prompts of different lengths is padded on the *left*, so every row's last prompt
-token sits in the last column and generation appends in step; the attention mask hides the
-pads and the position ids count from each row's first real token. Batched output therefore
-equals one-prompt-at-a-time output token for token (tests/inference/test_chat.py). dlhw runs
-its own decoding loop rather than ``generate``: peft's ``generate`` for prompt tuning puts the
-virtual tokens before the pads and ignores position ids, so its answers change with padding.
+Both are step functions over dlhw's one decoding loop (:func:`dlhw.lm.decoding.decode_tokens`:
+greedy, or sampled with :func:`dlhw.lm.sampling.sampler`; stop ids; pads after a row's end):
+
+- :func:`causal_loop` -- a batch of prompts of different lengths is padded on the *left*, so every
+  row's last prompt token sits in the last column and generation appends in step; the attention
+  mask hides the pads and the position ids count from each row's first real token. Batched output
+  therefore equals one-prompt-at-a-time output token for token (tests/lm/test_generate.py).
+  :class:`ChatGenerator` runs it on torch, :class:`dlhw.lm.ort.OrtChatGenerator` on ONNX Runtime.
+- :func:`seq2seq_loop` -- the encoder runs once (its output optionally repeated for several
+  sampled chains per prompt), then the decoder steps from ``decoder_start_token_id`` with its KV
+  cache; a torch model and optimum's ``ORTModelForSeq2SeqLM`` have the same surface for it.
+
+dlhw runs its own loop rather than ``generate``: peft's ``generate`` for prompt tuning puts the
+virtual tokens before the pads and ignores position ids, so its answers change with padding. Greedy
+output equals ``generate``'s token for token (tests/lm/test_generate.py); the generation config's
+other logits processors (repetition penalty, forced tokens, ...) are not applied.
 """
 
 from __future__ import annotations
@@ -17,7 +27,12 @@ from typing import Any
 import torch
 
 from dlhw.errors import ConfigError
+from dlhw.lm.decoding import decode_tokens
+from dlhw.lm.sampling import Pick
 from dlhw.lm.template import ChatFormatter, Conversation
+
+CausalForward = Callable[[dict[str, Any], Any, Any, Any], tuple[torch.Tensor, Any]]
+"""``forward(step_inputs, attention_mask, position_ids, cache) -> (last logits (B, V), cache)``."""
 
 
 @dataclass
@@ -59,11 +74,88 @@ def to_generation(row: list[int], tokenizer: Any, stop_ids: list[int]) -> Genera
     return Generation(tokenizer.decode(kept, skip_special_tokens=True).strip(), kept)
 
 
+def causal_loop(forward: CausalForward, inputs: dict[str, Any], mask: Any, width: int, cache: Any,
+                max_new_tokens: int, stop_ids: list[int], pad_id: int, streamer: Any = None,
+                record: list[torch.Tensor] | None = None, pick: Pick | None = None,
+                min_new_tokens: int = 0) -> list[list[int]]:
+    """New token ids of a left-padded causal-LM batch, through :func:`~dlhw.lm.decoding.decode_tokens`.
+
+    ``forward(step_inputs, attention_mask, position_ids, cache) -> (last logits (B, V), cache)``;
+    ``inputs`` are the first step's (ids or embeddings, ``width`` columns), ``mask`` covers
+    everything attended to so far (a prefix cache too). Works on torch tensors (torch backend)
+    and on numpy arrays wrapped by the caller (ONNX Runtime). ``streamer``, ``record``, ``pick``
+    and ``min_new_tokens`` are :func:`~dlhw.lm.decoding.decode_tokens`'s.
+    """
+    batch = mask.shape[0]
+    positions = (mask.cumsum(-1) - 1).clamp(min=0)[:, -width:]  # (B, T) counted from the first real token
+    logits, cache = forward(inputs, mask, positions, cache)  # (B, V)
+
+    def step(token: torch.Tensor) -> torch.Tensor:
+        nonlocal mask, positions, cache
+        mask = torch.cat([mask, torch.ones((batch, 1), dtype=mask.dtype, device=mask.device)], 1)  # (B, P + T + t)
+        positions = positions[:, -1:] + 1  # (B, 1)
+        logits, cache = forward({"input_ids": token[:, None].to(mask.device)}, mask, positions, cache)
+        return torch.as_tensor(logits)  # (B, V)
+
+    out = decode_tokens(step, torch.as_tensor(logits), max_new_tokens, stop_ids, pad_id, pick, min_new_tokens,
+                        streamer, record)
+    return out.tokens.tolist()  # (B, new)
+
+
+def model_forward(model: Any) -> CausalForward:
+    """The :data:`CausalForward` of a Hugging Face causal LM (KV cache, explicit position ids)."""
+
+    def forward(step: dict[str, Any], mask: torch.Tensor, positions: torch.Tensor, past: Any) -> tuple[Any, Any]:
+        out = model(**step, attention_mask=mask, position_ids=positions, past_key_values=past, use_cache=True)
+        return out.logits[:, -1], out.past_key_values  # (B, V)
+
+    return forward
+
+
+@torch.no_grad()
+def seq2seq_loop(model: Any, input_ids: torch.Tensor, attention_mask: torch.Tensor, max_new_tokens: int,
+                 stop_ids: list[int], pad_id: int, repeat: int = 1, pick: Pick | None = None,
+                 min_new_tokens: int = 0) -> list[list[int]]:
+    """New token ids of an encoder-decoder LM: the encoder once, then decoder steps with the KV cache.
+
+    Args:
+        model: a Hugging Face seq2seq LM, or optimum's ``ORTModelForSeq2SeqLM`` (the same
+            ``get_encoder()`` and ``forward(encoder_outputs=..., past_key_values=...)``).
+        input_ids: (B, S) prompts, padded on either side (the encoder mask hides the pads).
+        attention_mask: (B, S).
+        repeat: decode each prompt this many times (sampled chains): its encoder output is
+            repeated ``repeat`` times along the batch, rows ``i * repeat ..`` belong to prompt ``i``.
+        max_new_tokens, stop_ids, pad_id, pick, min_new_tokens: :func:`~dlhw.lm.decoding.decode_tokens`'s.
+    """
+    from transformers.modeling_outputs import BaseModelOutput
+
+    hidden = model.get_encoder()(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state  # (B, S, H)
+    if repeat > 1:
+        hidden = hidden.repeat_interleave(repeat, dim=0)  # (B*n, S, H): the encoder ran once per prompt
+        attention_mask = attention_mask.repeat_interleave(repeat, dim=0)  # (B*n, S)
+    encoded = BaseModelOutput(last_hidden_state=hidden)
+    start = getattr(getattr(model, "generation_config", None), "decoder_start_token_id", None)
+    start = model.config.decoder_start_token_id if start is None else start
+    if start is None:
+        raise ConfigError(f"{type(model).__name__}: no decoder_start_token_id in its (generation) config")
+    cache = None
+
+    def step(token: torch.Tensor) -> torch.Tensor:
+        nonlocal cache
+        out = model(encoder_outputs=encoded, attention_mask=attention_mask, decoder_input_ids=token[:, None],
+                    past_key_values=cache, use_cache=True)
+        cache = out.past_key_values
+        return out.logits[:, -1]  # (B, V)
+
+    first = step(torch.full((hidden.shape[0],), start, dtype=torch.long, device=input_ids.device))  # (B, V)
+    return decode_tokens(step, first, max_new_tokens, stop_ids, pad_id, pick, min_new_tokens).tokens.tolist()
+
+
 class ChatGenerator:
-    """Greedy answers from a causal LM (plain or peft-wrapped) and its chat template."""
+    """Greedy (or sampled) answers from a causal LM (plain or peft-wrapped) and its chat template."""
 
     def __init__(self, model: Any, tokenizer: Any, max_new_tokens: int = 64, max_length: int = 4096,
-                 pick: Callable[[torch.Tensor], torch.Tensor] | None = None):
+                 pick: Pick | None = None):
         self.model = model.eval()
         self.tokenizer = tokenizer
         # a base model's tokenizer may have no chat template: it then generates from token ids only
@@ -100,9 +192,11 @@ class ChatGenerator:
 
     @torch.no_grad()
     def generate_ids(self, prompts: list[list[int]], streamer: Any = None,
-                     record: list[torch.Tensor] | None = None) -> list[Generation]:
+                     record: list[torch.Tensor] | None = None, max_new_tokens: int | None = None,
+                     pick: Pick | None = None, min_new_tokens: int = 0) -> list[Generation]:
         """Greedy answers (or ``pick``'s choice) to prompt token ids, decoded step by step with the KV
         cache (``record`` collects each step's (B, V) logits, for export parity checks).
+        ``max_new_tokens`` and ``pick`` given here override the generator's for this call.
 
         Position ids come from the attention mask, so a row's numbers do not depend on how much
         padding the batch gave it. Soft prompts sit right before each row's first real token
@@ -133,13 +227,9 @@ class ChatGenerator:
             n = self.model.peft_config[self.model.active_adapter].num_virtual_tokens
             mask = torch.cat([torch.ones((batch, n), dtype=mask.dtype, device=mask.device), mask], dim=1)
         width = next(iter(inputs.values())).shape[1]
-
-        def forward(step: dict[str, Any], full_mask: torch.Tensor, positions: torch.Tensor, past: Any) -> tuple[Any, Any]:
-            out = model(**step, attention_mask=full_mask, position_ids=positions, past_key_values=past, use_cache=True)
-            return out.logits[:, -1], out.past_key_values  # (B, V)
-
-        rows = greedy_loop(forward, inputs, mask, width, cache, self.max_new_tokens, self.stop_ids, self.pad_id,
-                           streamer, record, self.pick)
+        rows = causal_loop(model_forward(model), inputs, mask, width, cache,
+                           self.max_new_tokens if max_new_tokens is None else max_new_tokens, self.stop_ids,
+                           self.pad_id, streamer, record, pick or self.pick, min_new_tokens)
         return [to_generation(row, self.tokenizer, self.stop_ids) for row in rows]
 
     def answer(self, prompts: list[str], system: str | None = None) -> list[Generation]:
@@ -151,42 +241,3 @@ def as_conversation(prompt: str | Conversation, system: str | None = None) -> Co
     if system and messages[0]["role"] != "system":
         messages = [{"role": "system", "content": system}, *messages]
     return messages
-
-
-def greedy_loop(forward: Any, inputs: dict[str, Any], mask: Any, width: int, cache: Any, max_new_tokens: int,
-                stop_ids: list[int], pad_id: int, streamer: Any = None,
-                record: list[torch.Tensor] | None = None,
-                pick: Callable[[torch.Tensor], torch.Tensor] | None = None) -> list[list[int]]:
-    """Greedy decoding shared by every backend.
-
-    ``forward(step_inputs, attention_mask, position_ids, cache) -> (last logits (B, V), cache)``;
-    ``inputs`` are the first step's (ids or embeddings, ``width`` columns), ``mask`` covers
-    everything attended to so far (a prefix cache too). Works on torch tensors (torch backend)
-    and on numpy arrays wrapped by the caller (ONNX Runtime), through torch here. ``record``, when
-    given, receives every step's (B, V) logits as float32 on the CPU. ``pick``, when given, chooses
-    each step's (B,) tokens from the (B, V) logits instead of the argmax (sampling).
-    """
-    batch = mask.shape[0]
-    positions = (mask.cumsum(-1) - 1).clamp(min=0)[:, -width:]  # (B, T) counted from the first real token
-    logits, cache = forward(inputs, mask, positions, cache)
-    done = torch.zeros(batch, dtype=torch.bool)
-    stop = torch.tensor(stop_ids)
-    new: list[torch.Tensor] = []
-    for _ in range(max_new_tokens):
-        if record is not None:
-            record.append(torch.as_tensor(logits).float().cpu())  # (B, V)
-        scores = torch.as_tensor(logits)
-        token = (pick(scores) if pick is not None else scores.argmax(-1)).cpu()  # (B,)
-        token = torch.where(done, torch.full_like(token, pad_id), token)
-        new.append(token)
-        if streamer is not None:
-            streamer.put(token)
-        done |= torch.isin(token, stop)
-        if bool(done.all()):
-            break
-        mask = torch.cat([mask, torch.ones((batch, 1), dtype=mask.dtype, device=mask.device)], 1)  # (B, P + T + t)
-        positions = positions[:, -1:] + 1  # (B, 1)
-        logits, cache = forward({"input_ids": token[:, None].to(mask.device)}, mask, positions, cache)
-    if streamer is not None:
-        streamer.end()
-    return torch.stack(new, dim=1).tolist() if new else [[] for _ in range(batch)]  # (B, new)

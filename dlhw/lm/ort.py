@@ -10,7 +10,8 @@ present.{i}.key/value``), the tokenizer and ``chat.json``. Soft prompts were fol
 - prefix tuning: ``prefix.npz`` holds the learned key/values, fed as the initial cache, with the
   attention mask covering them.
 
-Decoding is :func:`dlhw.lm.generate.greedy_loop`, the same as the torch backend.
+Decoding is :func:`dlhw.lm.generate.causal_loop` (the one loop, :mod:`dlhw.lm.decoding`), the same as
+the torch backend.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ import torch
 
 from dlhw.backends import open_export, open_session
 from dlhw.errors import ConfigError
-from dlhw.lm.generate import Generation, greedy_loop, left_pad, to_generation
+from dlhw.lm.generate import Generation, causal_loop, left_pad, to_generation
 from dlhw.lm.template import ChatCollator, ChatFormatter, Conversation
 
 META_FILE = "chat.json"
@@ -100,7 +101,7 @@ class OrtChatGenerator:
         if self.prefix is not None:
             n = self.prefix["key_0"].shape[1]
             mask = torch.cat([torch.ones((batch, n), dtype=mask.dtype), mask], dim=1)  # (B, n + T)
-        rows = greedy_loop(self.forward_fn(), {"input_ids": ids}, mask, ids.shape[1], self._empty_cache(batch),
+        rows = causal_loop(self.forward_fn(), {"input_ids": ids}, mask, ids.shape[1], self._empty_cache(batch),
                            self.max_new_tokens, self.stop_ids, self.pad_id, streamer, record, self.pick)
         return [to_generation(row, self.tokenizer, self.stop_ids) for row in rows]
 

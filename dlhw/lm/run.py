@@ -85,9 +85,3 @@ def load_chat_run(run_dir: str | Path, device: str = "auto", trainable: bool = F
         base = AutoModelForCausalLM.from_pretrained(base_path, dtype=dtype)
         model = PeftModel.from_pretrained(base, model_dir, is_trainable=trainable)
     return LoadedChat(model.to(dev).eval(), tokenizer, config, info)
-
-
-def load_run_model(run_dir: str | Path) -> tuple[Any, str]:
-    """A chat run's model as trained (adapters, or all but the chosen layers frozen), and a label."""
-    loaded = load_chat_run(run_dir, "cpu", trainable=True)
-    return loaded.model, f"{run_dir} ({loaded.info['method']})"

@@ -97,3 +97,61 @@ def test_job_records_failures_and_skips_done_inputs(tmp_path):
     by_path = {r["path"]: r for r in records}
     assert by_path[str(paths[3])]["value"] == 30
     assert by_path[str(paths[5])] == {"path": str(paths[5]), "status": "error", "error": "ValueError: unreadable"}
+
+
+class _Upper:
+    """A toy predictor: what every family's predictor looks like to the runner."""
+
+    result_key = "upper"
+
+    def __init__(self) -> None:
+        self.loaded: list[tuple[str, object]] = []
+
+    def load(self, key: str, raw: object) -> str:
+        self.loaded.append((key, raw))
+        if raw == "boom":
+            raise ValueError("cannot load boom")
+        return str(raw)
+
+    def predict(self, batch: list[str]) -> list[dict[str, object]]:
+        return [{"upper": text.upper()} for text in batch]
+
+    def throughput(self, seconds: float) -> str | None:
+        return None
+
+
+def test_run_predictor_gives_every_input_one_record_and_error_items_their_reason(tmp_path):
+    from dlhw.batch.runner import run_predictor
+    from dlhw.core.inputs import read_inputs
+
+    source = tmp_path / "in.jsonl"
+    source.write_text('"a"\n{bad\n"boom"\n"d"\n', encoding="utf-8")
+    items = {item.key: item for item in read_inputs(source)}
+    out = tmp_path / "out.jsonl"
+    predictor = _Upper()
+    writer = ResultWriter(out, predictor.result_key)
+    summary = run_predictor(predictor, items, writer, batch_size=2)
+    writer.close()
+    records = {r["path"]: r for r in map(json.loads, out.read_text(encoding="utf-8").splitlines())}
+    key = str(source)
+    assert records[f"{key}:1"] == {"path": f"{key}:1", "status": "ok", "upper": "A"}
+    assert records[f"{key}:4"]["upper"] == "D"
+    assert records[f"{key}:2"]["status"] == "error" and "not valid JSON" in records[f"{key}:2"]["error"]
+    assert records[f"{key}:3"] == {"path": f"{key}:3", "status": "error", "error": "ValueError: cannot load boom"}
+    assert (summary.succeeded, summary.failed, summary.exit_code) == (2, 2, 1)
+    assert (f"{key}:1", "a") in predictor.loaded  # the predictor sees the key and the parsed value
+
+
+def test_every_batch_verb_s_family_declares_a_predictor_opened_by_path_backend_and_device():
+    import inspect
+
+    from dlhw.core.family import resolve_hook
+    from dlhw.core.registry import FAMILIES
+
+    for family in FAMILIES.values():
+        assert (family.predictor is None) == (family.batch_verb is None), family.name
+        if family.predictor is None:
+            continue
+        params = list(inspect.signature(resolve_hook(family.predictor)).parameters.values())[:3]
+        assert [p.name for p in params] == ["path", "backend", "device"], family.name
+        assert (params[1].default, params[2].default) == ("torch", "auto"), family.name

@@ -18,6 +18,7 @@ if TYPE_CHECKING:
         export_caption,
         load_for_export,
     )
+    from dlhw.families.caption.infer import open_predictor
     from dlhw.families.caption.model import load_run_model
     from dlhw.families.caption.report import (
         data_section,
@@ -27,6 +28,7 @@ if TYPE_CHECKING:
     )
     from dlhw.families.caption.train import train_caption
 else:
+    open_predictor = lazy("dlhw.families.caption.infer:open_predictor")
     train_caption = lazy("dlhw.families.caption.train:train_caption")
     evaluate_caption_run = lazy("dlhw.families.caption.evaluate:evaluate_caption_run")
     load_for_export = lazy("dlhw.families.caption.export:load_for_export")
@@ -55,6 +57,7 @@ FAMILY = Family(
     evaluate_options=("split", "beam_size", "batch_size", "device", "backend"),
     export=ExportSpec(load=load_for_export, exporter=export_caption, checker=check_caption_export, atol=1e-3,
                       tensorrt=build_caption_engines),
+    predictor=open_predictor,
     batch_verb="caption",
     batch_command="dlhw.families.caption.cli:caption_cmd",
     report_sections=(data_section, model_section, TRAINING_SECTION, evaluation_section),

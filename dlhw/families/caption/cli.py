@@ -42,41 +42,22 @@ def caption_cmd(ctx: click.Context, paths: tuple[str, ...], model_path: str, bac
     Exit codes: 0 every image captioned; 1 some inputs failed (see their error records);
                 2 usage error (bad flag, path or model).
     """
-    import torch
-
     from dlhw.batch.runner import (
         IMAGE_EXTENSIONS,
         ResultWriter,
         expand_inputs,
         in_shard,
         parse_shard,
-        run_batch_job,
+        run_predictor,
     )
-    from dlhw.core.devices import resolve_device
-    from dlhw.families.caption.infer import load_captioner, load_image_tensor
-    from dlhw.families.caption.model import image_transform
+    from dlhw.families.caption.infer import open_predictor
 
     shard_spec = parse_shard(shard)
     writer = ResultWriter(Path(out), "caption")
-    if backend == "tensorrt":
-        from dlhw.backends.tensorrt import require_tensorrt
-
-        require_tensorrt()
-    # the loader takes cpu/cuda; auto is resolved here (CUDA when torch sees a GPU)
-    captioner = load_captioner(model_path, backend, str(resolve_device(device)))  # type: ignore[arg-type]
-    inputs = [p for p in expand_inputs(paths, IMAGE_EXTENSIONS) if in_shard(p, shard_spec)]
-    transform = image_transform(captioner.spec)
-
-    def load(path: Path) -> torch.Tensor:
-        return load_image_tensor(path, transform)
-
-    def process(batch: list[torch.Tensor]) -> list[dict[str, str]]:
-        decoded = captioner.caption(torch.stack(batch), beam_size=beam_size)
-        return [{"caption": " ".join(captioner.vocab.decode(row))} for row in decoded.tokens.tolist()]
-
+    predictor = open_predictor(model_path, backend, device, beam_size)
+    inputs = {p: p for p in expand_inputs(paths, IMAGE_EXTENSIONS) if in_shard(p, shard_spec)}
     try:
-        summary = run_batch_job(inputs, load, process, writer, batch_size, num_workers, desc="captioning",
-                                unit="img")
+        summary = run_predictor(predictor, inputs, writer, batch_size, num_workers, desc="captioning", unit="img")
     finally:
         writer.close()
     click.echo(summary.line("images"), err=True)

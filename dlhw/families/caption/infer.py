@@ -156,3 +156,34 @@ def load_captioner(path: str | Path, backend: Backend = "torch", device: str = "
         return TorchCaptioner.from_run(path, device)
     export = open_export(path, backend, device)
     return OrtCaptioner(export.export_dir, export.providers_for)
+
+
+class CaptionPredictor:
+    """``dlhw caption``'s predictor (:class:`dlhw.core.family.Predictor`): an image file -> ``{"caption"}``."""
+
+    result_key = "caption"
+
+    def __init__(self, captioner: Captioner, beam_size: int = 1):
+        from dlhw.families.caption.model import image_transform
+
+        self.captioner = captioner
+        self.beam_size = beam_size
+        self.transform = image_transform(captioner.spec)
+
+    def load(self, key: str, raw: Any) -> Tensor:
+        return load_image_tensor(Path(raw), self.transform)  # decoded and resized in a loader worker
+
+    def predict(self, batch: list[Tensor]) -> list[dict[str, Any]]:
+        decoded = self.captioner.caption(torch.stack(batch), beam_size=self.beam_size)  # (B, 3, H, W)
+        return [{"caption": " ".join(self.captioner.vocab.decode(row))} for row in decoded.tokens.tolist()]
+
+    def throughput(self, seconds: float) -> str | None:
+        return None
+
+
+def open_predictor(path: str, backend: str = "torch", device: str = "auto", beam_size: int = 1) -> CaptionPredictor:
+    """The caption family's batch predictor for a run (torch) or an export (onnxruntime, tensorrt)."""
+    from dlhw.core.devices import resolve_device
+
+    # the torch loader takes cpu/cuda; auto means CUDA when torch sees a GPU
+    return CaptionPredictor(load_captioner(path, backend, str(resolve_device(device))), beam_size)  # type: ignore[arg-type]

@@ -8,7 +8,6 @@ image and the Trainer then trains on the cached features.
 from __future__ import annotations
 
 import time
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +20,7 @@ from transformers import set_seed
 from dlhw.core.atomic import write_json_atomic
 from dlhw.core.devices import resolve_device
 from dlhw.core.runs import RunFiles
+from dlhw.engine.finish import finish_run
 from dlhw.engine.trainer import run_training
 from dlhw.families.caption.captions import ImageTensors
 from dlhw.families.caption.config import CaptionConfig
@@ -32,7 +32,6 @@ from dlhw.families.caption.model import (
     save_caption_model,
 )
 from dlhw.families.caption.scene_pretrain import scene_pretrained_backbone
-from dlhw.reports.run_report import write_run_report
 
 CALIBRATION_IMAGES = 512
 
@@ -138,27 +137,24 @@ def train_caption(config: CaptionConfig, run_dir: Path, resume_from: Path | None
         model, datasets["train"], datasets["val"], collate, config.train, run_dir, config.seed,
         resume_from=resume_from, sample=sample, sample_key=f"sample_caption[{data.splits.val[0].image_id}]",
     )
-    if not trainer.is_world_process_zero():
-        return {}
-    files = RunFiles(run_dir)
-    model_dir = files.model
-    save_caption_model(trainer.model, model_dir)  # type: ignore[arg-type]
-    data.vocab.save(model_dir / "vocab.json")
-    summary = {
-        "recipe": config.recipe,
-        "preset": config.preset,
-        "data": summary_data,
-        "model": {
-            "arch": config.model.arch,
-            "encoder_output_shape": feature_shape,
-            "parameters": model.num_parameters(),
-            "trainable_parameters": model.num_parameters(trainable_only=True),
-            "feature_cache": use_cache,
-            "feature_cache_seconds": round(cache_time, 2),
-        },
-        "train": asdict(result),
-    }
-    write_json_atomic(files.train_summary, summary)
-    write_json_atomic(files.splits, data.splits.ids(), indent=None)  # thousands of ids: one line
-    write_run_report(run_dir)
-    return summary
+
+    def save(m: CaptionModel, model_dir: Path) -> None:
+        save_caption_model(m, model_dir)
+        data.vocab.save(model_dir / "vocab.json")
+        write_json_atomic(RunFiles(run_dir).splits, data.splits.ids(), indent=None)  # thousands of ids: one line
+
+    def summary(m: CaptionModel) -> dict[str, Any]:
+        return {
+            "data": summary_data,
+            "model": {
+                "arch": config.model.arch,
+                "encoder_output_shape": feature_shape,
+                "parameters": m.num_parameters(),
+                "trainable_parameters": m.num_parameters(trainable_only=True),
+                "feature_cache": use_cache,
+                "feature_cache_seconds": round(cache_time, 2),
+            },
+        }
+
+    # no evaluation here: `dlhw evaluate RUN` scores a caption run (BLEU, CIDEr, beam search, plots)
+    return finish_run(trainer, result, config, run_dir, save=save, summary=summary)

@@ -18,11 +18,13 @@ if TYPE_CHECKING:
         load_for_export,
         quantize_chat_export,
     )
+    from dlhw.families.chat.infer import open_predictor
+    from dlhw.families.chat.model import load_run_model
     from dlhw.families.chat.report import data_section, evaluation_section, model_section
     from dlhw.families.chat.train import train_chat
     from dlhw.lm.export import build_decoder_engines
-    from dlhw.lm.run import load_run_model
 else:
+    open_predictor = lazy("dlhw.families.chat.infer:open_predictor")
     train_chat = lazy("dlhw.families.chat.train:train_chat")
     evaluate_chat_run = lazy("dlhw.families.chat.evaluate:evaluate_chat_run")
     load_for_export = lazy("dlhw.families.chat.export:load_for_export")
@@ -33,7 +35,7 @@ else:
     model_section = lazy("dlhw.families.chat.report:model_section")
     evaluation_section = lazy("dlhw.families.chat.report:evaluation_section")
     build_decoder_engines = lazy("dlhw.lm.export:build_decoder_engines")
-    load_run_model = lazy("dlhw.lm.run:load_run_model")
+    load_run_model = lazy("dlhw.families.chat.model:load_run_model")
 
 FAMILY = Family(
     name="chat",
@@ -55,6 +57,7 @@ FAMILY = Family(
     evaluate_options=("batch_size", "device"),
     export=ExportSpec(load=load_for_export, exporter=export_chat, checker=check_chat_export, atol=1e-3,
                       opset=18, tensorrt=build_decoder_engines, int8=quantize_chat_export),
+    predictor=open_predictor,
     batch_verb="chat",
     batch_command="dlhw.families.chat.cli:chat_cmd",
     report_sections=(data_section, model_section, TRAINING_SECTION, evaluation_section),

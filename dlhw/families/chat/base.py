@@ -16,6 +16,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from dlhw.config.lm import TinyModelConfig
+from dlhw.core import pretrain as core_pretrain
 from dlhw.core.cache import asset_key, cache_dir, cached_base
 from dlhw.families.chat import persian_tasks
 from dlhw.families.chat.persian_tasks import PRETRAIN_SEED, make_examples, plain_text
@@ -31,7 +32,7 @@ LR = 5e-3
 
 
 def tiny_base_dir(cfg: TinyModelConfig) -> Path:
-    key = asset_key(asdict(cfg), sys.modules[__name__], persian_tasks, lm_pretrain, lm_tiny)
+    key = asset_key(asdict(cfg), sys.modules[__name__], persian_tasks, lm_pretrain, core_pretrain, lm_tiny)
     return cache_dir() / "chat-base" / f"tiny-{cfg.model_type}-{key}"
 
 

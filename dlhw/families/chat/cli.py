@@ -57,7 +57,7 @@ def chat_cmd(ctx: click.Context, run: str | None, model_path: str | None, prompt
       dlhw chat --model runs/chat-lora/20261123-101500/export/onnx --backend onnxruntime --prompts p.txt --out a.jsonl
     """
     from dlhw.errors import ConfigError
-    from dlhw.families.chat.infer import load_chat_generator
+    from dlhw.families.chat.infer import open_predictor
 
     if run is not None and model_path is not None:
         raise ConfigError(f"the run is given twice ({run} and --model {model_path}); give --model RUN only")
@@ -66,11 +66,11 @@ def chat_cmd(ctx: click.Context, run: str | None, model_path: str | None, prompt
         raise ConfigError("give the chat run: --model RUN (a run directory or an export directory)")
     if (prompts is None) != (out is None):
         raise ConfigError("--prompts and --out go together (batch mode); give both or neither")
-    generator = load_chat_generator(model, backend, device, max_new_tokens, int8)
+    predictor = open_predictor(model, backend, device, max_new_tokens, int8, system)
     if prompts is None:
-        _interactive(generator, system)
+        _interactive(predictor.generator, system)
         return
-    ctx.exit(_batch(generator, Path(prompts), Path(out), batch_size, system, shard))  # type: ignore[arg-type]
+    ctx.exit(_batch(predictor, Path(prompts), Path(out), batch_size, shard))  # type: ignore[arg-type]
 
 
 def _interactive(generator: Any, system: str | None) -> None:
@@ -98,34 +98,18 @@ def _interactive(generator: Any, system: str | None) -> None:
         history.append({"role": "assistant", "content": answer.text})
 
 
-def _batch(generator: Any, prompts: Path, out: Path, batch_size: int, system: str | None,
-           shard: str | None) -> int:
-    from dlhw.batch.runner import ResultWriter, in_shard, parse_shard, run_batch_job
+def _batch(predictor: Any, prompts: Path, out: Path, batch_size: int, shard: str | None) -> int:
+    from dlhw.batch.runner import ResultWriter, in_shard, parse_shard, run_predictor
     from dlhw.families.chat.infer import read_prompts
-    from dlhw.lm.generate import as_conversation
 
     shard_spec = parse_shard(shard)
     items = {item.key: item for item in read_prompts(prompts) if in_shard(Path(item.key), shard_spec)}
-    writer = ResultWriter(out, "answer")
-    generated = 0
+    writer = ResultWriter(out, predictor.result_key)
     start = time.perf_counter()
-
-    def load(key: str) -> list[dict[str, str]]:
-        return as_conversation(items[key].get(), system)  # an unreadable prompt raises: its error record
-
-    def process(batch: list[list[dict[str, str]]]) -> list[dict[str, object]]:
-        nonlocal generated
-        gens = generator.generate(batch)
-        generated += sum(len(g.token_ids) for g in gens)
-        return [{"prompt": conv[-1]["content"], "answer": g.text, "tokens": len(g.token_ids)}
-                for conv, g in zip(batch, gens, strict=True)]
-
     try:
-        summary = run_batch_job(list(items), load, process, writer, batch_size, 0, desc="answering", unit="prompt")
+        summary = run_predictor(predictor, items, writer, batch_size, desc="answering", unit="prompt")
     finally:
         writer.close()
-    seconds = time.perf_counter() - start
     click.echo(summary.line("prompts"), err=True)
-    click.echo(f"{generated} tokens generated in {seconds:.1f} s ({generated / max(seconds, 1e-9):.1f} tokens/s)",
-               err=True)
+    click.echo(predictor.throughput(time.perf_counter() - start), err=True)
     return summary.exit_code

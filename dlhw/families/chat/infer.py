@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from dlhw.core.inputs import InputItem, convert_values, read_inputs, text_field
 from dlhw.errors import ConfigError
@@ -40,3 +41,32 @@ def read_prompts(path: Path) -> list[InputItem]:
 
     # keyed by the file's name, not its path: the one --prompts file needs no more to be told apart
     return convert_values(read_inputs(path, id_field="id", label=path.name), conversation)
+
+
+class ChatPredictor:
+    """``dlhw chat --prompts``'s predictor: a prompt (text or messages) -> ``{"prompt", "answer", "tokens"}``."""
+
+    result_key = "answer"
+
+    def __init__(self, generator: Any, system: str | None = None):
+        self.generator = generator
+        self.system = system
+        self.tokens = 0
+
+    def load(self, key: str, raw: Any) -> Conversation:
+        return as_conversation(raw, self.system)
+
+    def predict(self, batch: list[Conversation]) -> list[dict[str, Any]]:
+        gens = self.generator.generate(batch)
+        self.tokens += sum(len(g.token_ids) for g in gens)
+        return [{"prompt": conv[-1]["content"], "answer": g.text, "tokens": len(g.token_ids)}
+                for conv, g in zip(batch, gens, strict=True)]
+
+    def throughput(self, seconds: float) -> str | None:
+        return f"{self.tokens} tokens generated in {seconds:.1f} s ({self.tokens / max(seconds, 1e-9):.1f} tokens/s)"
+
+
+def open_predictor(path: str, backend: str = "torch", device: str = "auto", max_new_tokens: int = 128,
+                   int8: bool = False, system: str | None = None) -> ChatPredictor:
+    """The chat family's batch predictor for a run (torch) or an export (onnxruntime, tensorrt)."""
+    return ChatPredictor(load_chat_generator(path, backend, device, max_new_tokens, int8), system)

@@ -9,7 +9,6 @@ compared bit for bit with its state before, and the run fails if one moved.
 from __future__ import annotations
 
 import shutil
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +18,7 @@ from transformers import set_seed
 from dlhw.core.atomic import write_json_atomic
 from dlhw.core.devices import resolve_device
 from dlhw.core.runs import RunFiles
+from dlhw.engine.finish import finish_run
 from dlhw.engine.trainer import run_training
 from dlhw.errors import DlhwError
 from dlhw.families.chat.base import tiny_base
@@ -37,7 +37,6 @@ from dlhw.lm.peft import (
 )
 from dlhw.lm.run import BASE_DIR, save_chat_model
 from dlhw.lm.template import ChatCollator, ChatFormatter, LengthStats
-from dlhw.reports.run_report import write_run_report
 
 
 def require_gpu_for_full_size(config: ChatConfig, device: torch.device) -> None:
@@ -118,40 +117,36 @@ def train_chat(config: ChatConfig, run_dir: Path, resume_from: Path | None = Non
         model, datasets["train"], datasets["val"], collator, config.train, run_dir, config.seed,
         resume_from=resume_from, sample=sample, sample_key="sample_answer", frozen_check=frozen_check,
     )
-    if not trainer.is_world_process_zero():
-        return {}
-    model = trainer.model
-    assert model is not None
-    check = frozen_check.verify(model)
 
-    files = RunFiles(run_dir)
-    model_dir = files.model
-    base_copy = config.model.name is None
-    if base_copy:  # the tiny base travels with the run (a few MB), so the run stands alone
-        shutil.copytree(tokenizer_path, run_dir / BASE_DIR, dirs_exist_ok=True)
-    save_chat_model(model, tokenizer, model_dir, config, base=BASE_DIR if base_copy else tokenizer_path)
-    variant = config.method.variant if config.method.kind == "lora" else None
-    summary = {
-        "recipe": config.recipe,
-        "preset": config.preset,
-        "label": variant if variant and variant != "lora" else config.method.kind,
-        "method": {"kind": config.method.kind, "variant": variant},
-        "data": data_summary,
-        "model": {
-            "base": config.model.name or tokenizer_path,
-            "parameters": counts["total"],
-            "trainable_parameters": counts["trainable"],
-            "trainable_percent": counts["trainable_percent"],
-            "decoder_layers": len(decoder_layers(model)),
-            "partial_layers": partial_layer_indices(config.method.layers, len(decoder_layers(model)))
-            if config.method.kind == "partial" else None,
-        },
-        "frozen_check": check,
-        "train": asdict(result),
-    }
-    write_json_atomic(files.train_summary, summary)
-    print(f"frozen check: {check['identical']} frozen tensors bit-identical; {check['changed']} of "
-          f"{check['trainable_tensors']} trainable tensors changed", flush=True)
-    evaluate_loaded(run_dir, model, tokenizer, config, splits, datasets["test"], collator)
-    write_run_report(run_dir)
-    return summary
+    def save(m: Any, model_dir: Path) -> None:
+        base_copy = config.model.name is None
+        if base_copy:  # the tiny base travels with the run (a few MB), so the run stands alone
+            shutil.copytree(tokenizer_path, run_dir / BASE_DIR, dirs_exist_ok=True)
+        save_chat_model(m, tokenizer, model_dir, config, base=BASE_DIR if base_copy else tokenizer_path)
+
+    def summary(m: Any) -> dict[str, Any]:
+        check = frozen_check.verify(m)  # raises, before anything is saved, when a frozen tensor moved
+        print(f"frozen check: {check['identical']} frozen tensors bit-identical; {check['changed']} of "
+              f"{check['trainable_tensors']} trainable tensors changed", flush=True)
+        variant = config.method.variant if config.method.kind == "lora" else None
+        layers = len(decoder_layers(m))
+        return {
+            "label": variant if variant and variant != "lora" else config.method.kind,
+            "method": {"kind": config.method.kind, "variant": variant},
+            "data": data_summary,
+            "model": {
+                "base": config.model.name or tokenizer_path,
+                "parameters": counts["total"],
+                "trainable_parameters": counts["trainable"],
+                "trainable_percent": counts["trainable_percent"],
+                "decoder_layers": layers,
+                "partial_layers": partial_layer_indices(config.method.layers, layers)
+                if config.method.kind == "partial" else None,
+            },
+            "frozen_check": check,
+        }
+
+    def evaluate(m: Any) -> None:
+        evaluate_loaded(run_dir, m, tokenizer, config, splits, datasets["test"], collator)
+
+    return finish_run(trainer, result, config, run_dir, save=save, summary=summary, evaluate=evaluate)

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
         load_for_export,
         quantize_ner_export,
     )
+    from dlhw.families.ner.infer import open_predictor
     from dlhw.families.ner.model import load_run_model
     from dlhw.families.ner.report import (
         data_section,
@@ -28,6 +29,7 @@ if TYPE_CHECKING:
     )
     from dlhw.families.ner.train import train_ner
 else:
+    open_predictor = lazy("dlhw.families.ner.infer:open_predictor")
     train_ner = lazy("dlhw.families.ner.train:train_ner")
     evaluate_ner_run = lazy("dlhw.families.ner.evaluate:evaluate_ner_run")
     load_for_export = lazy("dlhw.families.ner.export:load_for_export")
@@ -51,6 +53,7 @@ FAMILY = Family(
     evaluate_options=("split", "batch_size", "device", "backend"),
     export=ExportSpec(load=load_for_export, exporter=export_ner, checker=check_ner_export, atol=1e-3,
                       tensorrt=build_ner_engines, int8=quantize_ner_export, int8_gate=True),
+    predictor=open_predictor,
     batch_verb="ner",
     batch_command="dlhw.families.ner.cli:ner_cmd",
     report_sections=(data_section, model_section, TRAINING_SECTION, evaluation_section),

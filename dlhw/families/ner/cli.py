@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -62,7 +63,7 @@ def ner_cmd(ctx: click.Context, inputs: tuple[str, ...], model_path: str, text: 
     Exit codes: 0 every line tagged; 1 some lines failed (see their error records); 2 usage error.
     """
     from dlhw.errors import ConfigError
-    from dlhw.families.ner.infer import load_tagger
+    from dlhw.families.ner.infer import open_predictor
 
     if text is not None and (inputs or out):
         raise ConfigError("--text tags one sentence; give INPUTS and --out instead for files, not both")
@@ -70,46 +71,28 @@ def ner_cmd(ctx: click.Context, inputs: tuple[str, ...], model_path: str, text: 
         raise ConfigError("give --text SENTENCE, or INPUTS and --out FILE (.jsonl or .csv)")
     if int8 and backend != "onnxruntime":
         raise ConfigError("--int8 runs the int8 ONNX model: add --backend onnxruntime")
-    tagger = load_tagger(model_path, backend, device, batch_size, int8)  # type: ignore[arg-type]
+    predictor = open_predictor(model_path, backend, device, batch_size, int8)
     if text is not None:
-        record = tagger.tag_text(text)
+        record = predictor.tagger.tag_text(text)
         click.echo(record["tagged"])
         for e in record["entities"]:
             click.echo(f"  {e['type']:<5} {e['start']:>4}-{e['end']:<4} {e['text']}")
         return
-    ctx.exit(_batch(tagger, inputs, Path(out), batch_size, shard))  # type: ignore[arg-type]
+    ctx.exit(_batch(predictor, inputs, Path(out), batch_size, shard))  # type: ignore[arg-type]
 
 
-def _batch(tagger: object, inputs: tuple[str, ...], out: Path, batch_size: int, shard: str | None) -> int:
-    from dlhw.batch.runner import (
-        ResultWriter,
-        expand_inputs,
-        in_shard,
-        parse_shard,
-        run_batch_job,
-    )
+def _batch(predictor: Any, inputs: tuple[str, ...], out: Path, batch_size: int, shard: str | None) -> int:
+    from dlhw.batch.runner import ResultWriter, expand_inputs, in_shard, parse_shard, run_predictor
 
     shard_spec = parse_shard(shard)
     read = convert_values(read_all(expand_inputs(inputs, TEXT_EXTENSIONS)), line_text)
     items = {item.key: item for item in read if in_shard(Path(item.key), shard_spec)}
-    writer = ResultWriter(out, "tagged")
-    words = 0
+    writer = ResultWriter(out, predictor.result_key)
     start = time.perf_counter()
-
-    def load(key: str) -> str:
-        return str(items[key].get())
-
-    def process(texts: list[str]) -> list[dict[str, object]]:
-        nonlocal words
-        records = tagger.tag_texts(texts)  # type: ignore[attr-defined]
-        words += sum(len(r["tokens"]) for r in records)
-        return records
-
     try:
-        summary = run_batch_job(list(items), load, process, writer, batch_size, 0, desc="tagging", unit="line")
+        summary = run_predictor(predictor, items, writer, batch_size, desc="tagging", unit="line")
     finally:
         writer.close()
-    seconds = time.perf_counter() - start
     click.echo(summary.line("lines"), err=True)
-    click.echo(f"{words} words tagged in {seconds:.1f} s ({words / max(seconds, 1e-9):.1f} words/s)", err=True)
+    click.echo(predictor.throughput(time.perf_counter() - start), err=True)
     return summary.exit_code

@@ -209,3 +209,30 @@ def load_tagger(path: str | Path, backend: Backend = "torch", device: str = "cpu
     session = open_session(export_dir / name, handle.providers)
     tokenizer = AutoTokenizer.from_pretrained(export_dir)
     return Tagger(tokenizer, meta["labels"], meta["max_length"], meta["stride"], ort_logits(session), batch_size)
+
+
+class NerPredictor:
+    """``dlhw ner``'s predictor: a line of text -> its tokens, IOB2 tags and entity spans."""
+
+    result_key = "tagged"
+
+    def __init__(self, tagger: Tagger):
+        self.tagger = tagger
+        self.words = 0
+
+    def load(self, key: str, raw: Any) -> str:
+        return str(raw)
+
+    def predict(self, batch: list[str]) -> list[dict[str, Any]]:
+        records = self.tagger.tag_texts(batch)
+        self.words += sum(len(r["tokens"]) for r in records)
+        return records
+
+    def throughput(self, seconds: float) -> str | None:
+        return f"{self.words} words tagged in {seconds:.1f} s ({self.words / max(seconds, 1e-9):.1f} words/s)"
+
+
+def open_predictor(path: str, backend: str = "torch", device: str = "auto", batch_size: int = 32,
+                   int8: bool = False) -> NerPredictor:
+    """The NER family's batch predictor for a run (torch) or an export (onnxruntime, tensorrt)."""
+    return NerPredictor(load_tagger(path, backend, device, batch_size, int8))  # type: ignore[arg-type]

@@ -9,7 +9,6 @@ F1 (seqeval, strict IOB2) picks the best checkpoint.
 
 from __future__ import annotations
 
-from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -67,6 +66,7 @@ def train_ner(config: NerConfig, run_dir: Path, resume_from: Path | None = None)
     from transformers import set_seed
 
     from dlhw.core.devices import resolve_device
+    from dlhw.engine.finish import finish_run
     from dlhw.engine.trainer import Engine, run_training
     from dlhw.families.ner.evaluate import (
         argmax_logits,
@@ -76,7 +76,6 @@ def train_ner(config: NerConfig, run_dir: Path, resume_from: Path | None = None)
     )
     from dlhw.families.ner.infer import Tagger, torch_logits
     from dlhw.families.ner.model import NerCollator, NerModel, save_ner_model
-    from dlhw.reports.run_report import write_run_report
 
     set_seed(config.seed)
     device = resolve_device(config.train.device)
@@ -116,26 +115,23 @@ def train_ner(config: NerConfig, run_dir: Path, resume_from: Path | None = None)
     trainer, result = run_training(model, train_set, val_set, NerCollator(tokenizer.pad_token_id), config.train,
                                    run_dir, config.seed, resume_from=resume_from, sample=sample,
                                    sample_key="sample_tags", engine=engine)
-    if not trainer.is_world_process_zero():
-        return {}
-    model = trainer.model  # type: ignore[assignment]
     settings = {"max_length": config.model.max_length, "stride": config.model.stride,
                 "label_all_subtokens": config.model.label_all_subtokens,
                 "backbone": config.model.name or "tiny XLM-R (random init)"}
-    save_ner_model(model, tokenizer, files.model, settings)
-    bb: Any = model.backbone.config
-    summary = {
-        "recipe": config.recipe,
-        "preset": config.preset,
-        "label": "ner",
-        "data": {**splits.summary(), "truncated": truncated},
-        "model": {"backbone": settings["backbone"], "layers": bb.num_hidden_layers, "hidden_size": bb.hidden_size,
-                  "vocab_size": bb.vocab_size, "labels": len(LABELS),
-                  "parameters": sum(p.numel() for p in model.parameters())},
-        "train": asdict(result),
-    }
-    write_json_atomic(files.train_summary, summary)
-    model.eval()
-    evaluate_sentences(run_dir, tagger(model), splits, "test")
-    write_run_report(run_dir)
-    return summary
+
+    def summary(m: Any) -> dict[str, Any]:
+        bb: Any = m.backbone.config
+        return {
+            "label": "ner",
+            "data": {**splits.summary(), "truncated": truncated},
+            "model": {"backbone": settings["backbone"], "layers": bb.num_hidden_layers, "hidden_size": bb.hidden_size,
+                      "vocab_size": bb.vocab_size, "labels": len(LABELS),
+                      "parameters": sum(p.numel() for p in m.parameters())},
+        }
+
+    def evaluate(m: Any) -> None:
+        m.eval()
+        evaluate_sentences(run_dir, tagger(m), splits, "test")
+
+    return finish_run(trainer, result, config, run_dir, summary=summary, evaluate=evaluate,
+                      save=lambda m, model_dir: save_ner_model(m, tokenizer, model_dir, settings))

@@ -55,12 +55,16 @@ def load_for_export(run_dir: Path) -> PromptExport:
 
 
 def _greedy(model: Any, tokenizer: Any, prompts: list[str]) -> list[list[int]]:
-    out = []
+    """Greedy new tokens through the loop that serves answers (:func:`dlhw.lm.generate.seq2seq_loop`)."""
+    from dlhw.lm.generate import seq2seq_loop, stop_token_ids
+
+    stops = stop_token_ids(model, tokenizer)
+    out: list[list[int]] = []
     for prompt in prompts:  # one at a time: no padding differences between the backends
         enc = tokenizer([prompt], return_tensors="pt")
         with torch.no_grad():
-            ids = model.generate(**enc, max_new_tokens=PARITY_NEW_TOKENS, do_sample=False)
-        out.append([int(t) for t in ids[0]])
+            out += seq2seq_loop(model, enc["input_ids"], enc["attention_mask"], PARITY_NEW_TOKENS, stops,
+                                tokenizer.pad_token_id)
     return out
 
 
@@ -83,31 +87,19 @@ def check_prompt_export(job: PromptExport, out_dir: Path, meta: dict[str, Any], 
     """Encoder outputs and first-step logits within ``atol``; greedy tokens equal on every prompt."""
     from optimum.onnxruntime import ORTModelForSeq2SeqLM
 
+    from dlhw.backends.parity import check_parity
+    from dlhw.lm.parity import greedy_tokens
+
     ort_model = ORTModelForSeq2SeqLM.from_pretrained(str(out_dir), use_cache=True)
-    diffs = {"encoder": 0.0, "logits": 0.0}
+    outputs: dict[str, tuple[list[torch.Tensor], list[torch.Tensor]]] = {"encoder": ([], []), "logits": ([], [])}
     for prompt in job.prompts:
         enc = job.tokenizer([prompt], return_tensors="pt")
         start = torch.full((1, 1), job.model.config.decoder_start_token_id)  # (1, 1)
         with torch.no_grad():
-            ref = job.model(**enc, decoder_input_ids=start)
-            got = ort_model(**enc, decoder_input_ids=start)
-            ref_hidden = job.model.get_encoder()(**enc).last_hidden_state  # (1, S, H)
-            got_hidden = ort_model.get_encoder()(**enc).last_hidden_state
-        diffs["encoder"] = max(diffs["encoder"], float((ref_hidden - got_hidden).abs().max()))
-        diffs["logits"] = max(diffs["logits"], float((ref.logits - got.logits).abs().max()))
+            for side, model in enumerate((job.model, ort_model)):
+                outputs["encoder"][side].append(model.get_encoder()(**enc).last_hidden_state)  # (1, S, H)
+                outputs["logits"][side].append(model(**enc, decoder_input_ids=start).logits)  # (1, 1, V)
     theirs = _greedy(ort_model, job.tokenizer, job.prompts)
-    differ = [i for i, (a, b) in enumerate(zip(job.tokens, theirs, strict=True)) if a != b]
-    if differ:
-        i = differ[0]
-        raise DlhwError(f"ONNX export differs from torch: greedy tokens of {len(differ)}/{len(job.prompts)} prompts "
-                        f"differ (first: prompt {i}, torch {job.tokens[i][:8]} vs ORT {theirs[i][:8]})")
-    worst = max(diffs.values())
-    if worst > atol:
-        raise DlhwError(f"ONNX export differs from torch: largest difference {worst:.3g} (encoder "
-                        f"{diffs['encoder']:.3g}, logits {diffs['logits']:.3g}) exceeds the tolerance {atol:g}")
-    tokens = sum(len(t) for t in job.tokens)
-    summary = (f"parity vs torch: max |diff| encoder {diffs['encoder']:.2g}, first-step logits {diffs['logits']:.2g} "
-               f"(tolerance {atol:g}); greedy tokens equal on {len(job.prompts)}/{len(job.prompts)} prompts "
-               f"({tokens} tokens)")
-    return {"atol": atol, "prompts": len(job.prompts), "tokens_compared": tokens, "max_abs_diff": diffs,
-            "summary": summary}
+    return check_parity(outputs, atol, decisions=[greedy_tokens(job.tokens, theirs, "prompt")],
+                        what=f"{len(job.prompts)} prompts (encoder and first decoder step)",
+                        extra={"prompts": len(job.prompts), "tokens_compared": sum(len(t) for t in job.tokens)})

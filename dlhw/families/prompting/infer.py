@@ -1,14 +1,17 @@
 """Generation for prompting strategies: batched, sorted by length, and self-consistency sampling.
 
-:class:`PromptGenerator` wraps a seq2seq LM (torch or ONNX Runtime through optimum's
-``ORTModelForSeq2SeqLM``, which has the same ``get_encoder`` / ``generate`` surface) or a causal LM:
+:class:`PromptGenerator` wraps a seq2seq LM (torch, or ONNX Runtime through optimum's
+``ORTModelForSeq2SeqLM``, which has the same ``get_encoder`` / ``forward`` surface) or a causal LM,
+and decodes with dlhw's one loop (:mod:`dlhw.lm.decoding`), not ``model.generate``: seq2seq through
+:func:`dlhw.lm.generate.seq2seq_loop`, causal through :class:`dlhw.lm.generate.ChatGenerator`.
 
 - :meth:`PromptGenerator.greedy` sorts the prompts by token length, generates in batches (little
-  padding), and returns the texts in the original order;
-- :meth:`PromptGenerator.sample` draws ``n`` chains per prompt. For a seq2seq model the encoder
-  runs **once per prompt**; its output is repeated ``n`` times along the batch and the ``n`` chains
-  decode as one batch (``generate(encoder_outputs=...)`` does not run the encoder again). A causal
-  LM samples with ``num_return_sequences``;
+  padding), and returns the texts in the original order; the tokens equal ``generate``'s greedy
+  ones (tests/families/prompting/test_infer.py);
+- :meth:`PromptGenerator.sample` draws ``n`` chains per prompt with :func:`dlhw.lm.sampling.sampler`
+  (temperature, top-p; seeded per batch). For a seq2seq model the encoder runs **once per prompt**;
+  its output is repeated ``n`` times along the batch and the ``n`` chains decode as one batch. A
+  causal LM decodes each prompt ``n`` times in one batch;
 - :meth:`PromptGenerator.rank` picks, per prompt, the label whose tokens the model scores most
   likely (answer-only / few-shot with ``scoring: rank``).
 
@@ -30,6 +33,8 @@ from tqdm.auto import tqdm
 
 from dlhw.errors import ConfigError
 from dlhw.families.prompting.model import SMALL_MODEL, cpu_threads_for
+from dlhw.lm.generate import ChatGenerator, cut_at_stop, seq2seq_loop, stop_token_ids
+from dlhw.lm.sampling import Pick, sampler
 
 NEXT_QUESTION = re.compile(r"\n\s*Q:")
 T = TypeVar("T")
@@ -65,6 +70,9 @@ class PromptGenerator:
         self.use_chat_template = kind == "causal" and bool(getattr(tokenizer, "chat_template", None))
         params = getattr(model, "parameters", None)  # ONNX Runtime models have none: ORT sets its own threads
         self.parameters = sum(p.numel() for p in params()) if callable(params) else SMALL_MODEL
+        self.stop_ids = stop_token_ids(model, tokenizer)
+        self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else self.stop_ids[0]
+        self.causal = ChatGenerator(model, tokenizer) if kind == "causal" else None
 
     @property
     def device(self) -> torch.device:
@@ -82,9 +90,24 @@ class PromptGenerator:
         enc = self.tokenizer(texts, return_tensors="pt", padding=True, **extra)
         return {k: v.to(self.device) for k, v in enc.items() if k in ("input_ids", "attention_mask")}
 
-    def _decode(self, out: torch.Tensor, prompt_width: int) -> list[str]:
-        rows = out[:, prompt_width:] if self.kind == "causal" else out  # causal: drop the prompt columns
-        return [cut_at_question(t) for t in self.tokenizer.batch_decode(rows, skip_special_tokens=True)]
+    def _texts_of(self, rows: list[list[int]]) -> list[str]:
+        """Generated ids (new tokens only) -> texts, cut at the first stop id and at a new ``Q:``."""
+        kept = [cut_at_stop(row, self.stop_ids) for row in rows]
+        return [cut_at_question(t) for t in self.tokenizer.batch_decode(kept, skip_special_tokens=True)]
+
+    def _generate(self, prompts: Sequence[str], max_new_tokens: int, repeat: int = 1, pick: Pick | None = None,
+                  min_new_tokens: int = 0) -> list[str]:
+        """Texts of ``prompts`` through the lm loop, each prompt decoded ``repeat`` times (adjacent rows)."""
+        if self.causal is not None:
+            enc = self.tokenizer(self._texts(prompts), add_special_tokens=not self.use_chat_template)
+            ids = [row for row in enc["input_ids"] for _ in range(repeat)]  # n chains: the prompt n times
+            gens = self.causal.generate_ids(ids, max_new_tokens=max_new_tokens, pick=pick,
+                                            min_new_tokens=min_new_tokens)
+            return self._texts_of([g.token_ids for g in gens])
+        batch = self._encode(prompts)
+        rows = seq2seq_loop(self.model, batch["input_ids"], batch["attention_mask"], max_new_tokens, self.stop_ids,
+                            self.pad_id, repeat, pick, min_new_tokens)
+        return self._texts_of(rows)
 
     def by_length(self, prompts: Sequence[str]) -> list[int]:
         """Prompt indices, longest first, so each batch holds prompts of similar length."""
@@ -98,41 +121,29 @@ class PromptGenerator:
 
     @_threads
     @torch.no_grad()
-    def greedy(self, prompts: Sequence[str], max_new_tokens: int, desc: str = "generating") -> list[str]:
+    def greedy(self, prompts: Sequence[str], max_new_tokens: int, desc: str = "generating",
+               min_new_tokens: int = 0) -> list[str]:
         """Greedy answers in the order of ``prompts`` (generated longest-first in batches)."""
         out: list[str] = [""] * len(prompts)
         for chunk in self._batches(prompts, self.batch_size, desc):
-            enc = self._encode([prompts[i] for i in chunk])
-            ids = self.model.generate(**enc, max_new_tokens=max_new_tokens, do_sample=False,
-                                      pad_token_id=self.tokenizer.pad_token_id)
-            for i, text in zip(chunk, self._decode(ids, enc["input_ids"].shape[1]), strict=True):
+            texts = self._generate([prompts[i] for i in chunk], max_new_tokens, min_new_tokens=min_new_tokens)
+            for i, text in zip(chunk, texts, strict=True):
                 out[i] = text
         return out
 
     @_threads
     @torch.no_grad()
     def sample(self, prompts: Sequence[str], n: int, max_new_tokens: int, temperature: float, top_p: float,
-               seed: int, desc: str = "sampling") -> list[list[str]]:
-        """``n`` sampled chains per prompt; seq2seq: the encoder runs once per prompt (see module doc)."""
-        from transformers.modeling_outputs import BaseModelOutput
+               seed: int, desc: str = "sampling", min_new_tokens: int = 0) -> list[list[str]]:
+        """``n`` sampled chains per prompt; seq2seq: the encoder runs once per prompt (see module doc).
 
+        Batch ``b`` draws with ``seed + b``: the same seed and batch size draw the same chains.
+        """
         out: list[list[str]] = [[] for _ in prompts]
         per_batch = max(1, self.batch_size // n)  # prompts per batch: n rows each
         for b, chunk in enumerate(self._batches(prompts, per_batch, desc)):
-            enc = self._encode([prompts[i] for i in chunk])
-            settings = {"do_sample": True, "temperature": temperature, "top_p": top_p, "top_k": 0,
-                        "max_new_tokens": max_new_tokens, "pad_token_id": self.tokenizer.pad_token_id}
-            with torch.random.fork_rng(devices=[]):
-                torch.manual_seed(seed + b)  # the same seed draws the same chains
-                if self.kind == "seq2seq":
-                    hidden = self.model.get_encoder()(**enc).last_hidden_state  # (P, S, H): once per prompt
-                    expanded = BaseModelOutput(last_hidden_state=hidden.repeat_interleave(n, dim=0))  # (P*n, S, H)
-                    ids = self.model.generate(encoder_outputs=expanded,
-                                              attention_mask=enc["attention_mask"].repeat_interleave(n, dim=0),
-                                              **settings)  # (P*n, L)
-                else:
-                    ids = self.model.generate(**enc, num_return_sequences=n, **settings)  # (P*n, S+L)
-            texts = self._decode(ids, enc["input_ids"].shape[1])
+            pick = sampler(temperature, top_p, top_k=0, seed=seed + b)
+            texts = self._generate([prompts[i] for i in chunk], max_new_tokens, n, pick, min_new_tokens)
             for j, i in enumerate(chunk):
                 out[i] = texts[j * n:(j + 1) * n]
         return out

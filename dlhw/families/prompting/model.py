@@ -22,10 +22,11 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from tqdm.auto import tqdm
 
+from dlhw.core import pretrain as core_pretrain
 from dlhw.core.cache import asset_key, cache_dir, cached_base
 from dlhw.core.devices import model_dtype
+from dlhw.core.pretrain import one_cycle, pretrain_loop, seeded
 from dlhw.errors import DataError
 from dlhw.families.prompting import data as bbh
 from dlhw.families.prompting import sports_tasks
@@ -115,39 +116,30 @@ def pretrain_tiny_t5(cfg: TinyT5Config, out_dir: Path, log: bool = True) -> None
     rng = random.Random(PRETRAIN_SEED)
     vocabulary = [pretraining_example(rng, pairs, f) for f, _ in FORMATS for _ in range(100)]
     tokenizer = train_word_tokenizer([t for pair in vocabulary for t in pair] + sports_tasks.gazetteer_text())
-    with torch.random.fork_rng():
-        torch.manual_seed(PRETRAIN_SEED)
-        model = T5ForConditionalGeneration(tiny_t5_config(cfg, len(tokenizer)))
-    opt = torch.optim.AdamW(model.parameters(), lr=cfg.learning_rate, weight_decay=0.01)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.learning_rate, total_steps=cfg.pretrain_steps,
-                                                pct_start=0.1)
-    model.train()
-    bar = tqdm(range(cfg.pretrain_steps), desc="pretraining the tiny T5 on the sports task (once)", disable=not log)
-    loss = torch.zeros(())
+    model = seeded(PRETRAIN_SEED, lambda: T5ForConditionalGeneration(tiny_t5_config(cfg, len(tokenizer))))
+
+    def batch(step: int) -> dict[str, torch.Tensor]:
+        # one format per step: a batch of short prompts is not padded to a few-shot prompt's length
+        strategy = rng.choices([f for f, _ in FORMATS], [w for _, w in FORMATS])[0]
+        examples = [pretraining_example(rng, pairs, strategy) for _ in range(cfg.batch_size)]
+        enc = tokenizer([p for p, _ in examples], return_tensors="pt", padding=True)  # (B, S)
+        labels = tokenizer([a for _, a in examples], return_tensors="pt", padding=True).input_ids  # (B, L)
+        labels[labels == tokenizer.pad_token_id] = -100
+        return {**enc, "labels": labels}
+
     with cpu_threads_for(parameter_count(model)):
-        for _ in bar:
-            # one format per step: a batch of short prompts is not padded to a few-shot prompt's length
-            strategy = rng.choices([f for f, _ in FORMATS], [w for _, w in FORMATS])[0]
-            batch = [pretraining_example(rng, pairs, strategy) for _ in range(cfg.batch_size)]
-            enc = tokenizer([p for p, _ in batch], return_tensors="pt", padding=True)  # (B, S)
-            labels = tokenizer([a for _, a in batch], return_tensors="pt", padding=True).input_ids  # (B, L)
-            labels[labels == tokenizer.pad_token_id] = -100
-            loss = model(**enc, labels=labels).loss
-            opt.zero_grad()
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-            opt.step()
-            sched.step()
-            bar.set_postfix(loss=f"{loss.item():.3f}")
+        loss = pretrain_loop(model, batch, cfg.pretrain_steps, lr=cfg.learning_rate, seed=PRETRAIN_SEED,
+                             schedule=one_cycle(pct_start=0.1), desc="pretraining the tiny T5 on the sports task (once)",
+                             log=log)
     model.eval()
     model.save_pretrained(out_dir)
     tokenizer.save_pretrained(out_dir)
-    (out_dir / "pretrain.json").write_text(json.dumps({"config": asdict(cfg), "final_loss": round(loss.item(), 4),
+    (out_dir / "pretrain.json").write_text(json.dumps({"config": asdict(cfg), "final_loss": round(loss, 4),
                                                        "formats": dict(FORMATS)}, indent=2), encoding="utf-8")
 
 
 def tiny_t5_dir(cfg: TinyT5Config) -> Path:
-    key = asset_key(asdict(cfg), sys.modules[__name__], sports_tasks, bbh)
+    key = asset_key(asdict(cfg), sys.modules[__name__], sports_tasks, bbh, core_pretrain)
     return cache_dir() / "prompt-base" / f"tiny-t5-{key}"
 
 

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
         load_for_export,
         quantize_summarizer_export,
     )
+    from dlhw.families.summarization.infer import open_predictor
     from dlhw.families.summarization.model import load_run_model
     from dlhw.families.summarization.report import (
         data_section,
@@ -29,6 +30,7 @@ if TYPE_CHECKING:
     from dlhw.families.summarization.train import train_summarization
     from dlhw.lm.export import build_decoder_engines
 else:
+    open_predictor = lazy("dlhw.families.summarization.infer:open_predictor")
     train_summarization = lazy("dlhw.families.summarization.train:train_summarization")
     evaluate_summarization_run = lazy("dlhw.families.summarization.evaluate:evaluate_summarization_run")
     load_for_export = lazy("dlhw.families.summarization.export:load_for_export")
@@ -58,6 +60,7 @@ FAMILY = Family(
     evaluate_options=("batch_size", "device", "backend"),
     export=ExportSpec(load=load_for_export, exporter=export_summarizer, checker=check_summarizer_export, atol=1e-3,
                       opset=18, tensorrt=build_decoder_engines, int8=quantize_summarizer_export),
+    predictor=open_predictor,
     batch_verb="summarize",
     batch_command="dlhw.families.summarization.cli:summarize_cmd",
     prompt_tasks={"summarize": "dlhw.families.summarization.prompt_cli:summarize_prompt_cmd"},

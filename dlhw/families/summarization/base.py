@@ -16,6 +16,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from dlhw.config.lm import TinyModelConfig
+from dlhw.core import pretrain as core_pretrain
 from dlhw.core.cache import asset_key, cache_dir, cached_base
 from dlhw.families.summarization import summary_tasks
 from dlhw.families.summarization.summary_tasks import PRETRAIN_SEED, plain_text
@@ -31,7 +32,7 @@ LR = 4e-3
 
 
 def tiny_base_dir(cfg: TinyModelConfig) -> Path:
-    key = asset_key(asdict(cfg), sys.modules[__name__], lm_pretrain, summary_tasks, lm_tiny)
+    key = asset_key(asdict(cfg), sys.modules[__name__], lm_pretrain, core_pretrain, summary_tasks, lm_tiny)
     return cache_dir() / "summarization-base" / f"tiny-{cfg.model_type}-{key}"
 
 

@@ -78,29 +78,18 @@ def summarize_cmd(ctx: click.Context, inputs: tuple[str, ...], model_path: str, 
       dlhw summarize news.jsonl --model runs/summarize-sft/<ts>/export/onnx --backend onnxruntime --out s.csv
       dlhw summarize chats/ --model HuggingFaceTB/SmolLM2-360M-Instruct --shots 1 --shots-from ex.jsonl --out s.jsonl
     """
-    from dlhw.batch.runner import (
-        ResultWriter,
-        expand_inputs,
-        in_shard,
-        parse_shard,
-        run_batch_job,
-    )
-    from dlhw.families.summarization.infer import load_summarizer, sampler
+    from dlhw.batch.runner import ResultWriter, expand_inputs, in_shard, parse_shard, run_predictor
+    from dlhw.families.summarization.infer import open_predictor
+    from dlhw.lm.sampling import sampler
 
     shard_spec = parse_shard(shard)
     documents = {item.key: item for item in read_documents(expand_inputs(inputs, TEXT_EXTENSIONS))
                  if in_shard(Path(item.key), shard_spec)}
     writer = ResultWriter(Path(out), "summary")
     pick = sampler(temperature, top_p, top_k, seed) if sample else None
-    summarizer = load_summarizer(model_path, backend, device, shots, shots_from, kind, max_new_tokens, int8, pick)
-
-    def process(batch: list[str]) -> list[dict[str, object]]:
-        return [{"summary": s.text, "truncated": s.truncated, "tokens": s.tokens}
-                for s in summarizer.summarize(batch)]
-
+    predictor = open_predictor(model_path, backend, device, shots, shots_from, kind, max_new_tokens, int8, pick)
     try:
-        summary = run_batch_job(list(documents), lambda key: documents[key].get(), process, writer, batch_size, 0,
-                                desc="summarizing", unit="doc")
+        summary = run_predictor(predictor, documents, writer, batch_size, desc="summarizing", unit="doc")
     finally:
         writer.close()
     click.echo(summary.line("documents"), err=True)

@@ -1,7 +1,7 @@
 """Summaries in batches from a run, an ONNX export or a Hub model, with any backend.
 
 :class:`Summarizer` builds each prompt with :class:`dlhw.families.summarization.data.PromptBuilder` (the one
-training used), then decodes with the chat family's loop (:class:`dlhw.lm.generate.ChatGenerator`
+training used), then decodes with the one language-model loop (:class:`dlhw.lm.generate.ChatGenerator`
 on torch, :class:`dlhw.lm.ort.OrtChatGenerator` on ONNX Runtime): left padding, KV
 cache, greedy by default, sampling on request, stopping at EOS.
 """
@@ -27,25 +27,6 @@ class Summary:
     truncated: bool
     """The document was cut to the input limit before summarizing."""
     shots_dropped: int = 0
-
-
-def sampler(temperature: float = 1.0, top_p: float = 1.0, top_k: int = 0, seed: int = 0) -> Callable[[torch.Tensor], torch.Tensor]:
-    """A ``pick`` for the generation loop: temperature, top-k and nucleus sampling, seeded."""
-    gen = torch.Generator().manual_seed(seed)
-
-    def pick(logits: torch.Tensor) -> torch.Tensor:
-        scores = logits.float().cpu() / temperature  # (B, V)
-        if top_k > 0:
-            kth = torch.topk(scores, min(top_k, scores.shape[-1])).values[:, -1:]  # (B, 1)
-            scores = scores.masked_fill(scores < kth, float("-inf"))
-        if top_p < 1.0:
-            ordered, order = scores.sort(dim=-1, descending=True)  # (B, V)
-            cumulative = ordered.softmax(-1).cumsum(-1)
-            drop = cumulative - ordered.softmax(-1) > top_p  # keep the smallest set reaching top_p
-            scores = scores.scatter(-1, order, ordered.masked_fill(drop, float("-inf")))
-        return torch.multinomial(scores.softmax(-1), 1, generator=gen)[:, 0]  # (B,)
-
-    return pick
 
 
 class Summarizer:
@@ -145,3 +126,29 @@ def write_shots(path: Path, shots: list[SummaryExample]) -> None:
         for s in shots:
             handle.write(json.dumps({"id": s.id, "document": s.document, "summary": s.references[0]},
                                     ensure_ascii=False) + "\n")
+
+
+class SummaryPredictor:
+    """``dlhw summarize``'s predictor: a document -> ``{"summary", "truncated", "tokens"}``."""
+
+    result_key = "summary"
+
+    def __init__(self, summarizer: Summarizer):
+        self.summarizer = summarizer
+
+    def load(self, key: str, raw: Any) -> str:
+        return str(raw)
+
+    def predict(self, batch: list[str]) -> list[dict[str, Any]]:
+        return [{"summary": s.text, "truncated": s.truncated, "tokens": s.tokens}
+                for s in self.summarizer.summarize(batch)]
+
+    def throughput(self, seconds: float) -> str | None:
+        return None
+
+
+def open_predictor(path: str, backend: str = "torch", device: str = "auto", shots: int = 0,
+                   shots_from: str | None = None, kind: str = "article", max_new_tokens: int | None = None,
+                   int8: bool = False, pick: Callable[[torch.Tensor], torch.Tensor] | None = None) -> SummaryPredictor:
+    """The summarization family's batch predictor for a run, an export or a Hub model."""
+    return SummaryPredictor(load_summarizer(path, backend, device, shots, shots_from, kind, max_new_tokens, int8, pick))

@@ -7,9 +7,17 @@ from pathlib import Path
 
 import click
 
+from dlhw.config import load_yaml
 from dlhw.core.options import preset_option, set_option
+from dlhw.core.registry import FAMILIES
 
-RECIPE_OF = {"cnn_dailymail": "summarize-sft", "tweetsumm": "summarize-lora"}
+
+def _recipe_of_dataset() -> dict[str, str]:
+    """``--dataset`` name -> the summarization recipe whose config reads it (its ``data.dataset``)."""
+    return {str(load_yaml(r.config_file)["data"]["dataset"]): r.name for r in FAMILIES["summarization"].recipes}
+
+
+RECIPE_OF = _recipe_of_dataset()
 
 
 @click.command("summarize")
@@ -43,8 +51,9 @@ def summarize_prompt_cmd(model_ref: str | None, dataset: str, shots: int, preset
       dlhw prompt summarize --model meta-llama/Llama-3.2-1B --shots 3     # 4-bit on CUDA
     """
     from dlhw.config import dump_yaml, to_dict
-    from dlhw.core.registry import FAMILIES, data_dir_overrides, resolve_config
-    from dlhw.core.runs import prepare_run_dir, removed_if_failed
+    from dlhw.core.atomic import write_text_atomic
+    from dlhw.core.registry import data_dir_overrides, resolve_config
+    from dlhw.core.runs import RunFiles, prepare_run_dir, removed_if_failed
     from dlhw.families.summarization.prompt import run_prompting
 
     recipe = RECIPE_OF[dataset]
@@ -57,7 +66,7 @@ def summarize_prompt_cmd(model_ref: str | None, dataset: str, shots: int, preset
     run_dir = Path(output_dir) if output_dir else (
         Path("runs") / "prompt-summarize" / f"{dataset}-{shots}shot-{datetime.now().strftime('%Y%m%d-%H%M%S')}")
     prepare_run_dir(run_dir, overwrite=False, resume=False)
-    (run_dir / "config.yaml").write_text(dump_yaml(to_dict(config)), encoding="utf-8")
+    write_text_atomic(RunFiles(run_dir).config, dump_yaml(to_dict(config)))
     click.echo(f"run directory: {run_dir}")
     with removed_if_failed(run_dir):
         summary = run_prompting(config, run_dir)

@@ -10,7 +10,6 @@ and its EOS only, and the collator pads each batch to its longest example.
 from __future__ import annotations
 
 import shutil
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +19,7 @@ from transformers import set_seed
 from dlhw.core.atomic import write_json_atomic
 from dlhw.core.devices import resolve_device
 from dlhw.core.runs import RunFiles, read_json
+from dlhw.engine.finish import finish_run
 from dlhw.engine.trainer import Engine, run_training
 from dlhw.errors import DlhwError
 from dlhw.families.summarization.base import tiny_base
@@ -32,7 +32,7 @@ from dlhw.families.summarization.data import (
     prepare_summaries,
 )
 from dlhw.families.summarization.evaluate import BASE_DIR, score, write_evaluation
-from dlhw.families.summarization.infer import Summarizer, sampler
+from dlhw.families.summarization.infer import Summarizer
 from dlhw.families.summarization.model import (
     require_cuda_for_quantization,
     resolve_template,
@@ -43,7 +43,7 @@ from dlhw.lm.generate import ChatGenerator
 from dlhw.lm.hub import load_hub_model
 from dlhw.lm.peft import FrozenCheck, apply_method, parameter_counts, upcast_trainable
 from dlhw.lm.run import save_chat_model
-from dlhw.reports.run_report import write_run_report
+from dlhw.lm.sampling import sampler
 
 
 def load_base(config: SummarizationConfig, device: torch.device, name: str | None = None) -> tuple[Any, Any, str]:
@@ -166,32 +166,29 @@ def train_summarization(config: SummarizationConfig, run_dir: Path, resume_from:
         engine=engine,
         frozen_check=frozen_check,
     )
-    if not trainer.is_world_process_zero():
-        return {}
-    model = trainer.model
-    assert model is not None
-    check = frozen_check.verify(model) if frozen_check is not None else None
-    save_chat_model(model, tokenizer, files.model, config,
-                    base=BASE_DIR if config.model.name is None else str(config.model.name))
-    save_prompt_info(files.model, {"kind": splits.kind, "template": builder.chat and "chat" or "plain",
-                                         "max_input_tokens": builder.max_input_tokens,
-                                         "max_length": config.data.max_length,
-                                         "max_new_tokens": builder.max_new_tokens})
-    summary = {
-        "recipe": config.recipe, "preset": config.preset,
-        "label": "SFT (full)" if config.method.kind == "full" else f"LoRA r{config.method.r}",
-        "method": {"kind": config.method.kind, "variant": config.method.variant if config.method.kind == "lora" else None},
-        "data": data_summary,
-        "model": {"base": config.model.name or path, "parameters": counts["total"],
-                  "trainable_parameters": counts["trainable"], "trainable_percent": counts["trainable_percent"]},
-        "frozen_check": check,
-        "train": asdict(result),
-    }
-    write_json_atomic(files.train_summary, summary)
-    metrics, rows = score(summarizer_for(model, builder, config), splits.test, config, run_dir, "fine-tuned")
-    base = read_json(files.base_eval)
-    change = {k: metrics[k] - base[k] for k in ("rouge1", "rouge2", "rougeL", "rougeLsum", "bertscore_f1")}
-    base_short = {k: v for k, v in base.items() if not k.endswith("_ci95")}
-    write_evaluation(run_dir, metrics, rows, {"base": base_short, "change_from_base": change, "backend": "torch"})
-    write_run_report(run_dir)
-    return summary
+
+    def save(m: Any, model_dir: Path) -> None:
+        save_chat_model(m, tokenizer, model_dir, config, base=BASE_DIR if config.model.name is None else str(config.model.name))
+        save_prompt_info(model_dir, {"kind": splits.kind, "template": builder.chat and "chat" or "plain",
+                                     "max_input_tokens": builder.max_input_tokens, "max_length": config.data.max_length,
+                                     "max_new_tokens": builder.max_new_tokens})
+
+    def summary(m: Any) -> dict[str, Any]:
+        check = frozen_check.verify(m) if frozen_check is not None else None  # raises before anything is saved
+        return {
+            "label": "SFT (full)" if config.method.kind == "full" else f"LoRA r{config.method.r}",
+            "method": {"kind": config.method.kind, "variant": config.method.variant if config.method.kind == "lora" else None},
+            "data": data_summary,
+            "model": {"base": config.model.name or path, "parameters": counts["total"],
+                      "trainable_parameters": counts["trainable"], "trainable_percent": counts["trainable_percent"]},
+            "frozen_check": check,
+        }
+
+    def evaluate(m: Any) -> None:
+        metrics, rows = score(summarizer_for(m, builder, config), splits.test, config, run_dir, "fine-tuned")
+        base = read_json(files.base_eval)
+        change = {k: metrics[k] - base[k] for k in ("rouge1", "rouge2", "rougeL", "rougeLsum", "bertscore_f1")}
+        base_short = {k: v for k, v in base.items() if not k.endswith("_ci95")}
+        write_evaluation(run_dir, metrics, rows, {"base": base_short, "change_from_base": change, "backend": "torch"})
+
+    return finish_run(trainer, result, config, run_dir, save=save, summary=summary, evaluate=evaluate)

@@ -13,6 +13,7 @@ from dlhw.families.tts.config import TtsConfig
 if TYPE_CHECKING:
     from dlhw.families.tts.evaluate import evaluate_tts_run
     from dlhw.families.tts.export import check_tts_export, export_tts, load_for_export
+    from dlhw.families.tts.infer import open_predictor
     from dlhw.families.tts.model import load_run_model
     from dlhw.families.tts.report import (
         data_section,
@@ -22,6 +23,7 @@ if TYPE_CHECKING:
     )
     from dlhw.families.tts.train import train_tts
 else:
+    open_predictor = lazy("dlhw.families.tts.infer:open_predictor")
     train_tts = lazy("dlhw.families.tts.train:train_tts")
     evaluate_tts_run = lazy("dlhw.families.tts.evaluate:evaluate_tts_run")
     load_for_export = lazy("dlhw.families.tts.export:load_for_export")
@@ -44,6 +46,7 @@ FAMILY = Family(
     export=ExportSpec(load=load_for_export, exporter=export_tts, checker=check_tts_export, atol=1e-3,
                       no_tensorrt_because="its graphs run on ONNX Runtime (CPU or CUDA); the decoder's past grows "
                                           "per step"),
+    predictor=open_predictor,
     batch_verb="tts",
     batch_command="dlhw.families.tts.cli:tts_cmd",
     report_sections=(data_section, model_section, TRAINING_SECTION, evaluation_section),

@@ -39,12 +39,6 @@ def read_utterances(paths: list[Path]) -> list[InputItem]:
     return convert_values(read_all(paths), utterance)
 
 
-def wav_name(key: str) -> str:
-    """``dir/sentences.txt:12`` -> ``sentences-00012.wav``."""
-    file, _, line = key.rpartition(":")
-    return f"{Path(file).stem}-{int(line):05d}.wav"
-
-
 @click.command()
 @click.argument("inputs", nargs=-1)
 @model_option("A tts run directory (torch), or an export directory / a run with an export (onnxruntime).")
@@ -86,9 +80,8 @@ def tts_cmd(ctx: click.Context, inputs: tuple[str, ...], model_path: str, speake
       dlhw tts lines.jsonl --model runs/tts/20261127-101500 --backend onnxruntime --out m.csv --wav-dir wavs/
       dlhw tts --model runs/tts/20261127-101500 --text "سلام، امروز ۲۳ آبان است." --out hello.wav
     """
-    from dlhw.core.devices import resolve_device
     from dlhw.errors import ConfigError
-    from dlhw.families.tts.infer import load_synthesizer, write_wav
+    from dlhw.families.tts.infer import open_predictor, write_wav
 
     if out_dir is not None:
         if out is not None:
@@ -98,9 +91,7 @@ def tts_cmd(ctx: click.Context, inputs: tuple[str, ...], model_path: str, speake
     if text is not None:
         if out is None or inputs or out_dir or wav_dir:
             raise ConfigError("--text goes with --out FILE.wav (one WAV) and without INPUTS / --wav-dir")
-        device = str(resolve_device(device))  # the loader takes cpu/cuda; auto = CUDA when torch sees a GPU
-        synth = load_synthesizer(model_path, backend, device)  # type: ignore[arg-type]
-        speech = synth.synthesize([text], [speaker])[0]
+        speech = open_predictor(model_path, backend, device).synth.synthesize([text], [speaker])[0]
         write_wav(Path(out), speech.waveform)
         click.echo(f"{out}: {len(speech.waveform) / 16000:.2f} s, {speech.frames} frames, {speech.parts} part(s)",
                    err=True)
@@ -110,63 +101,22 @@ def tts_cmd(ctx: click.Context, inputs: tuple[str, ...], model_path: str, speake
     if Path(out).suffix.lower() not in (".jsonl", ".csv"):
         raise ConfigError(f"--out {out}: in batch mode --out is the manifest (.jsonl or .csv); the WAVs go to "
                           "--wav-dir (default: the manifest's folder)")
-    device = str(resolve_device(device))
-    synth = load_synthesizer(model_path, backend, device)  # type: ignore[arg-type]
-    ctx.exit(_batch(synth, inputs, Path(out), Path(wav_dir) if wav_dir else Path(out).parent, speaker, batch_size,
-                    shard))
+    predictor = open_predictor(model_path, backend, device, Path(wav_dir) if wav_dir else Path(out).parent, speaker)
+    ctx.exit(_batch(predictor, inputs, Path(out), batch_size, shard))
 
 
-def _batch(synth: Any, inputs: tuple[str, ...], out: Path, wav_dir: Path, speaker: str | None, batch_size: int,
-           shard: str | None) -> int:
-    import numpy as np
-
-    from dlhw.batch.runner import (
-        ResultWriter,
-        expand_inputs,
-        in_shard,
-        parse_shard,
-        run_batch_job,
-    )
-    from dlhw.families.tts.infer import write_wav
+def _batch(predictor: Any, inputs: tuple[str, ...], out: Path, batch_size: int, shard: str | None) -> int:
+    from dlhw.batch.runner import ResultWriter, expand_inputs, in_shard, parse_shard, run_predictor
 
     shard_spec = parse_shard(shard)
     items = {item.key: item for item in read_utterances(expand_inputs(inputs, TEXT_EXTENSIONS))
              if in_shard(Path(item.key), shard_spec)}
-    writer = ResultWriter(out, "wav")
-    seconds = 0.0
+    writer = ResultWriter(out, predictor.result_key)
     start = time.perf_counter()
-
-    def load(key: str) -> tuple[str, list[str], str | None]:
-        said = items[key].get()  # an unreadable line raises: its error record
-        return key, synth.prepare(said["text"]), said["speaker"] or speaker
-
-    def process(batch: list[tuple[str, list[str], str | None]]) -> list[dict[str, Any]]:
-        nonlocal seconds
-        pieces, owners, vectors = [], [], []
-        for i, (_, parts, who) in enumerate(batch):
-            vector = synth.speaker_vector(who)
-            pieces += parts
-            owners += [i] * len(parts)
-            vectors += [vector] * len(parts)
-        speech = synth.synthesize_pieces(pieces, vectors)
-        records = []
-        for i, (key, parts, who) in enumerate(batch):
-            mine = [s for s, o in zip(speech, owners, strict=True) if o == i]
-            wave = np.concatenate([s.waveform for s in mine])
-            wav = wav_dir / wav_name(key)
-            write_wav(wav, wave)
-            seconds += len(wave) / 16000
-            records.append({"wav": str(wav), "text": " ".join(parts), "parts": len(parts),
-                            "frames": sum(s.frames for s in mine), "seconds": round(len(wave) / 16000, 3),
-                            "speaker": who or synth.default_speaker()})
-        return records
-
     try:
-        summary = run_batch_job(list(items), load, process, writer, batch_size, 0, desc="speaking", unit="line")
+        summary = run_predictor(predictor, items, writer, batch_size, desc="speaking", unit="line")
     finally:
         writer.close()
-    wall = time.perf_counter() - start
     click.echo(summary.line("lines"), err=True)
-    click.echo(f"{seconds:.1f} s of audio in {wall:.1f} s ({seconds / max(wall, 1e-9):.2f} s of audio per second)",
-               err=True)
+    click.echo(predictor.throughput(time.perf_counter() - start), err=True)
     return summary.exit_code

@@ -25,7 +25,6 @@ import numpy as np
 import torch
 
 from dlhw.core.runs import RunFiles
-from dlhw.errors import DlhwError
 from dlhw.families.tts.graphs import DecoderStep, PostnetVocoder, TextEncoder, empty_past
 from dlhw.families.tts.infer import (
     ORT_META,
@@ -110,27 +109,19 @@ def _decode(synth: Synthesizer, graphs: Any, record: list[tuple[torch.Tensor, to
 
 def check_tts_export(job: TtsExport, out_dir: Path, meta: dict[str, Any], atol: float) -> dict[str, Any]:
     """Torch and ORT decode the check texts as one batch: frames, stop steps and waveforms must agree."""
-    theirs_graphs = OrtGraphs(out_dir)
+    from dlhw.backends.parity import Decision, check_parity
+
     ours_rec: list[tuple[torch.Tensor, torch.Tensor]] = []
     theirs_rec: list[tuple[torch.Tensor, torch.Tensor]] = []
     ours = _decode(job.synth, job.synth.graphs, ours_rec)
-    theirs = _decode(job.synth, theirs_graphs, theirs_rec)
-    stops = [(a.frames, b.frames) for a, b in zip(ours, theirs, strict=True)]
-    if any(a != b for a, b in stops):
-        raise DlhwError(f"ONNX export differs from torch: stop steps (frames) {[a for a, _ in stops]} vs "
-                        f"{[b for _, b in stops]}; nothing was written")
-    mel = max(float((a[0] - b[0]).abs().max()) for a, b in zip(ours_rec, theirs_rec, strict=True))
-    stop = max(float((a[1] - b[1]).abs().max()) for a, b in zip(ours_rec, theirs_rec, strict=True))
-    refined = max(float(np.abs(a.mel - b.mel).max()) for a, b in zip(ours, theirs, strict=True))
-    wave = max(float(np.abs(a.waveform - b.waveform).max()) for a, b in zip(ours, theirs, strict=True))
-    diffs = {"mel_frames": mel, "stop_prob": stop, "refined_mel": refined, "waveform": wave}
-    limits = {"mel_frames": atol, "stop_prob": atol, "refined_mel": atol, "waveform": 10 * atol}
-    bad = [k for k in diffs if diffs[k] > limits[k]]
-    if bad:
-        raise DlhwError(f"ONNX export differs from torch: {bad[0]} by {diffs[bad[0]]:.3g} (tolerance "
-                        f"{limits[bad[0]]:g}); nothing was written")
-    summary = (f"parity vs torch on {len(stops)} utterances decoded as one batch: same stop step for each "
-               f"({', '.join(str(a) for a, _ in stops)} frames); max |diff| " + ", ".join(f"{k} {v:.2g}" for k, v in diffs.items())
-               + f" (tolerance {atol:g}, waveform {10 * atol:g})")
-    return {"atol": atol, "max_abs_diff": diffs, "frames": [a for a, _ in stops], "steps_compared": len(ours_rec),
-            "summary": summary}
+    theirs = _decode(job.synth, OrtGraphs(out_dir), theirs_rec)
+    frames = [s.frames for s in ours]
+    stops = Decision("stop steps", "utterance", frames, [s.frames for s in theirs],
+                     detail=", ".join(map(str, frames)) + " frames")
+    outputs = {"mel_frames": ([r[0] for r in ours_rec], [r[0] for r in theirs_rec]),  # (B, r, M) per step
+               "stop_prob": ([r[1] for r in ours_rec], [r[1] for r in theirs_rec]),
+               "refined_mel": ([s.mel for s in ours], [s.mel for s in theirs]),
+               "waveform": ([s.waveform for s in ours], [s.waveform for s in theirs])}
+    return check_parity(outputs, atol, limits={"waveform": 10 * atol}, decisions=[stops],
+                        what=f"{len(ours)} utterances decoded as one batch ({len(ours_rec)} steps with all active)",
+                        extra={"frames": frames, "steps_compared": len(ours_rec)})

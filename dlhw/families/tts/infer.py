@@ -327,3 +327,59 @@ class _LazyEncoder:
         if self._encoder is None:
             self._encoder = encoder_by_name(self.name, TtsModelConfig())
         return np.asarray(self._encoder.embed(waveforms))
+
+
+def wav_name(key: str) -> str:
+    """``dir/sentences.txt:12`` -> ``sentences-00012.wav``."""
+    file, _, line = key.rpartition(":")
+    return f"{Path(file).stem}-{int(line):05d}.wav"
+
+
+class SpeechPredictor:
+    """``dlhw tts``'s predictor: ``{"text", "speaker"}`` -> a WAV written atomically into ``wav_dir`` and
+    its record (``wav``, text, parts, frames, seconds, speaker)."""
+
+    result_key = "wav"
+
+    def __init__(self, synth: Synthesizer, wav_dir: Path, speaker: str | None = None):
+        self.synth = synth
+        self.wav_dir = wav_dir
+        self.speaker = speaker
+        self.seconds = 0.0
+
+    def load(self, key: str, raw: Any) -> tuple[str, list[str], str | None]:
+        return key, self.synth.prepare(raw["text"]), raw["speaker"] or self.speaker
+
+    def predict(self, batch: list[tuple[str, list[str], str | None]]) -> list[dict[str, Any]]:
+        pieces, owners, vectors = [], [], []
+        for i, (_, parts, who) in enumerate(batch):  # every part of every line in one decoding batch
+            vector = self.synth.speaker_vector(who)
+            pieces += parts
+            owners += [i] * len(parts)
+            vectors += [vector] * len(parts)
+        speech = self.synth.synthesize_pieces(pieces, vectors)
+        records = []
+        for i, (key, parts, who) in enumerate(batch):
+            mine = [s for s, o in zip(speech, owners, strict=True) if o == i]
+            wave = np.concatenate([s.waveform for s in mine])
+            wav = self.wav_dir / wav_name(key)
+            write_wav(wav, wave)
+            self.seconds += len(wave) / SAMPLE_RATE
+            records.append({"wav": str(wav), "text": " ".join(parts), "parts": len(parts),
+                            "frames": sum(s.frames for s in mine), "seconds": round(len(wave) / SAMPLE_RATE, 3),
+                            "speaker": who or self.synth.default_speaker()})
+        return records
+
+    def throughput(self, seconds: float) -> str | None:
+        return (f"{self.seconds:.1f} s of audio in {seconds:.1f} s "
+                f"({self.seconds / max(seconds, 1e-9):.2f} s of audio per second)")
+
+
+def open_predictor(path: str, backend: str = "torch", device: str = "auto", wav_dir: str | Path = ".",
+                   speaker: str | None = None) -> SpeechPredictor:
+    """The TTS family's batch predictor for a run (torch) or an export (onnxruntime)."""
+    from dlhw.core.devices import resolve_device
+
+    # the torch loader takes cpu/cuda; auto means CUDA when torch sees a GPU
+    return SpeechPredictor(load_synthesizer(path, backend, str(resolve_device(device))), Path(wav_dir),  # type: ignore[arg-type]
+                           speaker)

@@ -8,7 +8,6 @@ their WAVs go to ``samples/step-N/`` and a generated-vs-reference spectrogram to
 
 from __future__ import annotations
 
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +18,7 @@ from transformers import Seq2SeqTrainer, Seq2SeqTrainingArguments, TrainerCallba
 
 from dlhw.core.atomic import write_json_atomic
 from dlhw.core.runs import RunFiles
+from dlhw.engine.finish import finish_run
 from dlhw.engine.trainer import Engine, run_training
 from dlhw.families.tts.config import TtsConfig
 from dlhw.families.tts.data import SpeechSplits, Utterance, load_speech
@@ -43,7 +43,6 @@ from dlhw.families.tts.persian_speech import (
     vocabulary_extension,
 )
 from dlhw.families.tts.report import plot_clips_per_speaker
-from dlhw.reports.run_report import write_run_report
 
 
 class TtsCollator:
@@ -206,21 +205,21 @@ def train_tts(config: TtsConfig, run_dir: Path, resume_from: Path | None = None)
         collator, config.train, run_dir, config.seed, resume_from=resume_from, extra_callbacks=[callback],
         engine=engine,
     )
-    if not trainer.is_world_process_zero():
-        return {}
-    model = trainer.model
-    assert model is not None
-    model.config.use_cache = True  # type: ignore[union-attr]
-    save_run_model(files.model, tokenizer, model, vocoder, speaker_means, info)
-    summary = {
-        "recipe": config.recipe, "preset": config.preset, "label": "speecht5", "data": data_summary,
-        "model": {"base": config.model.name or "tiny SpeechT5", "vocoder": config.model.vocoder or "tiny HiFi-GAN",
-                  "parameters": int(sum(p.numel() for p in model.parameters())), "vocab_size": len(tokenizer),
-                  "added_tokens": len(chars), "reduction_factor": model.config.reduction_factor,  # type: ignore[union-attr]
-                  "speaker_encoder": encoder.name, "tiny_vocoder": tiny_voc},
-        "train": asdict(result),
-    }
-    write_json_atomic(files.train_summary, summary)
-    evaluate_loaded(run_dir, make(model.eval()), held, held_vec, encoder, config, tiny_voc)
-    write_run_report(run_dir)
-    return summary
+
+    def save(m: Any, model_dir: Path) -> None:
+        m.config.use_cache = True  # off for training only
+        save_run_model(model_dir, tokenizer, m, vocoder, speaker_means, info)
+
+    def summary(m: Any) -> dict[str, Any]:
+        return {
+            "label": "speecht5", "data": data_summary,
+            "model": {"base": config.model.name or "tiny SpeechT5", "vocoder": config.model.vocoder or "tiny HiFi-GAN",
+                      "parameters": int(sum(p.numel() for p in m.parameters())), "vocab_size": len(tokenizer),
+                      "added_tokens": len(chars), "reduction_factor": m.config.reduction_factor,
+                      "speaker_encoder": encoder.name, "tiny_vocoder": tiny_voc},
+        }
+
+    def evaluate(m: Any) -> None:
+        evaluate_loaded(run_dir, make(m.eval()), held, held_vec, encoder, config, tiny_voc)
+
+    return finish_run(trainer, result, config, run_dir, save=save, summary=summary, evaluate=evaluate)

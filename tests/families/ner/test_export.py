@@ -25,7 +25,7 @@ def test_export_tags_the_test_split_like_torch_and_reports_int8(ner_export):
     assert (export_dir / "model.int8.onnx").is_file() and int8["bytes_int8"] < int8["bytes_fp32"]
     assert int8["f1_change_points"] >= -1.0
     assert abs(int8["f1_change_points"] - 100 * (int8["f1_int8"] - int8["f1_fp32"])) < 1e-9
-    assert "tags identical on 300/300 test sentences" in output
+    assert "tags equal on 300/300 test sentences" in output
     assert f"test entity F1 {int8['f1_fp32']:.4f} -> {int8['f1_int8']:.4f}" in output
 
 

@@ -1,4 +1,4 @@
-"""Prompt generation: length-sorted batches, encoder reuse in self-consistency, the stop rule."""
+"""Prompt generation: the lm loop equals generate, length-sorted batches, encoder reuse, the stop rule."""
 
 from __future__ import annotations
 
@@ -28,6 +28,48 @@ def test_a_capital_q_inside_a_chain_does_not_cut_it_a_new_question_does():
     assert cut_at_question(chain) == chain
     assert cut_at_question(chain + "\n\nQ: Is the following sentence plausible?") == chain
     assert cut_at_question("Quiet. Q: not at a line start") == "Quiet. Q: not at a line start"
+
+
+def _random_t5() -> tuple[object, object]:
+    """The tiny preset's T5 shape with random weights and a word tokenizer over the task (no pretraining)."""
+    from transformers import T5ForConditionalGeneration
+
+    from dlhw.families.prompting.model import tiny_t5_config, train_word_tokenizer
+
+    tokenizer = train_word_tokenizer(sports_tasks.gazetteer_text() + _prompts(20) + _prompts(20, "answer-only"))
+    config = tiny_t5_config(TinyT5Config(), len(tokenizer))
+    config.initializer_factor = 3.0  # wider random weights: chains of many different words
+    torch.manual_seed(21)
+    return T5ForConditionalGeneration(config).eval(), tokenizer
+
+
+def test_greedy_and_sampled_chains_equal_generate_s_without_calling_it(monkeypatch):
+    model, tokenizer = _random_t5()
+    prompts = _prompts(7) + _prompts(5, "answer-only")
+    with torch.no_grad():  # the reference: what PromptGenerator did through generate before the lm loop
+        enc = tokenizer(prompts, return_tensors="pt", padding=True)
+        ids = model.generate(**enc, max_new_tokens=20, do_sample=False, pad_token_id=0)
+        expected = [cut_at_question(t) for t in tokenizer.batch_decode(ids, skip_special_tokens=True)]
+        order = sorted(range(3), key=lambda i: -len(tokenizer(prompts[i])["input_ids"]))  # the batch's row order
+        enc = tokenizer([prompts[i] for i in order], return_tensors="pt", padding=True)
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(9)
+            ids = model.generate(**{k: v.repeat_interleave(4, dim=0) for k, v in enc.items()}, max_new_tokens=20,
+                                 do_sample=True, temperature=0.7, top_p=0.95, top_k=0, pad_token_id=0)
+        texts = [cut_at_question(t) for t in tokenizer.batch_decode(ids, skip_special_tokens=True)]
+        expected_chains = [texts[order.index(i) * 4:(order.index(i) + 1) * 4] for i in range(3)]
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("PromptGenerator called model.generate")
+
+    monkeypatch.setattr(model, "generate", refuse)
+    gen = PromptGenerator(model, tokenizer, "seq2seq", batch_size=5, progress=False)
+    assert gen.greedy(prompts, 20) == expected
+    assert len(set(expected)) == len(prompts) and min(len(t.split()) for t in expected) >= 10  # real chains
+    # one batch of 3 prompts x 4 chains (batch_size 12 // 4): drawn with seed + 0, as generate drew with seed
+    chains = PromptGenerator(model, tokenizer, "seq2seq", batch_size=12, progress=False).sample(
+        prompts[:3], 4, 20, 0.7, 0.95, seed=9)
+    assert chains == expected_chains and len(set(chains[0])) > 1
 
 
 @pytest.mark.slow

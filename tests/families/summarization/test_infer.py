@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from dlhw.families.summarization.cli import read_documents
-from dlhw.families.summarization.infer import sampler
+from dlhw.lm.sampling import sampler
 
 
 def test_sampling_with_top_k_one_is_greedy_and_top_p_keeps_the_nucleus() -> None:

@@ -13,7 +13,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from dlhw.families.tts.cli import read_utterances, wav_name
+from dlhw.families.tts.cli import read_utterances
+from dlhw.families.tts.infer import wav_name
 from tests.conftest import run_cli
 
 LONG = " ".join(["این کتاب روی میز است.", "من دو سیب دارم، تو چند سیب داری؟"] * 14)  # 769 characters
