@@ -78,12 +78,19 @@ def parse_shard(text: str | None) -> tuple[int, int] | None:
     return i, n
 
 
-def in_shard(path: Path, shard: tuple[int, int] | None) -> bool:
+def in_shard(path: object, shard: tuple[int, int] | None) -> bool:
     """Deterministic: a path's shard depends on the path alone, not on the other inputs."""
     if shard is None:
         return True
     digest = hashlib.sha1(printable_key(path).encode("utf-8")).digest()
     return int.from_bytes(digest[:8], "big") % shard[1] == shard[0]
+
+
+def check_out(path: Path) -> Path:
+    """``path`` if it can be a result file (.jsonl or .csv), else the usage error -- before any work."""
+    if path.suffix.lower() not in (".jsonl", ".csv"):
+        raise ConfigError(f"--out {path}: use a .jsonl or .csv file")
+    return path
 
 
 class ResultWriter:
@@ -92,9 +99,7 @@ class ResultWriter:
     CSV_FIELDS = ("path", "status", "result", "error")
 
     def __init__(self, path: Path, result_key: str):
-        if path.suffix.lower() not in (".jsonl", ".csv"):
-            raise ConfigError(f"--out {path}: use a .jsonl or .csv file")
-        self.path = path
+        self.path = check_out(path)
         self.csv = path.suffix.lower() == ".csv"
         self.result_key = result_key
         self.done: set[str] = set()
@@ -255,3 +260,21 @@ def run_predictor(predictor: Predictor, items: Mapping[Any, Any], writer: Result
         return predictor.load(printable_key(key), raw.get() if isinstance(raw, InputItem) else raw)
 
     return run_batch_job(list(items), load, predictor.predict, writer, batch_size, num_workers, desc=desc, unit=unit)
+
+
+def predict_into(out: Path, predictor: Predictor, items: Mapping[Any, Any], batch_size: int, *,
+                 shard: tuple[int, int] | None = None, num_workers: int = 0, desc: str = "processing",
+                 unit: str = "item", noun: str = "inputs") -> tuple[JobSummary, list[str]]:
+    """A batch verb once its inputs are read (and ``--out`` / ``--shard`` checked: :func:`check_out`,
+    :func:`parse_shard`) and its model opened: keep ``shard``'s share of ``items``, run ``predictor`` over
+    it into ``out`` (continued, never overwritten), and return the job summary and the closing lines for
+    the verb to print (the summary, the predictor's throughput)."""
+    mine = {key: raw for key, raw in items.items() if in_shard(key, shard)}
+    writer = ResultWriter(out, predictor.result_key)
+    start = time.perf_counter()
+    try:
+        summary = run_predictor(predictor, mine, writer, batch_size, num_workers, desc=desc, unit=unit)
+    finally:
+        writer.close()
+    rate = predictor.throughput(time.perf_counter() - start)
+    return summary, [summary.line(noun), *([rate] if rate else [])]

@@ -155,3 +155,20 @@ def test_every_batch_verb_s_family_declares_a_predictor_opened_by_path_backend_a
         params = list(inspect.signature(resolve_hook(family.predictor)).parameters.values())[:3]
         assert [p.name for p in params] == ["path", "backend", "device"], family.name
         assert (params[1].default, params[2].default) == ("torch", "auto"), family.name
+
+
+def test_predict_into_runs_a_shard_and_continues_an_existing_output(tmp_path):
+    from dlhw.batch.runner import predict_into
+
+    items = {f"in.txt:{i}": f"t{i}" for i in range(1, 41)}
+    out = tmp_path / "out.jsonl"
+    done = set()
+    for i in range(3):  # three shards cover every input exactly once
+        summary, lines = predict_into(out, _Upper(), items, 8, shard=(i, 3), noun="lines")
+        assert lines == [summary.line("lines")]  # the toy predictor reports no throughput
+        assert summary.skipped == 0 and summary.succeeded > 0
+        done |= {r["path"] for r in map(json.loads, out.read_text(encoding="utf-8").splitlines())}
+    assert done == set(items)
+    summary, _ = predict_into(out, _Upper(), items, 8)  # a rerun: everything already in the output
+    assert (summary.succeeded, summary.skipped) == (0, 40)
+    assert len(out.read_text(encoding="utf-8").splitlines()) == 40

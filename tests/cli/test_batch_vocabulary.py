@@ -57,10 +57,12 @@ def test_a_misspelt_device_is_a_usage_error_before_anything_loads(verb: str, tmp
 
 def test_chat_takes_the_run_as_model_or_argument_once(tmp_path) -> None:
     out = str(tmp_path / "a.jsonl")
+    (tmp_path / "p.txt").write_text("hello\n", encoding="utf-8")
     for args in (("--model", str(tmp_path)), (str(tmp_path),)):
-        code, text = run_cli("chat", *args, "--prompts", "p.txt", "--out", out)
+        code, text = run_cli("chat", *args, "--prompts", str(tmp_path / "p.txt"), "--out", out)
         assert code == 2 and "the torch backend needs a chat run directory" in text  # got as far as loading it
-    code, text = run_cli("chat", str(tmp_path), "--model", str(tmp_path), "--prompts", "p.txt", "--out", out)
+    code, text = run_cli("chat", str(tmp_path), "--model", str(tmp_path), "--prompts", str(tmp_path / "p.txt"),
+                         "--out", out)
     assert code == 2 and "the run is given twice" in text and "give --model RUN only" in text
     code, text = run_cli("chat", "--prompts", "p.txt", "--out", out)
     assert code == 2 and "give the chat run: --model RUN" in text
@@ -76,3 +78,14 @@ def test_tts_out_is_the_manifest_and_out_dir_its_old_spelling(tmp_path) -> None:
     assert code == 2 and "--text goes with --out FILE.wav" in text
     code, text = run_cli("tts", "a.txt", "--model", model)
     assert code == 2 and "give INPUTS and --out MANIFEST.jsonl" in text
+
+
+def test_chat_batch_usage_errors_come_before_the_model_loads(tmp_path) -> None:
+    """A bad --out, --shard or --prompts file is reported without opening the (here missing) run."""
+    (tmp_path / "p.txt").write_text("hello\n", encoding="utf-8")
+    base = ("chat", "--model", str(tmp_path), "--prompts", str(tmp_path / "p.txt"))  # a folder, not a run
+    code, text = run_cli(*base, "--out", str(tmp_path / "a.txt"))
+    assert code == 2 and "use a .jsonl or .csv file" in text
+    code, text = run_cli(*base, "--out", str(tmp_path / "a.jsonl"), "--shard", "3/2")
+    assert code == 2 and "--shard '3/2': expected i/n" in text
+    assert not (tmp_path / "a.jsonl").exists()

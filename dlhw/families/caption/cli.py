@@ -44,21 +44,18 @@ def caption_cmd(ctx: click.Context, paths: tuple[str, ...], model_path: str, bac
     """
     from dlhw.batch.runner import (
         IMAGE_EXTENSIONS,
-        ResultWriter,
+        check_out,
         expand_inputs,
-        in_shard,
         parse_shard,
-        run_predictor,
+        predict_into,
     )
     from dlhw.families.caption.infer import open_predictor
 
-    shard_spec = parse_shard(shard)
-    writer = ResultWriter(Path(out), "caption")
-    predictor = open_predictor(model_path, backend, device, beam_size)
-    inputs = {p: p for p in expand_inputs(paths, IMAGE_EXTENSIONS) if in_shard(p, shard_spec)}
-    try:
-        summary = run_predictor(predictor, inputs, writer, batch_size, num_workers, desc="captioning", unit="img")
-    finally:
-        writer.close()
-    click.echo(summary.line("images"), err=True)
+    shard_spec, target = parse_shard(shard), check_out(Path(out))  # usage errors first, then the model
+    images = {p: p for p in expand_inputs(paths, IMAGE_EXTENSIONS)}
+    summary, lines = predict_into(target, open_predictor(model_path, backend, device, beam_size), images, batch_size,
+                                  shard=shard_spec, num_workers=num_workers, desc="captioning", unit="img",
+                                  noun="images")
+    for line in lines:
+        click.echo(line, err=True)
     ctx.exit(summary.exit_code)

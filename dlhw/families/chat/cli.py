@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Any
 
@@ -66,11 +65,19 @@ def chat_cmd(ctx: click.Context, run: str | None, model_path: str | None, prompt
         raise ConfigError("give the chat run: --model RUN (a run directory or an export directory)")
     if (prompts is None) != (out is None):
         raise ConfigError("--prompts and --out go together (batch mode); give both or neither")
-    predictor = open_predictor(model, backend, device, max_new_tokens, int8, system)
     if prompts is None:
-        _interactive(predictor.generator, system)
+        _interactive(open_predictor(model, backend, device, max_new_tokens, int8, system).generator, system)
         return
-    ctx.exit(_batch(predictor, Path(prompts), Path(out), batch_size, shard))  # type: ignore[arg-type]
+    from dlhw.batch.runner import check_out, parse_shard, predict_into
+    from dlhw.families.chat.infer import read_prompts
+
+    shard_spec, target = parse_shard(shard), check_out(Path(out))  # type: ignore[arg-type]
+    items = {item.key: item for item in read_prompts(Path(prompts))}  # usage errors first, then the model
+    summary, lines = predict_into(target, open_predictor(model, backend, device, max_new_tokens, int8, system), items,
+                                  batch_size, shard=shard_spec, desc="answering", unit="prompt", noun="prompts")
+    for line in lines:
+        click.echo(line, err=True)
+    ctx.exit(summary.exit_code)
 
 
 def _interactive(generator: Any, system: str | None) -> None:
@@ -96,20 +103,3 @@ def _interactive(generator: Any, system: str | None) -> None:
         click.echo("model> ", nl=False)
         answer = generator.generate([history], streamer=streamer)[0]
         history.append({"role": "assistant", "content": answer.text})
-
-
-def _batch(predictor: Any, prompts: Path, out: Path, batch_size: int, shard: str | None) -> int:
-    from dlhw.batch.runner import ResultWriter, in_shard, parse_shard, run_predictor
-    from dlhw.families.chat.infer import read_prompts
-
-    shard_spec = parse_shard(shard)
-    items = {item.key: item for item in read_prompts(prompts) if in_shard(Path(item.key), shard_spec)}
-    writer = ResultWriter(out, predictor.result_key)
-    start = time.perf_counter()
-    try:
-        summary = run_predictor(predictor, items, writer, batch_size, desc="answering", unit="prompt")
-    finally:
-        writer.close()
-    click.echo(summary.line("prompts"), err=True)
-    click.echo(predictor.throughput(time.perf_counter() - start), err=True)
-    return summary.exit_code

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
-from typing import Any
 
 import click
 
@@ -71,28 +69,19 @@ def ner_cmd(ctx: click.Context, inputs: tuple[str, ...], model_path: str, text: 
         raise ConfigError("give --text SENTENCE, or INPUTS and --out FILE (.jsonl or .csv)")
     if int8 and backend != "onnxruntime":
         raise ConfigError("--int8 runs the int8 ONNX model: add --backend onnxruntime")
-    predictor = open_predictor(model_path, backend, device, batch_size, int8)
     if text is not None:
-        record = predictor.tagger.tag_text(text)
+        record = open_predictor(model_path, backend, device, batch_size, int8).tagger.tag_text(text)
         click.echo(record["tagged"])
         for e in record["entities"]:
             click.echo(f"  {e['type']:<5} {e['start']:>4}-{e['end']:<4} {e['text']}")
         return
-    ctx.exit(_batch(predictor, inputs, Path(out), batch_size, shard))  # type: ignore[arg-type]
+    from dlhw.batch.runner import check_out, expand_inputs, parse_shard, predict_into
 
-
-def _batch(predictor: Any, inputs: tuple[str, ...], out: Path, batch_size: int, shard: str | None) -> int:
-    from dlhw.batch.runner import ResultWriter, expand_inputs, in_shard, parse_shard, run_predictor
-
-    shard_spec = parse_shard(shard)
-    read = convert_values(read_all(expand_inputs(inputs, TEXT_EXTENSIONS)), line_text)
-    items = {item.key: item for item in read if in_shard(Path(item.key), shard_spec)}
-    writer = ResultWriter(out, predictor.result_key)
-    start = time.perf_counter()
-    try:
-        summary = run_predictor(predictor, items, writer, batch_size, desc="tagging", unit="line")
-    finally:
-        writer.close()
-    click.echo(summary.line("lines"), err=True)
-    click.echo(predictor.throughput(time.perf_counter() - start), err=True)
-    return summary.exit_code
+    shard_spec, target = parse_shard(shard), check_out(Path(out))  # type: ignore[arg-type]
+    items = {item.key: item  # usage errors first, then the model
+             for item in convert_values(read_all(expand_inputs(inputs, TEXT_EXTENSIONS)), line_text)}
+    summary, lines = predict_into(target, open_predictor(model_path, backend, device, batch_size, int8), items,
+                                  batch_size, shard=shard_spec, desc="tagging", unit="line", noun="lines")
+    for line in lines:
+        click.echo(line, err=True)
+    ctx.exit(summary.exit_code)

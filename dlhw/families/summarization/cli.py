@@ -78,19 +78,16 @@ def summarize_cmd(ctx: click.Context, inputs: tuple[str, ...], model_path: str, 
       dlhw summarize news.jsonl --model runs/summarize-sft/<ts>/export/onnx --backend onnxruntime --out s.csv
       dlhw summarize chats/ --model HuggingFaceTB/SmolLM2-360M-Instruct --shots 1 --shots-from ex.jsonl --out s.jsonl
     """
-    from dlhw.batch.runner import ResultWriter, expand_inputs, in_shard, parse_shard, run_predictor
+    from dlhw.batch.runner import check_out, expand_inputs, parse_shard, predict_into
     from dlhw.families.summarization.infer import open_predictor
     from dlhw.lm.sampling import sampler
 
-    shard_spec = parse_shard(shard)
-    documents = {item.key: item for item in read_documents(expand_inputs(inputs, TEXT_EXTENSIONS))
-                 if in_shard(Path(item.key), shard_spec)}
-    writer = ResultWriter(Path(out), "summary")
+    shard_spec, target = parse_shard(shard), check_out(Path(out))  # usage errors first, then the model
+    documents = {item.key: item for item in read_documents(expand_inputs(inputs, TEXT_EXTENSIONS))}
     pick = sampler(temperature, top_p, top_k, seed) if sample else None
     predictor = open_predictor(model_path, backend, device, shots, shots_from, kind, max_new_tokens, int8, pick)
-    try:
-        summary = run_predictor(predictor, documents, writer, batch_size, desc="summarizing", unit="doc")
-    finally:
-        writer.close()
-    click.echo(summary.line("documents"), err=True)
+    summary, lines = predict_into(target, predictor, documents, batch_size, shard=shard_spec, desc="summarizing",
+                                  unit="doc", noun="documents")
+    for line in lines:
+        click.echo(line, err=True)
     ctx.exit(summary.exit_code)

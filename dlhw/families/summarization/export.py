@@ -1,6 +1,6 @@
-"""Summarization runs to ONNX through the chat exporter: one decoder graph with KV cache.
+"""Summarization runs to ONNX through the language-model exporter: one decoder graph with KV cache.
 
-SFT runs export as they are, LoRA runs with the adapter merged (:func:`dlhw.families.chat.export.export_chat`).
+SFT runs export as they are, LoRA runs with the adapter merged (:func:`dlhw.lm.export.export_causal_lm`).
 ``summarize.json`` (prompt kind, template, limits) goes next to ``model.onnx`` so ``dlhw summarize
 --backend onnxruntime`` builds the same prompts. Parity: the torch model summarizes test documents
 greedily first (keeping every step's logits); ONNX Runtime must produce the same tokens, with every

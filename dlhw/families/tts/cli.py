@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 from typing import Any
 
@@ -101,22 +100,13 @@ def tts_cmd(ctx: click.Context, inputs: tuple[str, ...], model_path: str, speake
     if Path(out).suffix.lower() not in (".jsonl", ".csv"):
         raise ConfigError(f"--out {out}: in batch mode --out is the manifest (.jsonl or .csv); the WAVs go to "
                           "--wav-dir (default: the manifest's folder)")
+    from dlhw.batch.runner import expand_inputs, parse_shard, predict_into
+
+    shard_spec = parse_shard(shard)  # usage errors first, then the model
+    items = {item.key: item for item in read_utterances(expand_inputs(inputs, TEXT_EXTENSIONS))}
     predictor = open_predictor(model_path, backend, device, Path(wav_dir) if wav_dir else Path(out).parent, speaker)
-    ctx.exit(_batch(predictor, inputs, Path(out), batch_size, shard))
-
-
-def _batch(predictor: Any, inputs: tuple[str, ...], out: Path, batch_size: int, shard: str | None) -> int:
-    from dlhw.batch.runner import ResultWriter, expand_inputs, in_shard, parse_shard, run_predictor
-
-    shard_spec = parse_shard(shard)
-    items = {item.key: item for item in read_utterances(expand_inputs(inputs, TEXT_EXTENSIONS))
-             if in_shard(Path(item.key), shard_spec)}
-    writer = ResultWriter(out, predictor.result_key)
-    start = time.perf_counter()
-    try:
-        summary = run_predictor(predictor, items, writer, batch_size, desc="speaking", unit="line")
-    finally:
-        writer.close()
-    click.echo(summary.line("lines"), err=True)
-    click.echo(predictor.throughput(time.perf_counter() - start), err=True)
-    return summary.exit_code
+    summary, lines = predict_into(Path(out), predictor, items, batch_size, shard=shard_spec, desc="speaking",
+                                  unit="line", noun="lines")
+    for line in lines:
+        click.echo(line, err=True)
+    ctx.exit(summary.exit_code)

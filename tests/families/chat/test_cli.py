@@ -21,7 +21,8 @@ def test_prompts_without_out_is_a_usage_error(tmp_path):
 
 
 def test_chat_on_a_directory_that_is_not_a_chat_run(tmp_path):
-    code, out = run_cli("chat", str(tmp_path), "--prompts", "p.txt", "--out", str(tmp_path / "a.jsonl"))
+    (tmp_path / "p.txt").write_text("hello\n", encoding="utf-8")
+    code, out = run_cli("chat", str(tmp_path), "--prompts", str(tmp_path / "p.txt"), "--out", str(tmp_path / "a.jsonl"))
     assert code == 2 and "the torch backend needs a chat run directory" in out
 
 

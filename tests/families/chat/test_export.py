@@ -107,8 +107,9 @@ def test_export_refuses_when_ort_tokens_differ(chat_runs, tmp_path, monkeypatch)
 def test_tensorrt_without_a_gpu_fails_fast(tmp_path):
     import time
 
+    (tmp_path / "p.txt").write_text("hello\n", encoding="utf-8")
     start = time.perf_counter()
-    code, log = run_cli("chat", str(tmp_path), "--backend", "tensorrt", "--prompts", "p.txt", "--out",
+    code, log = run_cli("chat", str(tmp_path), "--backend", "tensorrt", "--prompts", str(tmp_path / "p.txt"), "--out",
                         str(tmp_path / "a.jsonl"))
     assert code == 1 and "TensorRT is not available on this machine" in log
     assert time.perf_counter() - start < 30
