@@ -85,6 +85,12 @@ def shard_option(fn: F) -> F:
                              "run), so n jobs with 0/n .. n-1/n cover everything exactly once.")(fn)
 
 
+int8_option = click.option(
+    "--int8", is_flag=True, help="onnxruntime: run the int8 model (`dlhw export RUN --onnx --int8`).",
+)
+"""For the batch verbs of families with an int8 export (chat, ner, summarize)."""
+
+
 def out_option(help: str = "Results file: .jsonl or .csv, one record per input. An existing file is continued, "
                "not overwritten.", *, required: bool = True) -> Callable[[F], F]:
     """``--out FILE``: where the verb writes its result records (``--output-dir`` is for run directories)."""

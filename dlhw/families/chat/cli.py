@@ -12,6 +12,7 @@ from dlhw.core.options import (
     backend_option,
     batch_size_option,
     device_option,
+    int8_option,
     model_option,
     out_option,
     shard_option,
@@ -29,7 +30,7 @@ from dlhw.core.options import (
             "not overwritten.", required=False)
 @backend_option()
 @device_option
-@click.option("--int8", is_flag=True, help="onnxruntime: run the int8 model (`dlhw export RUN --onnx --int8`).")
+@int8_option
 @batch_size_option(8, "Prompts generated together (left padding).")
 @click.option("--max-new-tokens", type=click.IntRange(min=1), default=128, show_default=True)
 @click.option("--system", default=None, help="A system message put before every prompt.")

@@ -11,6 +11,7 @@ from dlhw.core.options import (
     backend_option,
     batch_size_option,
     device_option,
+    int8_option,
     model_option,
     out_option,
     shard_option,
@@ -32,7 +33,7 @@ def line_text(item: InputItem) -> str:
             "file is continued, not overwritten.", required=False)
 @backend_option()
 @device_option
-@click.option("--int8", is_flag=True, help="onnxruntime: run the int8 model (`dlhw export RUN --onnx --int8`).")
+@int8_option
 @batch_size_option(32, "Lines tagged together (long lines are cut into windows first).")
 @shard_option
 @click.pass_context

@@ -11,6 +11,7 @@ from dlhw.core.options import (
     backend_option,
     batch_size_option,
     device_option,
+    int8_option,
     model_option,
     out_option,
     shard_option,
@@ -39,7 +40,7 @@ def read_documents(files: list[Path]) -> list[InputItem]:
             "overwritten.")
 @backend_option()
 @device_option
-@click.option("--int8", is_flag=True, help="onnxruntime: run the int8 model (`dlhw export RUN --onnx --int8`).")
+@int8_option
 @batch_size_option(8, "Documents summarized together (left padding, KV cache).")
 @click.option("--shots", type=click.IntRange(min=0), default=0, show_default=True,
               help="Examples put before each document (a run draws them from its train split).")
