@@ -19,13 +19,13 @@ instead, which is what mypy sees::
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import Any, Protocol
 
+from dlhw.core.imports import import_string
 from dlhw.errors import ConfigError
 
 TRAINING_SECTION = "training"
@@ -130,8 +130,7 @@ class LazyHook:
 
     def resolve(self) -> Callable[..., Any]:
         if self._resolved is None:
-            module, _, name = self.target.partition(":")
-            self._resolved = getattr(importlib.import_module(module), name)
+            self._resolved = import_string(self.target)
         return self._resolved
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
