@@ -13,7 +13,7 @@ from typing import Any
 import click
 
 PACKAGES = ("torch", "torchvision", "transformers", "accelerate", "datasets", "peft", "trl",
-            "optimum-onnx", "onnx", "onnxruntime", "onnxruntime-gpu", "tensorrt-cu13")
+            "onnx", "onnxruntime", "onnxruntime-gpu", "onnxruntime-genai", "tensorrt-cu13")
 
 # Distributions that install the module ``onnxruntime``: with two of them installed, ``import
 # onnxruntime`` loads whichever pip wrote last, so ``dlhw env`` names the one it loaded.
@@ -116,7 +116,7 @@ def collect() -> dict[str, Any]:
 @click.command()
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
 def env_cmd(as_json: bool) -> None:
-    """Print versions (Python, torch, transformers, peft, trl, optimum-onnx, the ONNX Runtime
+    """Print versions (Python, torch, transformers, peft, trl, onnx, the ONNX Runtime
     package that `import onnxruntime` loads and its providers, tensorrt), CUDA devices and memory, CPU flags (AVX2, AVX-512, VNNI), the Hugging
     Face cache directory and whether offline mode is on -- paste it into bug reports."""
     info = collect()

@@ -152,7 +152,7 @@ def resolve_hook(hook: Any) -> Any:
 
 @dataclass(frozen=True)
 class ExportSpec:
-    """How a family's runs become ONNX, and how the export is checked (optimum-onnx style)."""
+    """How a family's runs become ONNX, and how the export is checked."""
 
     load: ExportLoad
     exporter: Exporter

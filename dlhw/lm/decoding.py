@@ -21,7 +21,7 @@ The step functions and their call sites:
   and prompting's causal LMs (``families/prompting/infer.py:PromptGenerator``);
 - seq2seq LMs, encoder once then decoder steps with the KV cache
   (:func:`dlhw.lm.generate.seq2seq_loop`): ``families/prompting/infer.py:PromptGenerator.greedy``
-  and ``.sample`` (self-consistency), on torch and on optimum's ``ORTModelForSeq2SeqLM``;
+  and ``.sample`` (self-consistency), on torch and on ONNX Runtime (``lm/ort.py:OrtSeq2Seq``);
 - caption decoders, one Stepper each (:func:`greedy_decode`, :func:`beam_decode` via
   :func:`decode`): ``families/caption/model.py:CaptionModel.caption`` (torch),
   ``families/caption/infer.py:OrtCaptioner.caption`` (``OrtStepper`` over ``decoder_step.onnx``)

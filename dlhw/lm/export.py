@@ -9,7 +9,8 @@ Used by every family whose model is a causal LM saved as a :mod:`dlhw.lm.run` (c
 | prompt tuning, P-tuning | the base with the learned virtual-token embeddings (for P-tuning, the prompt encoder's output, computed once) as extra embedding rows; inference prepends their ids |
 | prefix tuning | the base; the learned prefix goes to ``prefix.npz`` and becomes the initial past key/values |
 
-The graph comes from optimum-onnx (``text-generation-with-past``). The run is loaded once: the
+The graph is dlhw's own (:mod:`dlhw.lm.onnx`: ``torch.onnx``, KV cache, last-position logits at
+prefill, external data past 2 GB); :func:`export_seq2seq` does the same for T5-style models. The run is loaded once: the
 torch PEFT model first decodes the check prompts greedily (keeping every step's logits), then it
 is merged or folded and exported. The parity check decodes the same prompts with ONNX Runtime;
 the export fails if a single token differs or if the largest logit difference over all steps
@@ -19,14 +20,11 @@ exceeds the tolerance (``--atol``), and reports that difference.
 from __future__ import annotations
 
 import json
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
-
-from dlhw.errors import DlhwError
 
 
 def fold_soft_prompts(loaded: Any) -> tuple[Any, dict[str, Any], dict[str, np.ndarray] | None]:
@@ -48,12 +46,14 @@ def fold_soft_prompts(loaded: Any) -> tuple[Any, dict[str, Any], dict[str, np.nd
         return base, {"virtual_ids": list(range(vocab, vocab + n)), "vocab_size": vocab}, None
     with torch.no_grad():
         cache = model.get_prompt(batch_size=1)  # the learned prefix as key/values of n positions
-    legacy = cache.to_legacy_cache() if hasattr(cache, "to_legacy_cache") else cache
+    from dlhw.lm.onnx import cache_tensors
+
+    flat = cache_tensors(cache) if hasattr(cache, "layers") else [t for kv in cache for t in kv[:2]]
     prefix = {}
-    for i, (key, value) in enumerate(legacy):
-        prefix[f"key_{i}"] = key[0].float().numpy()  # (kv_heads, n, head_dim)
-        prefix[f"value_{i}"] = value[0].float().numpy()
-    return base, {"prefix_tokens": int(legacy[0][0].shape[2])}, prefix
+    for i in range(len(flat) // 2):
+        prefix[f"key_{i}"] = flat[2 * i][0].float().numpy()  # (kv_heads, n, head_dim)
+        prefix[f"value_{i}"] = flat[2 * i + 1][0].float().numpy()
+    return base, {"prefix_tokens": int(flat[0].shape[2])}, prefix
 
 
 def export_causal_lm(loaded: Any, out_dir: Path, opset: int, family: str) -> dict[str, Any]:
@@ -76,20 +76,20 @@ def export_causal_lm(loaded: Any, out_dir: Path, opset: int, family: str) -> dic
 def export_decoder(plain: Any, tokenizer: Any, out_dir: Path, opset: int, max_length: int, stop_ids: list[int],
                    vocab_size: int | None = None, virtual_ids: list[int] | None = None,
                    prefix_tokens: int = 0) -> dict[str, Any]:
-    """Export a plain causal LM with optimum-onnx and write ``chat.json``; return its content."""
-    try:
-        from optimum.exporters.onnx import main_export
-    except ImportError:
-        raise DlhwError("exporting chat models needs optimum-onnx: pip install optimum-onnx") from None
+    """``model.onnx`` of a plain causal LM (:func:`dlhw.lm.onnx.export_decoder_graph`), its tokenizer,
+    config and generation config, and ``chat.json``; returns ``chat.json``'s content."""
+    from dlhw.lm.onnx import export_decoder_graph, kv_shape
     from dlhw.lm.ort import META_FILE
 
     plain = plain.float().eval()
     config = plain.config
-    with tempfile.TemporaryDirectory() as tmp:
-        plain.save_pretrained(tmp)
-        tokenizer.save_pretrained(tmp)
-        main_export(tmp, output=out_dir, task="text-generation-with-past", opset=opset, device="cpu",
-                    do_validation=False)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    export_decoder_graph(plain, out_dir / "model.onnx", opset)
+    tokenizer.save_pretrained(out_dir)
+    config.save_pretrained(out_dir)
+    if getattr(plain, "generation_config", None) is not None:
+        plain.generation_config.save_pretrained(out_dir)
+    kv_heads, head_dim = kv_shape(config)
     meta = {
         "method": None,
         "vocab_size": vocab_size or config.vocab_size,
@@ -98,12 +98,27 @@ def export_decoder(plain: Any, tokenizer: Any, out_dir: Path, opset: int, max_le
         "stop_ids": stop_ids,
         "pad_id": tokenizer.pad_token_id,
         "num_layers": config.num_hidden_layers,
-        "num_kv_heads": config.num_key_value_heads,
-        "head_dim": getattr(config, "head_dim", None) or config.hidden_size // config.num_attention_heads,
+        "num_kv_heads": kv_heads,
+        "head_dim": head_dim,
         "max_length": max_length,
     }
     (out_dir / META_FILE).write_text(json.dumps(meta, indent=2), encoding="utf-8")
     return meta
+
+
+def export_seq2seq(model: Any, tokenizer: Any, out_dir: Path, opset: int) -> dict[str, str]:
+    """The encoder and decoder graphs of a T5-style model (:func:`dlhw.lm.onnx.export_seq2seq_graphs`),
+    its tokenizer, config and generation config; returns the graph file names."""
+    from dlhw.lm.onnx import export_seq2seq_graphs
+
+    model = model.float().eval()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    files = export_seq2seq_graphs(model, out_dir, opset)
+    tokenizer.save_pretrained(out_dir)
+    model.config.save_pretrained(out_dir)
+    if getattr(model, "generation_config", None) is not None:
+        model.generation_config.save_pretrained(out_dir)
+    return files
 
 
 def build_decoder_engines(out_dir: Path, meta: dict[str, Any], fp16: bool, max_batch: int) -> dict[str, Any]:
@@ -117,7 +132,8 @@ def build_decoder_engines(out_dir: Path, meta: dict[str, Any], fp16: bool, max_b
     kv, d = chat["num_kv_heads"], chat["head_dim"]
 
     def shapes(batch: int, seq: int, past: int) -> str:
-        parts = [f"input_ids:{batch}x{seq}", f"attention_mask:{batch}x{seq + past}", f"position_ids:{batch}x{seq}"]
+        parts = [f"input_ids:{batch}x{seq}", f"attention_mask:{batch}x{seq + past}", f"position_ids:{batch}x{seq}",
+                 f"logits_index:{seq}"]
         for i in range(chat["num_layers"]):
             parts += [f"past_key_values.{i}.key:{batch}x{kv}x{past}x{d}", f"past_key_values.{i}.value:{batch}x{kv}x{past}x{d}"]
         return ",".join(parts)

@@ -10,7 +10,7 @@ greedy, or sampled with :func:`dlhw.lm.sampling.sampler`; stop ids; pads after a
   :class:`ChatGenerator` runs it on torch, :class:`dlhw.lm.ort.OrtChatGenerator` on ONNX Runtime.
 - :func:`seq2seq_loop` -- the encoder runs once (its output optionally repeated for several
   sampled chains per prompt), then the decoder steps from ``decoder_start_token_id`` with its KV
-  cache; a torch model and optimum's ``ORTModelForSeq2SeqLM`` have the same surface for it.
+  cache, through a :class:`Seq2SeqRunner` (:class:`TorchSeq2Seq`, or ``dlhw.lm.ort.OrtSeq2Seq``).
 
 dlhw runs its own loop rather than ``generate``: peft's ``generate`` for prompt tuning puts the
 virtual tokens before the pads and ignores position ids, so its answers change with padding. Greedy
@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 import torch
 
@@ -30,6 +30,8 @@ from dlhw.errors import ConfigError
 from dlhw.lm.decoding import decode_tokens
 from dlhw.lm.sampling import Pick
 from dlhw.lm.template import ChatFormatter, Conversation
+
+T = TypeVar("T")
 
 CausalForward = Callable[[dict[str, Any], Any, Any, Any], tuple[torch.Tensor, Any]]
 """``forward(step_inputs, attention_mask, position_ids, cache) -> (last logits (B, V), cache)``."""
@@ -103,13 +105,92 @@ def causal_loop(forward: CausalForward, inputs: dict[str, Any], mask: Any, width
 
 
 def model_forward(model: Any) -> CausalForward:
-    """The :data:`CausalForward` of a Hugging Face causal LM (KV cache, explicit position ids)."""
+    """The :data:`CausalForward` of a Hugging Face causal LM (KV cache, explicit position ids).
+
+    Only the last position's logits are computed (``logits_to_keep=1``): at prefill the output
+    layer runs once per row, not once per prompt token.
+    """
+    from dlhw.lm.onnx import cache_argument, returned_cache
+
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    cache_kw = cache_argument(base)
 
     def forward(step: dict[str, Any], mask: torch.Tensor, positions: torch.Tensor, past: Any) -> tuple[Any, Any]:
-        out = model(**step, attention_mask=mask, position_ids=positions, past_key_values=past, use_cache=True)
-        return out.logits[:, -1], out.past_key_values  # (B, V)
+        out = model(**step, attention_mask=mask, position_ids=positions, use_cache=True, logits_to_keep=1,
+                    **{cache_kw: past})
+        return out.logits[:, -1], returned_cache(out)  # (B, V)
 
     return forward
+
+
+def in_length_order(prompts: list[list[int]], batch_size: int | None,
+                    run: Callable[[list[list[int]]], list[T]]) -> list[T]:
+    """``run`` over batches of at most ``batch_size`` prompts of similar length (longest first, so a
+    memory problem shows at once); results in the order of ``prompts``. ``None``: one batch as given."""
+    if not batch_size or len(prompts) <= batch_size:
+        return run(prompts)
+    order = sorted(range(len(prompts)), key=lambda i: -len(prompts[i]))
+    out: dict[int, T] = {}
+    for start in range(0, len(order), batch_size):
+        chunk = order[start:start + batch_size]
+        out.update(zip(chunk, run([prompts[i] for i in chunk]), strict=True))
+    return [out[i] for i in range(len(prompts))]
+
+
+class Seq2SeqRunner(Protocol):
+    """What :func:`seq2seq_loop` needs of an encoder-decoder LM (torch or ONNX Runtime)."""
+
+    decoder_start_token_id: int
+
+    def encode(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> Any:
+        """Encoder states of (B, S) prompts (whatever :meth:`step` reads)."""
+        ...
+
+    def repeat(self, memory: Any, n: int) -> Any:
+        """``memory`` with every row repeated ``n`` times (rows ``i * n ..`` are prompt ``i``'s)."""
+        ...
+
+    def step(self, tokens: torch.Tensor, memory: Any, cache: Any) -> tuple[torch.Tensor, Any]:
+        """Logits (B, T, V) of decoder ids (B, T) after ``cache`` (None at the start), and the new cache."""
+        ...
+
+
+class TorchSeq2Seq:
+    """A Hugging Face seq2seq LM as a :class:`Seq2SeqRunner`."""
+
+    def __init__(self, model: Any):
+        from dlhw.lm.onnx import cache_argument
+
+        self.model = model
+        start = getattr(getattr(model, "generation_config", None), "decoder_start_token_id", None)
+        start = model.config.decoder_start_token_id if start is None else start
+        if start is None:
+            raise ConfigError(f"{type(model).__name__}: no decoder_start_token_id in its (generation) config")
+        self.decoder_start_token_id = int(start)
+        self.cache_kw = cache_argument(model)
+
+    def encode(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> Any:
+        hidden = self.model.get_encoder()(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+        return hidden, attention_mask  # (B, S, H), (B, S)
+
+    def repeat(self, memory: Any, n: int) -> Any:
+        hidden, mask = memory
+        return hidden.repeat_interleave(n, dim=0), mask.repeat_interleave(n, dim=0)  # (B*n, S, H), (B*n, S)
+
+    def step(self, tokens: torch.Tensor, memory: Any, cache: Any) -> tuple[torch.Tensor, Any]:
+        from transformers.modeling_outputs import BaseModelOutput
+
+        from dlhw.lm.onnx import returned_cache
+
+        hidden, mask = memory
+        out = self.model(encoder_outputs=BaseModelOutput(last_hidden_state=hidden), attention_mask=mask,
+                         decoder_input_ids=tokens, use_cache=True, **{self.cache_kw: cache})
+        return out.logits, returned_cache(out)  # (B, T, V)
+
+
+def seq2seq_runner(model: Any) -> Seq2SeqRunner:
+    """``model`` itself when it is a runner already (ONNX Runtime), else the torch one around it."""
+    return model if hasattr(model, "encode") and hasattr(model, "step") else TorchSeq2Seq(model)
 
 
 @torch.no_grad()
@@ -119,35 +200,26 @@ def seq2seq_loop(model: Any, input_ids: torch.Tensor, attention_mask: torch.Tens
     """New token ids of an encoder-decoder LM: the encoder once, then decoder steps with the KV cache.
 
     Args:
-        model: a Hugging Face seq2seq LM, or optimum's ``ORTModelForSeq2SeqLM`` (the same
-            ``get_encoder()`` and ``forward(encoder_outputs=..., past_key_values=...)``).
+        model: a Hugging Face seq2seq LM, or a :class:`Seq2SeqRunner` (``dlhw.lm.ort.OrtSeq2Seq``).
         input_ids: (B, S) prompts, padded on either side (the encoder mask hides the pads).
         attention_mask: (B, S).
         repeat: decode each prompt this many times (sampled chains): its encoder output is
             repeated ``repeat`` times along the batch, rows ``i * repeat ..`` belong to prompt ``i``.
         max_new_tokens, stop_ids, pad_id, pick, min_new_tokens: :func:`~dlhw.lm.decoding.decode_tokens`'s.
     """
-    from transformers.modeling_outputs import BaseModelOutput
-
-    hidden = model.get_encoder()(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state  # (B, S, H)
+    runner = seq2seq_runner(model)
+    memory = runner.encode(input_ids, attention_mask)
     if repeat > 1:
-        hidden = hidden.repeat_interleave(repeat, dim=0)  # (B*n, S, H): the encoder ran once per prompt
-        attention_mask = attention_mask.repeat_interleave(repeat, dim=0)  # (B*n, S)
-    encoded = BaseModelOutput(last_hidden_state=hidden)
-    start = getattr(getattr(model, "generation_config", None), "decoder_start_token_id", None)
-    start = model.config.decoder_start_token_id if start is None else start
-    if start is None:
-        raise ConfigError(f"{type(model).__name__}: no decoder_start_token_id in its (generation) config")
+        memory = runner.repeat(memory, repeat)  # the encoder ran once per prompt
     cache = None
 
     def step(token: torch.Tensor) -> torch.Tensor:
         nonlocal cache
-        out = model(encoder_outputs=encoded, attention_mask=attention_mask, decoder_input_ids=token[:, None],
-                    past_key_values=cache, use_cache=True)
-        cache = out.past_key_values
-        return out.logits[:, -1]  # (B, V)
+        logits, cache = runner.step(token[:, None], memory, cache)
+        return torch.as_tensor(logits)[:, -1]  # (B, V)
 
-    first = step(torch.full((hidden.shape[0],), start, dtype=torch.long, device=input_ids.device))  # (B, V)
+    rows = input_ids.shape[0] * repeat
+    first = step(torch.full((rows,), runner.decoder_start_token_id, dtype=torch.long, device=input_ids.device))
     return decode_tokens(step, first, max_new_tokens, stop_ids, pad_id, pick, min_new_tokens).tokens.tolist()
 
 
@@ -155,8 +227,10 @@ class ChatGenerator:
     """Greedy (or sampled) answers from a causal LM (plain or peft-wrapped) and its chat template."""
 
     def __init__(self, model: Any, tokenizer: Any, max_new_tokens: int = 64, max_length: int = 4096,
-                 pick: Pick | None = None):
+                 pick: Pick | None = None, batch_size: int | None = None):
         self.model = model.eval()
+        self.batch_size = batch_size
+        """Prompts per decoding batch: more prompts than this are sorted by length and split."""
         self.tokenizer = tokenizer
         # a base model's tokenizer may have no chat template: it then generates from token ids only
         self.formatter = ChatFormatter(tokenizer, max_length) if tokenizer.chat_template is not None else None
@@ -190,13 +264,21 @@ class ChatGenerator:
         """Answers of conversations formatted with the chat template (see :meth:`generate_ids`)."""
         return self.generate_ids([self.prompt_ids(c) for c in conversations], streamer, record)
 
-    @torch.no_grad()
     def generate_ids(self, prompts: list[list[int]], streamer: Any = None,
                      record: list[torch.Tensor] | None = None, max_new_tokens: int | None = None,
                      pick: Pick | None = None, min_new_tokens: int = 0) -> list[Generation]:
         """Greedy answers (or ``pick``'s choice) to prompt token ids, decoded step by step with the KV
         cache (``record`` collects each step's (B, V) logits, for export parity checks).
-        ``max_new_tokens`` and ``pick`` given here override the generator's for this call.
+        ``max_new_tokens`` and ``pick`` given here override the generator's for this call. More
+        prompts than ``batch_size`` decode in batches of similar length (:func:`in_length_order`).
+        """
+        return in_length_order(prompts, self.batch_size, lambda batch: self._generate_batch(
+            batch, streamer, record, max_new_tokens, pick, min_new_tokens))
+
+    @torch.no_grad()
+    def _generate_batch(self, prompts: list[list[int]], streamer: Any, record: list[torch.Tensor] | None,
+                        max_new_tokens: int | None, pick: Pick | None, min_new_tokens: int) -> list[Generation]:
+        """One left-padded batch.
 
         Position ids come from the attention mask, so a row's numbers do not depend on how much
         padding the batch gave it. Soft prompts sit right before each row's first real token

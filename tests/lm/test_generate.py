@@ -111,7 +111,7 @@ def _tiny_t5():
     config = T5Config(vocab_size=96, d_model=32, d_kv=8, d_ff=64, num_layers=2, num_decoder_layers=2, num_heads=4,
                       dropout_rate=0.0, pad_token_id=0, eos_token_id=1, decoder_start_token_id=0,
                       initializer_factor=3.0)  # wider weights: random chains that vary, not one token repeated
-    torch.manual_seed(11)
+    torch.manual_seed(38)  # a draw whose greedy chains vary from the first tokens on
     return T5ForConditionalGeneration(config).eval()
 
 

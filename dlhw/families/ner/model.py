@@ -131,7 +131,9 @@ def train_tiny_tokenizer(texts: list[str], vocab_size: int) -> Any:
         processors,
         trainers,
     )
-    from transformers import XLMRobertaTokenizerFast
+    from transformers import (
+        XLMRobertaTokenizer,  # tokenizers-backed in transformers 5 (the old ...Fast)
+    )
 
     tok = Tokenizer(models.Unigram())
     tok.normalizer = normalizers.NFKC()
@@ -144,8 +146,8 @@ def train_tiny_tokenizer(texts: list[str], vocab_size: int) -> Any:
     tok.post_processor = processors.TemplateProcessing(
         single="<s> $A </s>", pair="<s> $A </s> </s> $B </s>",
         special_tokens=[("<s>", tok.token_to_id("<s>")), ("</s>", tok.token_to_id("</s>"))])
-    return XLMRobertaTokenizerFast(tokenizer_object=tok, bos_token="<s>", eos_token="</s>", sep_token="</s>",
-                                   cls_token="<s>", unk_token="<unk>", pad_token="<pad>", mask_token="<mask>")
+    return XLMRobertaTokenizer(tokenizer_object=tok, bos_token="<s>", eos_token="</s>", sep_token="</s>",
+                               cls_token="<s>", unk_token="<unk>", pad_token="<pad>", mask_token="<mask>")
 
 
 def _stable_unigram(tok: Any) -> Any:

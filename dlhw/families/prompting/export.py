@@ -1,8 +1,9 @@
-"""Prompt runs to ONNX: the run's seq2seq model through optimum's seq2seq export, checked against torch.
+"""Prompt runs to ONNX: the run's seq2seq model through dlhw's seq2seq export, checked against torch.
 
-optimum-onnx's ``text2text-generation-with-past`` writes ``encoder_model.onnx`` and the decoder
-(with and without past key/values); :class:`~optimum.onnxruntime.ORTModelForSeq2SeqLM` loads them,
-which is what ``dlhw prompt bbh-sports --backend onnxruntime`` runs (:mod:`dlhw.families.prompting.infer`).
+:func:`dlhw.lm.export.export_seq2seq` writes ``encoder_model.onnx`` (which also projects the decoder's
+cross-attention keys/values, once per prompt) and ``decoder_model.onnx`` (one graph, with the KV cache);
+:class:`dlhw.lm.ort.OrtSeq2Seq` runs them, which is what ``dlhw prompt bbh-sports --backend onnxruntime``
+runs (:mod:`dlhw.families.prompting.infer`).
 The parity check feeds the same CoT prompts to torch and ONNX Runtime: the encoder outputs and the
 first decoder step's logits must agree within the tolerance, and the greedy chains token for token.
 Causal LMs are not exported by this family (the chat family's export covers decoder-only models).
@@ -10,14 +11,13 @@ Causal LMs are not exported by this family (the chat family's export covers deco
 
 from __future__ import annotations
 
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from dlhw.errors import ConfigError, DlhwError
+from dlhw.errors import ConfigError
 
 PARITY_PROMPTS = 6
 PARITY_NEW_TOKENS = 40
@@ -70,36 +70,33 @@ def _greedy(model: Any, tokenizer: Any, prompts: list[str]) -> list[list[int]]:
 
 def export_prompt_model(job: PromptExport, out_dir: Path, opset: int) -> dict[str, Any]:
     """Write the encoder and decoder ONNX files and the tokenizer into ``out_dir``."""
-    try:
-        from optimum.exporters.onnx import main_export
-    except ImportError:
-        raise DlhwError("exporting seq2seq models needs optimum-onnx: pip install optimum-onnx") from None
-    with tempfile.TemporaryDirectory() as tmp:
-        job.model.save_pretrained(tmp)
-        job.tokenizer.save_pretrained(tmp)
-        main_export(tmp, output=out_dir, task="text2text-generation-with-past", opset=opset, device="cpu",
-                    do_validation=False)
-    files = {p.stem: p.name for p in sorted(out_dir.glob("*.onnx"))}
+    from dlhw.lm.export import export_seq2seq
+
+    files = export_seq2seq(job.model, job.tokenizer, out_dir, opset)
     return {"family": "prompting", "opset": opset, "files": files}
 
 
 def check_prompt_export(job: PromptExport, out_dir: Path, meta: dict[str, Any], atol: float) -> dict[str, Any]:
     """Encoder outputs and first-step logits within ``atol``; greedy tokens equal on every prompt."""
-    from optimum.onnxruntime import ORTModelForSeq2SeqLM
-
     from dlhw.backends.parity import check_parity
+    from dlhw.lm.generate import TorchSeq2Seq
+    from dlhw.lm.ort import OrtSeq2Seq
     from dlhw.lm.parity import greedy_tokens
 
-    ort_model = ORTModelForSeq2SeqLM.from_pretrained(str(out_dir), use_cache=True)
+    ours = OrtSeq2Seq(out_dir)
+    reference = TorchSeq2Seq(job.model)
     outputs: dict[str, tuple[list[torch.Tensor], list[torch.Tensor]]] = {"encoder": ([], []), "logits": ([], [])}
     for prompt in job.prompts:
         enc = job.tokenizer([prompt], return_tensors="pt")
-        start = torch.full((1, 1), job.model.config.decoder_start_token_id)  # (1, 1)
+        start = torch.full((1, 1), reference.decoder_start_token_id)  # (1, 1)
         with torch.no_grad():
-            for side, model in enumerate((job.model, ort_model)):
-                outputs["encoder"][side].append(model.get_encoder()(**enc).last_hidden_state)  # (1, S, H)
-                outputs["logits"][side].append(model(**enc, decoder_input_ids=start).logits)  # (1, 1, V)
-    theirs = _greedy(ort_model, job.tokenizer, job.prompts)
+            memory = reference.encode(enc["input_ids"], enc["attention_mask"])
+            outputs["encoder"][0].append(memory[0])  # (1, S, H)
+            outputs["logits"][0].append(reference.step(start, memory, None)[0])  # (1, 1, V)
+            exported = ours.encode(enc["input_ids"], enc["attention_mask"])
+            outputs["encoder"][1].append(torch.from_numpy(exported["encoder_hidden_states"]))
+            outputs["logits"][1].append(ours.step(start, exported, None)[0])
+    theirs = _greedy(ours, job.tokenizer, job.prompts)
     return check_parity(outputs, atol, decisions=[greedy_tokens(job.tokens, theirs, "prompt")],
                         what=f"{len(job.prompts)} prompts (encoder and first decoder step)",
                         extra={"prompts": len(job.prompts), "tokens_compared": sum(len(t) for t in job.tokens)})

@@ -1,7 +1,7 @@
 """Generation for prompting strategies: batched, sorted by length, and self-consistency sampling.
 
-:class:`PromptGenerator` wraps a seq2seq LM (torch, or ONNX Runtime through optimum's
-``ORTModelForSeq2SeqLM``, which has the same ``get_encoder`` / ``forward`` surface) or a causal LM,
+:class:`PromptGenerator` wraps a seq2seq LM (torch, or its ONNX export through
+:class:`dlhw.lm.ort.OrtSeq2Seq`, a :class:`dlhw.lm.generate.Seq2SeqRunner` like torch's) or a causal LM,
 and decodes with dlhw's one loop (:mod:`dlhw.lm.decoding`), not ``model.generate``: seq2seq through
 :func:`dlhw.lm.generate.seq2seq_loop`, causal through :class:`dlhw.lm.generate.ChatGenerator`.
 
@@ -164,7 +164,9 @@ class PromptGenerator:
     def _option_logprob(self, enc: dict[str, torch.Tensor], ids: list[int]) -> torch.Tensor:
         batch = enc["input_ids"].shape[0]
         target = torch.tensor([ids] * batch, device=self.device)  # (B, K)
-        if self.kind == "seq2seq":
+        if self.kind == "seq2seq" and hasattr(self.model, "teacher_logits"):  # ONNX Runtime
+            logits = self.model.teacher_logits(enc["input_ids"], enc["attention_mask"], target)  # (B, K, V)
+        elif self.kind == "seq2seq":
             logits = self.model(**enc, labels=target).logits  # (B, K, V)
         else:
             full = torch.cat([enc["input_ids"], target], dim=1)  # (B, S+K): left-padded prompt, then the option
@@ -187,8 +189,11 @@ def load_prompt_generator(model_path: str | Path, backend: str, device: str, bat
         raise ConfigError(f"--backend {backend}: the prompting family runs on torch or onnxruntime")
     if export_dir is None or not (Path(export_dir) / "export.json").is_file():
         raise ConfigError(f"{export_dir}: no ONNX export; make one with `dlhw export RUN --onnx`")
-    from optimum.onnxruntime import ORTModelForSeq2SeqLM
     from transformers import AutoTokenizer
 
-    model = ORTModelForSeq2SeqLM.from_pretrained(str(export_dir), use_cache=True)
+    from dlhw.backends import open_export
+    from dlhw.lm.ort import OrtSeq2Seq
+
+    export = open_export(export_dir, backend, device)
+    model = OrtSeq2Seq(export.export_dir, providers_for=export.providers_for)
     return PromptGenerator(model, AutoTokenizer.from_pretrained(str(export_dir)), "seq2seq", batch_size, progress)

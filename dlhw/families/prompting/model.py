@@ -90,10 +90,12 @@ def train_word_tokenizer(texts: list[str]) -> Any:
 def tiny_t5_config(cfg: TinyT5Config, vocab_size: int) -> Any:
     from transformers import T5Config
 
-    return T5Config(vocab_size=vocab_size, d_model=cfg.d_model, d_kv=cfg.d_kv, d_ff=cfg.d_ff,
-                    num_layers=cfg.num_layers, num_decoder_layers=cfg.num_layers, num_heads=cfg.num_heads,
-                    dropout_rate=0.0, feed_forward_proj="relu", tie_word_embeddings=True,
-                    pad_token_id=0, eos_token_id=1, decoder_start_token_id=0)
+    shape: dict[str, Any] = {"vocab_size": vocab_size, "d_model": cfg.d_model, "d_kv": cfg.d_kv, "d_ff": cfg.d_ff,
+                             "num_layers": cfg.num_layers, "num_decoder_layers": cfg.num_layers,
+                             "num_heads": cfg.num_heads, "dropout_rate": 0.0, "feed_forward_proj": "relu",
+                             "tie_word_embeddings": True, "pad_token_id": 0, "eos_token_id": 1,
+                             "decoder_start_token_id": 0}
+    return T5Config(**shape)
 
 
 def pretraining_example(rng: random.Random, pairs: list[tuple[str, str, str, str, str]],

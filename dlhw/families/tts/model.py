@@ -300,8 +300,9 @@ def load_run_bundle(run_dir: Path, device: str | torch.device = "cpu") -> TtsBun
     if not (model_dir / "config.json").is_file():
         raise DlhwError(f"{run_dir}: no model/ (not a finished tts run)")
     meta = json.loads((model_dir / SPEAKERS_FILE).read_text(encoding="utf-8"))
-    model = SpeechT5ForTextToSpeech.from_pretrained(model_dir).to(device).eval()
-    vocoder = SpeechT5HifiGan.from_pretrained(model_dir / VOCODER_DIR).to(device).eval()
+    model: Any = SpeechT5ForTextToSpeech.from_pretrained(model_dir)
+    vocoder: Any = SpeechT5HifiGan.from_pretrained(model_dir / VOCODER_DIR)
+    model, vocoder = model.to(device).eval(), vocoder.to(device).eval()
     return TtsBundle(SpeechT5Tokenizer.from_pretrained(model_dir), model, vocoder, meta["speakers"], meta["info"])
 
 

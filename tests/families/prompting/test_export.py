@@ -1,4 +1,4 @@
-"""Prompt runs export to ONNX (optimum seq2seq) with a parity check; ONNX Runtime answers as torch does."""
+"""Prompt runs export to ONNX (dlhw's seq2seq graphs) with a parity check; ONNX Runtime answers as torch does."""
 
 from __future__ import annotations
 
@@ -22,7 +22,15 @@ def test_export_checks_parity_and_the_onnxruntime_backend_gives_the_torch_answer
     assert code == 0, out
     export = bbh_run / "export" / "onnx"
     meta = json.loads((export / "export.json").read_text(encoding="utf-8"))
-    assert {"encoder_model", "decoder_model", "decoder_with_past_model"} <= set(meta["files"])
+    assert meta["files"] == {"encoder": "encoder_model.onnx", "decoder": "decoder_model.onnx"}
+    import onnx
+
+    encoder = onnx.load(str(export / "encoder_model.onnx"), load_external_data=False)
+    decoder = onnx.load(str(export / "decoder_model.onnx"), load_external_data=False)
+    layers = json.loads((export / "config.json").read_text())["num_decoder_layers"]
+    cross = [f"cross.{i}.{kind}" for i in range(layers) for kind in ("key", "value")]
+    assert [o.name for o in encoder.graph.output] == ["last_hidden_state", *cross]  # projected once per prompt
+    assert {i.name for i in decoder.graph.input} >= {"decoder_input_ids", *cross, "past_key_values.0.key"}
     assert meta["parity"]["max_abs_diff"]["logits"] < 1e-3 and "greedy tokens equal on 6/6 prompts" in out
     ort_run = tmp_path / "ort"
     code, out = run_cli("prompt", "bbh-sports", "--preset", "tiny", "--model", str(bbh_run), "--backend",

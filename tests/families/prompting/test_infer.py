@@ -39,7 +39,7 @@ def _random_t5() -> tuple[object, object]:
     tokenizer = train_word_tokenizer(sports_tasks.gazetteer_text() + _prompts(20) + _prompts(20, "answer-only"))
     config = tiny_t5_config(TinyT5Config(), len(tokenizer))
     config.initializer_factor = 3.0  # wider random weights: chains of many different words
-    torch.manual_seed(21)
+    torch.manual_seed(22)  # a draw with long, different greedy chains for every prompt
     return T5ForConditionalGeneration(config).eval(), tokenizer
 
 
