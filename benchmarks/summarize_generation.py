@@ -1,5 +1,5 @@
 """Summarizing articles: the seed's one-at-a-time ``generate`` loop vs dlhw's batched generation (torch)
-vs ONNX Runtime with KV cache.
+vs dlhw's ONNX export on ONNX Runtime vs ONNX Runtime GenAI's builder graph (a peer).
 
 A SmolLM2-360M-shaped Llama (hidden 960, 32 layers, 15 heads, 5 KV heads, MLP 2560, vocabulary 49,152;
 362M parameters, fp32) with random weights -- built from a config, nothing downloaded -- and a small
@@ -8,11 +8,16 @@ summarization prompt (:class:`dlhw.families.summarization.data.PromptBuilder`) a
 fixed number of new tokens (random weights never emit EOS, so every path does the same work):
 
 1. the seed's loop: ``model.generate(ids, max_new_tokens=N, do_sample=False)``, one article at a time;
-2. dlhw, torch: :class:`dlhw.families.summarization.infer.Summarizer` on ``ChatGenerator`` (left padding,
-   KV cache), batches of ``--batch``;
-3. dlhw, ONNX Runtime: the same, on the model exported by the chat exporter (``OrtChatGenerator``).
+2. dlhw, torch: ``ChatGenerator`` (the generator behind ``Summarizer``: length-sorted batches of
+   ``--batch``, left padding, KV cache, last-position logits at prefill);
+3. dlhw, ONNX Runtime: the same on dlhw's own export (:func:`dlhw.lm.export.export_decoder`,
+   ``OrtChatGenerator``);
+4. ONNX Runtime GenAI, where ``onnxruntime-genai`` (and ``onnx-ir``, which its builder needs) import:
+   its model builder's fp32 CPU graph of the same weights, the same length-sorted batches, right-padded
+   (it reads left padding wrongly), greedy. A peer to compare with, never a dependency of dlhw
+   (``pip install 'dlhw[bench]'``).
 
-Prints seconds, tokens/s and the ratios, and checks that the greedy tokens are equal across the three.
+Prints seconds, tokens/s and the ratios, and checks that the greedy tokens are equal to the seed's.
 
     python benchmarks/summarize_generation.py [--articles 32] [--new-tokens 48] [--batch 16] [--layers 32]
 """
@@ -20,7 +25,10 @@ Prints seconds, tokens/s and the ratios, and checks that the greedy tokens are e
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import os
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -62,10 +70,51 @@ def seed_loop(model, prompts: list[list[int]], new_tokens: int) -> list[list[int
 
 
 def batched(generator, prompts: list[list[int]], batch: int) -> list[list[int]]:
-    out = []
-    for i in range(0, len(prompts), batch):
-        out += [g.token_ids for g in generator.generate_ids(prompts[i:i + batch])]
+    generator.batch_size = batch  # length-sorted batches, answers in input order
+    return [g.token_ids for g in generator.generate_ids(prompts)]
+
+
+def genai_available() -> bool:
+    return all(importlib.util.find_spec(name) is not None for name in ("onnxruntime_genai", "onnx_ir"))
+
+
+def build_genai(model, tokenizer, root: Path) -> Path:
+    """ONNX Runtime GenAI's builder graph (fp32, CPU) of ``model``'s weights."""
+    source, out = root / "hf", root / "genai"
+    model.save_pretrained(source)
+    tokenizer.save_pretrained(source)
+    done = subprocess.run([sys.executable, "-m", "onnxruntime_genai.models.builder", "-i", str(source), "-o", str(out),
+                           "-p", "fp32", "-e", "cpu", "-c", str(root / "cache")], capture_output=True, text=True)
+    if done.returncode:
+        raise SystemExit(f"onnxruntime-genai builder failed:\n{done.stderr[-2000:]}")
     return out
+
+
+def genai_batched(model, prompts: list[list[int]], batch: int, new_tokens: int, pad_id: int) -> list[list[int]]:
+    """Greedy tokens from GenAI over the same length-sorted batches, right-padded, in input order."""
+    import numpy as np
+    import onnxruntime_genai as og
+
+    order = sorted(range(len(prompts)), key=lambda i: -len(prompts[i]))
+    out: dict[int, list[int]] = {}
+    for start in range(0, len(order), batch):
+        chunk = order[start:start + batch]
+        width = max(len(prompts[i]) for i in chunk)
+        ids = np.full((len(chunk), width), pad_id, dtype=np.int32)  # (B, T), pads on the right
+        for row, i in enumerate(chunk):
+            ids[row, :len(prompts[i])] = prompts[i]
+        params = og.GeneratorParams(model)
+        params.set_search_options(max_length=width + new_tokens, min_length=width + new_tokens, do_sample=False,
+                                  batch_size=len(chunk))
+        generator = og.Generator(model, params)
+        generator.append_tokens(ids)
+        rows: list[list[int]] = [[] for _ in chunk]
+        for _ in range(new_tokens):
+            generator.generate_next_token()
+            for row, token in enumerate(generator.get_next_tokens()):
+                rows[row].append(int(token))
+        out.update(zip(chunk, rows, strict=True))
+    return [out[i] for i in range(len(prompts))]
 
 
 def timed(fn, *args) -> tuple[float, list[list[int]]]:
@@ -81,6 +130,7 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=16)
     parser.add_argument("--layers", type=int, default=32, help="decoder layers (32 = SmolLM2-360M)")
     parser.add_argument("--no-ort", action="store_true")
+    parser.add_argument("--no-genai", action="store_true", help="leave out ONNX Runtime GenAI (the peer)")
     args = parser.parse_args()
     tokenizer = train_tiny_tokenizer(plain_text(1000), 768)
     model = smollm2_360m_shaped(tokenizer, args.layers)
@@ -106,15 +156,28 @@ def main() -> None:
             batched(ort_gen, prompts[:2], 2)  # warm-up
             ort_s, ort_tokens = timed(batched, ort_gen, prompts, args.batch)
         rows.append((f"dlhw onnxruntime + KV cache, batch {args.batch}", ort_s, ort_tokens))
+    if not args.no_genai and genai_available():
+        import onnxruntime_genai as og
+
+        with tempfile.TemporaryDirectory() as tmp:
+            genai = og.Model(str(build_genai(model, tokenizer, Path(tmp))))
+            genai_batched(genai, prompts[:2], 2, 2, tokenizer.pad_token_id)  # warm-up
+            genai_s, genai_tokens = timed(genai_batched, genai, prompts, args.batch, args.new_tokens,
+                                          tokenizer.pad_token_id)
+        rows.append((f"onnxruntime-genai fp32 (peer), batch {args.batch}", genai_s, genai_tokens))
     total = args.articles * args.new_tokens
     print(f"\nmachine: {cpu_model()}, {torch.get_num_threads()} threads; torch {torch.__version__}")
     print(f"SmolLM2-360M-shaped Llama, {args.layers} layers, {params / 1e6:.0f}M parameters, random weights, fp32; "
           f"{args.articles} articles of {min(map(len, prompts))}-{max(map(len, prompts))} prompt tokens, "
           f"{args.new_tokens} new tokens each" + (f"; ONNX export {export_s:.0f} s" if export_s else ""))
-    print(f"{'':44} {'seconds':>8} {'tokens/s':>9} {'vs seed':>8} {'tokens equal':>13}")
+    print(f"{'':48} {'seconds':>8} {'tokens/s':>9} {'vs seed':>8} {'tokens equal':>13}")
     for name, secs, tokens in rows:
         equal = sum(a == b for a, b in zip(loop_tokens, tokens, strict=True))
-        print(f"{name:44} {secs:8.2f} {total / secs:9.1f} {loop_s / secs:7.2f}x {equal:>8}/{len(prompts)}")
+        print(f"{name:48} {secs:8.2f} {total / secs:9.1f} {loop_s / secs:7.2f}x {equal:>8}/{len(prompts)}")
+    seconds = {name.split(",")[0]: secs for name, secs, _ in rows}
+    if "dlhw onnxruntime + KV cache" in seconds and "onnxruntime-genai fp32 (peer)" in seconds:
+        print(f"dlhw onnxruntime vs onnxruntime-genai: "
+              f"{seconds['onnxruntime-genai fp32 (peer)'] / seconds['dlhw onnxruntime + KV cache']:.2f}x")
 
 
 if __name__ == "__main__":

@@ -91,6 +91,23 @@ int8_option = click.option(
 """For the batch verbs of families with an int8 export (chat, ner, summarize)."""
 
 
+def _cuda_only(ctx: click.Context, param: click.Parameter, value: bool) -> bool:
+    if value:
+        import torch
+
+        if not torch.cuda.is_available():
+            raise click.BadParameter("static cache + torch.compile (CUDA graphs) runs on a CUDA GPU, and torch "
+                                     "sees none here; leave --compile out", ctx, param)
+    return value
+
+
+compile_option = click.option(
+    "--compile", "compile_", is_flag=True, callback=_cuda_only,
+    help="torch on CUDA: decode with a static KV cache and torch.compile (CUDA graphs); the first batch compiles.",
+)
+"""For the generation verbs (chat, summarize); refused before anything loads where there is no CUDA GPU."""
+
+
 def out_option(help: str = "Results file: .jsonl or .csv, one record per input. An existing file is continued, "
                "not overwritten.", *, required: bool = True) -> Callable[[F], F]:
     """``--out FILE``: where the verb writes its result records (``--output-dir`` is for run directories)."""

@@ -123,6 +123,11 @@ def model_forward(model: Any) -> CausalForward:
     return forward
 
 
+LENGTH_WINDOW = 8
+"""Batch verbs hand a generator this many batches at once, which it sorts by prompt length and
+splits (:func:`in_length_order`): little padding, a killed job loses at most one window."""
+
+
 def in_length_order(prompts: list[list[int]], batch_size: int | None,
                     run: Callable[[list[list[int]]], list[T]]) -> list[T]:
     """``run`` over batches of at most ``batch_size`` prompts of similar length (longest first, so a
@@ -227,10 +232,16 @@ class ChatGenerator:
     """Greedy (or sampled) answers from a causal LM (plain or peft-wrapped) and its chat template."""
 
     def __init__(self, model: Any, tokenizer: Any, max_new_tokens: int = 64, max_length: int = 4096,
-                 pick: Pick | None = None, batch_size: int | None = None):
+                 pick: Pick | None = None, batch_size: int | None = None, static_cache: bool = False,
+                 compile: bool = False):
         self.model = model.eval()
         self.batch_size = batch_size
         """Prompts per decoding batch: more prompts than this are sorted by length and split."""
+        self.static_cache = static_cache
+        """Decode into a preallocated ``StaticCache`` (fixed shapes: what ``torch.compile`` needs)."""
+        self.compiled: Any = None
+        if compile:
+            self.use_compile()
         self.tokenizer = tokenizer
         # a base model's tokenizer may have no chat template: it then generates from token ids only
         self.formatter = ChatFormatter(tokenizer, max_length) if tokenizer.chat_template is not None else None
@@ -242,6 +253,14 @@ class ChatGenerator:
     @property
     def device(self) -> torch.device:
         return next(self.model.parameters()).device
+
+    def use_compile(self) -> None:
+        """Decode steps through ``torch.compile(mode="reduce-overhead")`` over a static cache (CUDA only)."""
+        if self.device.type != "cuda":
+            raise ConfigError("--compile (static cache + torch.compile with CUDA graphs) runs on a CUDA GPU; "
+                              f"this model is on {self.device.type}: leave --compile out")
+        self.static_cache = True
+        self.compiled = torch.compile(self.model, mode="reduce-overhead", fullgraph=False)
 
     def left_pad(self, prompts: list[list[int]]) -> tuple[torch.Tensor, torch.Tensor]:
         ids, mask = left_pad(prompts, self.pad_id)
@@ -309,10 +328,31 @@ class ChatGenerator:
             n = self.model.peft_config[self.model.active_adapter].num_virtual_tokens
             mask = torch.cat([torch.ones((batch, n), dtype=mask.dtype, device=mask.device), mask], dim=1)
         width = next(iter(inputs.values())).shape[1]
-        rows = causal_loop(model_forward(model), inputs, mask, width, cache,
-                           self.max_new_tokens if max_new_tokens is None else max_new_tokens, self.stop_ids,
-                           self.pad_id, streamer, record, pick or self.pick, min_new_tokens)
+        new = self.max_new_tokens if max_new_tokens is None else max_new_tokens
+        forward = model_forward(model)
+        if self.static_cache:
+            forward, cache = self._static_forward(model, forward, mask.shape[1] + new, cache)
+        rows = causal_loop(forward, inputs, mask, width, cache, new, self.stop_ids, self.pad_id, streamer, record,
+                           pick or self.pick, min_new_tokens)
         return [to_generation(row, self.tokenizer, self.stop_ids) for row in rows]
+
+    def _static_forward(self, model: Any, eager: CausalForward, length: int, prefix: Any) -> tuple[CausalForward, Any]:
+        """A forward over a ``StaticCache`` of ``length`` slots: masks padded to it; decode steps (one
+        token) through the compiled model when ``compile`` is on, prefill eager."""
+        from transformers import StaticCache
+
+        if prefix is not None:
+            raise ConfigError("a static cache does not take a prefix-tuning prefix: decode it with the dynamic cache")
+        base = model.get_base_model() if hasattr(model, "get_base_model") else model
+        cache = StaticCache(config=base.config, max_cache_len=length)
+        compiled = model_forward(self.compiled) if self.compiled is not None else eager
+
+        def forward(step: dict[str, Any], mask: torch.Tensor, positions: torch.Tensor, past: Any) -> tuple[Any, Any]:
+            full = torch.nn.functional.pad(mask, (0, length - mask.shape[1]))  # (B, length): unwritten slots hidden
+            one = next(iter(step.values())).shape[1] == 1
+            return (compiled if one else eager)(step, full, positions, past)
+
+        return forward, cache
 
     def answer(self, prompts: list[str], system: str | None = None) -> list[Generation]:
         return self.generate([as_conversation(p, system) for p in prompts])

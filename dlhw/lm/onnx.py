@@ -34,6 +34,8 @@ from __future__ import annotations
 
 import inspect
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -152,6 +154,55 @@ class Seq2SeqDecoderGraph(nn.Module):
         return (out.logits, *cache_tensors(returned_cache(out).self_attention_cache))
 
 
+EXPORT_ATTENTION = "dlhw_grouped"
+"""The attention the decoder graph is traced with (:func:`grouped_attention`)."""
+
+
+def grouped_attention(module: nn.Module, query: Tensor, key: Tensor, value: Tensor, attention_mask: Tensor | None,
+                      dropout: float = 0.0, scaling: float | None = None, softcap: float | None = None,
+                      **kwargs: Any) -> tuple[Tensor, None]:
+    """Attention with grouped key/value heads, never copying the keys and values per query head.
+
+    The query heads sharing a key/value head are stacked along the sequence axis, so one matrix
+    product per key/value head serves the whole group (``repeat_kv`` would expand the cache
+    ``heads / kv_heads`` times at every step). Same result as the model's eager attention: scale,
+    optional tanh soft-capping (Gemma-2), the additive mask, softmax in fp32.
+    """
+    batch, heads, length, dim = query.shape  # (B, H, T, d)
+    kv_heads = key.shape[1]
+    groups = heads // kv_heads
+    q = query.reshape(batch, kv_heads, groups * length, dim)  # (B, kv, g*T, d): head kv_i * g + j
+    scores = torch.matmul(q, key.transpose(2, 3)) * (dim ** -0.5 if scaling is None else scaling)  # (B, kv, g*T, S)
+    if softcap:
+        scores = torch.tanh(scores / softcap) * softcap
+    scores = scores.view(batch, kv_heads, groups, length, -1)  # (B, kv, g, T, S)
+    if attention_mask is not None:
+        scores = scores + attention_mask[:, :, None, :, : key.shape[2]]  # (B, 1, 1, T, S)
+    probs = torch.softmax(scores.float(), dim=-1).to(query.dtype).view(batch, kv_heads, groups * length, -1)
+    out = torch.matmul(probs, value)  # (B, kv, g*T, d)
+    return out.view(batch, heads, length, dim).transpose(1, 2).contiguous(), None  # (B, T, H, d)
+
+
+@contextmanager
+def traced_attention(model: Any) -> Iterator[None]:
+    """``model`` runs :func:`grouped_attention` (with eager's additive masks) inside the block; models
+    that cannot switch their attention keep their own."""
+    from transformers import AttentionInterface
+    from transformers.masking_utils import AttentionMaskInterface, eager_mask
+
+    AttentionInterface.register(EXPORT_ATTENTION, grouped_attention)
+    AttentionMaskInterface.register(EXPORT_ATTENTION, eager_mask)
+    before = model.config._attn_implementation
+    switch = getattr(model, "_can_set_attn_implementation", lambda: False)()
+    if switch:
+        model.set_attn_implementation(EXPORT_ATTENTION)
+    try:
+        yield
+    finally:
+        if switch:
+            model.set_attn_implementation(before)
+
+
 def _axes(names: list[str], axes: dict[int, str]) -> dict[str, dict[int, str]]:
     return {name: dict(axes) for name in names}
 
@@ -195,8 +246,9 @@ def export_decoder_graph(model: Any, path: Path, opset: int) -> None:
     axes = {"input_ids": {0: "batch", 1: "new"}, "attention_mask": {0: "batch", 1: "total"},
             "position_ids": {0: "batch", 1: "new"}, "logits_index": {0: "kept"}, "logits": {0: "batch", 1: "kept"},
             **_axes(pasts, {0: "batch", 2: "past"}), **_axes(presents, {0: "batch", 2: "total"})}
-    _export(DecoderGraph(model, layers), (ids, mask, positions, index, *past), path,
-            [*DECODER_INPUTS, *pasts], ["logits", *presents], axes, opset)
+    with traced_attention(model):
+        _export(DecoderGraph(model, layers), (ids, mask, positions, index, *past), path,
+                [*DECODER_INPUTS, *pasts], ["logits", *presents], axes, opset)
 
 
 def export_seq2seq_graphs(model: Any, out_dir: Path, opset: int) -> dict[str, str]:

@@ -11,6 +11,7 @@ import click
 from dlhw.core.options import (
     backend_option,
     batch_size_option,
+    compile_option,
     device_option,
     int8_option,
     model_option,
@@ -31,13 +32,14 @@ from dlhw.core.options import (
 @backend_option()
 @device_option
 @int8_option
+@compile_option
 @batch_size_option(8, "Prompts generated together (left padding).")
 @click.option("--max-new-tokens", type=click.IntRange(min=1), default=128, show_default=True)
 @click.option("--system", default=None, help="A system message put before every prompt.")
 @shard_option
 @click.pass_context
 def chat_cmd(ctx: click.Context, run: str | None, model_path: str | None, prompts: str | None, out: str | None,
-             backend: str, device: str, int8: bool, batch_size: int, max_new_tokens: int, system: str | None,
+             backend: str, device: str, int8: bool, compile_: bool, batch_size: int, max_new_tokens: int, system: str | None,
              shard: str | None) -> None:
     """Talk to the fine-tuned model of a chat run, or of an export directory (greedy decoding).
 
@@ -62,20 +64,32 @@ def chat_cmd(ctx: click.Context, run: str | None, model_path: str | None, prompt
     if run is not None and model_path is not None:
         raise ConfigError(f"the run is given twice ({run} and --model {model_path}); give --model RUN only")
     model = run if run is not None else model_path
+    if compile_ and backend != "torch":
+        raise ConfigError(f"--compile is for --backend torch; --backend {backend} on CUDA already keeps the KV cache "
+                          "on the device (IO binding)")
     if model is None:
         raise ConfigError("give the chat run: --model RUN (a run directory or an export directory)")
     if (prompts is None) != (out is None):
         raise ConfigError("--prompts and --out go together (batch mode); give both or neither")
     if prompts is None:
-        _interactive(open_predictor(model, backend, device, max_new_tokens, int8, system).generator, system)
+        generator = open_predictor(model, backend, device, max_new_tokens, int8, system).generator
+        if compile_:
+            generator.use_compile()
+        _interactive(generator, system)
         return
     from dlhw.batch.runner import check_out, parse_shard, predict_into
     from dlhw.families.chat.infer import read_prompts
 
     shard_spec, target = parse_shard(shard), check_out(Path(out))  # type: ignore[arg-type]
     items = {item.key: item for item in read_prompts(Path(prompts))}  # usage errors first, then the model
-    summary, lines = predict_into(target, open_predictor(model, backend, device, max_new_tokens, int8, system), items,
-                                  batch_size, shard=shard_spec, desc="answering", unit="prompt", noun="prompts")
+    from dlhw.lm.generate import LENGTH_WINDOW
+
+    predictor = open_predictor(model, backend, device, max_new_tokens, int8, system)
+    predictor.generator.batch_size = batch_size  # windows of prompts, decoded in batches of similar length
+    if compile_:
+        predictor.generator.use_compile()
+    summary, lines = predict_into(target, predictor, items, batch_size * LENGTH_WINDOW, shard=shard_spec,
+                                  desc="answering", unit="prompt", noun="prompts")
     for line in lines:
         click.echo(line, err=True)
     ctx.exit(summary.exit_code)

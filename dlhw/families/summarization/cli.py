@@ -10,6 +10,7 @@ from dlhw.core.inputs import TEXT_EXTENSIONS, InputItem, convert_values, read_al
 from dlhw.core.options import (
     backend_option,
     batch_size_option,
+    compile_option,
     device_option,
     int8_option,
     model_option,
@@ -41,6 +42,7 @@ def read_documents(files: list[Path]) -> list[InputItem]:
 @backend_option()
 @device_option
 @int8_option
+@compile_option
 @batch_size_option(8, "Documents summarized together (left padding, KV cache).")
 @click.option("--shots", type=click.IntRange(min=0), default=0, show_default=True,
               help="Examples put before each document (a run draws them from its train split).")
@@ -58,7 +60,7 @@ def read_documents(files: list[Path]) -> list[InputItem]:
 @shard_option
 @click.pass_context
 def summarize_cmd(ctx: click.Context, inputs: tuple[str, ...], model_path: str, out: str, backend: str, device: str,
-                  int8: bool, batch_size: int, shots: int, shots_from: str | None, kind: str,
+                  int8: bool, compile_: bool, batch_size: int, shots: int, shots_from: str | None, kind: str,
                   max_new_tokens: int | None, sample: bool, temperature: float, top_p: float, top_k: int, seed: int,
                   shard: str | None) -> None:
     """Summarize documents: .txt files (one document each), .jsonl files (an article / dialogue /
@@ -83,12 +85,22 @@ def summarize_cmd(ctx: click.Context, inputs: tuple[str, ...], model_path: str, 
     from dlhw.families.summarization.infer import open_predictor
     from dlhw.lm.sampling import sampler
 
+    if compile_ and backend != "torch":
+        from dlhw.errors import ConfigError
+
+        raise ConfigError(f"--compile is for --backend torch; --backend {backend} on CUDA already keeps the KV cache "
+                          "on the device (IO binding)")
     shard_spec, target = parse_shard(shard), check_out(Path(out))  # usage errors first, then the model
     documents = {item.key: item for item in read_documents(expand_inputs(inputs, TEXT_EXTENSIONS))}
     pick = sampler(temperature, top_p, top_k, seed) if sample else None
+    from dlhw.lm.generate import LENGTH_WINDOW
+
     predictor = open_predictor(model_path, backend, device, shots, shots_from, kind, max_new_tokens, int8, pick)
-    summary, lines = predict_into(target, predictor, documents, batch_size, shard=shard_spec, desc="summarizing",
-                                  unit="doc", noun="documents")
+    predictor.summarizer.generator.batch_size = batch_size  # windows of documents, decoded by similar length
+    if compile_:
+        predictor.summarizer.generator.use_compile()
+    summary, lines = predict_into(target, predictor, documents, batch_size * LENGTH_WINDOW, shard=shard_spec,
+                                  desc="summarizing", unit="doc", noun="documents")
     for line in lines:
         click.echo(line, err=True)
     ctx.exit(summary.exit_code)

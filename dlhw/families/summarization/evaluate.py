@@ -25,9 +25,17 @@ BASE_DIR = "base_model"
 
 
 def summarize_all(summarizer: Summarizer, examples: list[SummaryExample], batch_size: int, desc: str) -> list[Any]:
+    """Summaries in the order of ``examples``: windows of :data:`~dlhw.lm.generate.LENGTH_WINDOW` batches,
+    each decoded in batches of similar prompt length."""
+    from dlhw.lm.generate import LENGTH_WINDOW
+
+    summarizer.generator.batch_size = batch_size
+    window = batch_size * LENGTH_WINDOW
     out = []
-    for i in tqdm(range(0, len(examples), batch_size), desc=desc, unit="batch"):
-        out += summarizer.summarize([e.document for e in examples[i:i + batch_size]])
+    with tqdm(total=len(examples), desc=desc, unit="doc") as bar:
+        for i in range(0, len(examples), window):
+            out += summarizer.summarize([e.document for e in examples[i:i + window]])
+            bar.update(len(examples[i:i + window]))
     return out
 
 
