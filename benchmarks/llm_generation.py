@@ -1,4 +1,4 @@
-"""Chat generation: per-prompt loop vs batched torch, and ONNX Runtime (KV cache) vs torch eager.
+"""Chat generation: per-prompt loop vs batched torch vs dlhw's ONNX export on ONNX Runtime vs ONNX Runtime GenAI.
 
 A SmolLM2-360M-shaped Llama (hidden 960, 32 layers, 15 heads, 5 KV heads, MLP 2560, vocabulary
 49,152; 362M parameters) with random weights -- built from a config, nothing downloaded -- and
@@ -6,11 +6,15 @@ a small byte-level BPE tokenizer with a chat template. The same Persian prompts 
 lengths) are answered greedily, ``--new-tokens`` each:
 
 1. torch, one prompt at a time (the seed's loop);
-2. torch, batches of 8 with left padding (dlhw's ``ChatGenerator``);
-3. ONNX Runtime, batches of 8, the model exported by dlhw's chat exporter (optimum-onnx decoder
-   with KV cache) and decoded by the same loop (``OrtChatGenerator``).
+2. torch eager, batches of 8 (dlhw's ``ChatGenerator``: length-sorted batches, left padding, KV cache,
+   last-position logits at prefill);
+3. ONNX Runtime, batches of 8, dlhw's own export (:func:`dlhw.lm.export.export_decoder`) decoded by the
+   same loop (``OrtChatGenerator``); on the CPU also its ``--int8`` copy, for the record (int8
+   weights change greedy tokens, so it is not compared as the same output);
+4. ONNX Runtime GenAI's builder graph of the same weights, same batches (:mod:`genai_peer`), where it
+   imports -- a peer, not a dependency.
 
-Prints tokens/s and the ratios, and checks that every answer's tokens are equal across the three.
+Prints tokens/s and the ratios, and checks that every answer's tokens are equal to the loop's.
 
     python benchmarks/llm_generation.py [--prompts 16] [--new-tokens 32] [--device cpu|cuda]
 """
@@ -27,7 +31,10 @@ import torch
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
+from genai_peer import build_genai, genai_available, genai_batched  # noqa: E402
+
 from dlhw.backends import choose_providers  # noqa: E402
+from dlhw.backends.quantize import quantize_int8  # noqa: E402
 from dlhw.cli.env_cmd import cpu_model  # noqa: E402
 from dlhw.families.chat.persian_tasks import make_examples, plain_text  # noqa: E402
 from dlhw.lm.export import export_decoder  # noqa: E402
@@ -50,12 +57,11 @@ def smollm2_360m_shaped(tokenizer) -> torch.nn.Module:
     return LlamaForCausalLM(config).eval()
 
 
-def timed(generate, prompts, batch: int) -> tuple[float, list[list[int]]]:
-    generate(prompts[:batch])  # warm-up
+def timed(generator, prompts, batch: int) -> tuple[float, list[list[int]]]:
+    generator.batch_size = batch  # length-sorted batches, answers in input order
+    generator.generate(prompts[:batch])  # warm-up
     start = time.perf_counter()
-    tokens = []
-    for i in range(0, len(prompts), batch):
-        tokens += [g.token_ids for g in generate(prompts[i:i + batch])]
+    tokens = [g.token_ids for g in generator.generate(prompts)]
     return time.perf_counter() - start, tokens
 
 
@@ -64,7 +70,8 @@ def main() -> None:
     parser.add_argument("--prompts", type=int, default=16)
     parser.add_argument("--new-tokens", type=int, default=32)
     parser.add_argument("--device", default="cpu")
-    parser.add_argument("--no-ort", action="store_true", help="torch only (where optimum-onnx is not installed)")
+    parser.add_argument("--no-ort", action="store_true", help="torch only")
+    parser.add_argument("--no-genai", action="store_true", help="leave out ONNX Runtime GenAI (the peer)")
     args = parser.parse_args()
     tokenizer = train_tiny_tokenizer(plain_text(1000), 768)
     model = smollm2_360m_shaped(tokenizer).to(args.device)
@@ -74,11 +81,22 @@ def main() -> None:
     torch_gen.stop_ids = [-1]  # random weights: always generate the full length, so every run does equal work
     lengths = [len(torch_gen.formatter.prompt_ids(p)) for p in prompts]
     with torch.inference_mode():
-        loop_s, loop_tokens = timed(torch_gen.generate, prompts, 1)
-        batch_s, batch_tokens = timed(torch_gen.generate, prompts, BATCH)
-    ort_s, ort_tokens, export_s = None, None, 0.0
+        loop_s, loop_tokens = timed(torch_gen, prompts, 1)
+        batch_s, batch_tokens = timed(torch_gen, prompts, BATCH)
+    ort_s, ort_tokens, export_s, int8 = None, None, 0.0, None
     if not args.no_ort:
-        ort_s, ort_tokens, export_s = run_ort(model, tokenizer, prompts, args)
+        ort_s, ort_tokens, export_s, int8 = run_ort(model, tokenizer, prompts, args)
+    genai_s, genai_tokens = None, None
+    if not args.no_genai and args.device == "cpu" and genai_available():
+        import onnxruntime_genai as og
+
+        ids = [torch_gen.formatter.prompt_ids(p) for p in prompts]
+        with tempfile.TemporaryDirectory() as tmp:
+            genai = og.Model(str(build_genai(model, tokenizer, Path(tmp))))
+            genai_batched(genai, ids[:2], 2, 2, tokenizer.pad_token_id)  # warm-up
+            start = time.perf_counter()
+            genai_tokens = genai_batched(genai, ids, BATCH, args.new_tokens, tokenizer.pad_token_id)
+            genai_s = time.perf_counter() - start
     total = args.prompts * args.new_tokens
     where = torch.cuda.get_device_name() if args.device == "cuda" else f"{cpu_model()}, {torch.get_num_threads()} threads"
     print(f"\nmachine: {where}; torch {torch.__version__}; device {args.device}")
@@ -88,19 +106,30 @@ def main() -> None:
     print(f"{'':34} {'seconds':>8} {'tokens/s':>9} {'vs loop':>8}")
     rows = [("torch, one prompt at a time", loop_s), (f"torch, batch {BATCH} (left padding)", batch_s)]
     if ort_s:
-        rows.append((f"onnxruntime + KV cache, batch {BATCH}", ort_s))
+        rows.append((f"dlhw onnxruntime, batch {BATCH}", ort_s))
+    if genai_s:
+        rows.append((f"onnxruntime-genai (peer), batch {BATCH}", genai_s))
+    if int8:
+        rows.append((f"dlhw onnxruntime int8, batch {BATCH}", int8[0]))
     for name, secs in rows:
         print(f"{name:34} {secs:8.2f} {total / secs:9.1f} {loop_s / secs:7.2f}x")
     print(f"batched torch vs loop: {loop_s / batch_s:.2f}x" + (
-        f"; ORT vs torch eager (both batch {BATCH}): {batch_s / ort_s:.2f}x" if ort_s else ""))
+        f"; dlhw ORT vs torch eager (both batch {BATCH}): {batch_s / ort_s:.2f}x" if ort_s else "") + (
+        f"; dlhw ORT vs onnxruntime-genai: {genai_s / ort_s:.2f}x" if ort_s and genai_s else ""))
     same_batch = sum(a == b for a, b in zip(loop_tokens, batch_tokens, strict=True))
     line = f"greedy tokens equal to the loop's: batched torch {same_batch}/{len(prompts)}"
     if ort_tokens is not None:
-        line += f", ORT {sum(a == b for a, b in zip(loop_tokens, ort_tokens, strict=True))}/{len(prompts)}"
+        line += f", dlhw ORT {sum(a == b for a, b in zip(loop_tokens, ort_tokens, strict=True))}/{len(prompts)}"
+    if genai_tokens is not None:
+        line += f", GenAI {sum(a == b for a, b in zip(loop_tokens, genai_tokens, strict=True))}/{len(prompts)}"
+    if int8:
+        line += (f", int8 {sum(a == b for a, b in zip(loop_tokens, int8[1], strict=True))}/{len(prompts)} "
+                 f"(int8 weights change tokens; dlhw ORT int8 vs torch eager: {batch_s / int8[0]:.2f}x)")
     print(line)
 
 
-def run_ort(model, tokenizer, prompts, args) -> tuple[float, list[list[int]], float]:
+def run_ort(model, tokenizer, prompts, args) -> tuple[float, list[list[int]], float, tuple | None]:
+    """dlhw's export on ONNX Runtime (fp32), and on the CPU its int8 copy (``--int8``) for the record."""
     with tempfile.TemporaryDirectory() as tmp:
         start = time.perf_counter()
         export_decoder(model.cpu(), tokenizer, Path(tmp), 18, 512, stop_token_ids(model, tokenizer))
@@ -108,8 +137,15 @@ def run_ort(model, tokenizer, prompts, args) -> tuple[float, list[list[int]], fl
         providers = choose_providers("onnxruntime", args.device)
         ort_gen = OrtChatGenerator(Path(tmp), providers, max_new_tokens=args.new_tokens)
         ort_gen.stop_ids = [-1]
-        ort_s, ort_tokens = timed(ort_gen.generate, prompts, BATCH)
-    return ort_s, ort_tokens, export_s
+        ort_s, ort_tokens = timed(ort_gen, prompts, BATCH)
+        int8 = None
+        if args.device == "cpu":
+            quantize_int8(Path(tmp) / "model.onnx", Path(tmp) / "model.int8.onnx")
+            int8_gen = OrtChatGenerator(Path(tmp), providers, max_new_tokens=args.new_tokens,
+                                        model_file="model.int8.onnx")
+            int8_gen.stop_ids = [-1]
+            int8 = timed(int8_gen, prompts, BATCH)
+    return ort_s, ort_tokens, export_s, int8
 
 
 if __name__ == "__main__":

@@ -25,10 +25,7 @@ Prints seconds, tokens/s and the ratios, and checks that the greedy tokens are e
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import os
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -36,6 +33,8 @@ from pathlib import Path
 import torch
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+from genai_peer import build_genai, genai_available, genai_batched  # noqa: E402
 
 from dlhw.cli.env_cmd import cpu_model  # noqa: E402
 from dlhw.families.summarization.data import PromptBuilder  # noqa: E402
@@ -72,49 +71,6 @@ def seed_loop(model, prompts: list[list[int]], new_tokens: int) -> list[list[int
 def batched(generator, prompts: list[list[int]], batch: int) -> list[list[int]]:
     generator.batch_size = batch  # length-sorted batches, answers in input order
     return [g.token_ids for g in generator.generate_ids(prompts)]
-
-
-def genai_available() -> bool:
-    return all(importlib.util.find_spec(name) is not None for name in ("onnxruntime_genai", "onnx_ir"))
-
-
-def build_genai(model, tokenizer, root: Path) -> Path:
-    """ONNX Runtime GenAI's builder graph (fp32, CPU) of ``model``'s weights."""
-    source, out = root / "hf", root / "genai"
-    model.save_pretrained(source)
-    tokenizer.save_pretrained(source)
-    done = subprocess.run([sys.executable, "-m", "onnxruntime_genai.models.builder", "-i", str(source), "-o", str(out),
-                           "-p", "fp32", "-e", "cpu", "-c", str(root / "cache")], capture_output=True, text=True)
-    if done.returncode:
-        raise SystemExit(f"onnxruntime-genai builder failed:\n{done.stderr[-2000:]}")
-    return out
-
-
-def genai_batched(model, prompts: list[list[int]], batch: int, new_tokens: int, pad_id: int) -> list[list[int]]:
-    """Greedy tokens from GenAI over the same length-sorted batches, right-padded, in input order."""
-    import numpy as np
-    import onnxruntime_genai as og
-
-    order = sorted(range(len(prompts)), key=lambda i: -len(prompts[i]))
-    out: dict[int, list[int]] = {}
-    for start in range(0, len(order), batch):
-        chunk = order[start:start + batch]
-        width = max(len(prompts[i]) for i in chunk)
-        ids = np.full((len(chunk), width), pad_id, dtype=np.int32)  # (B, T), pads on the right
-        for row, i in enumerate(chunk):
-            ids[row, :len(prompts[i])] = prompts[i]
-        params = og.GeneratorParams(model)
-        params.set_search_options(max_length=width + new_tokens, min_length=width + new_tokens, do_sample=False,
-                                  batch_size=len(chunk))
-        generator = og.Generator(model, params)
-        generator.append_tokens(ids)
-        rows: list[list[int]] = [[] for _ in chunk]
-        for _ in range(new_tokens):
-            generator.generate_next_token()
-            for row, token in enumerate(generator.get_next_tokens()):
-                rows[row].append(int(token))
-        out.update(zip(chunk, rows, strict=True))
-    return [out[i] for i in range(len(prompts))]
 
 
 def timed(fn, *args) -> tuple[float, list[list[int]]]:

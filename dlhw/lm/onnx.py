@@ -26,8 +26,9 @@ The cross-attention keys and values are projected once, in the encoder graph, an
 only reads them: a decoding step costs no work that depends on the prompt's length beyond attention.
 
 Graphs are traced in fp32 with ``torch.onnx.export`` (the TorchScript exporter, dynamic batch,
-sequence and past axes). A graph whose weights exceed :data:`EXTERNAL_DATA_BYTES` is saved with its
-weights in ``<name>.data`` beside it (ONNX's protobuf limit is 2 GB).
+sequence and past axes). A graph whose weights exceed :data:`dlhw.backends.quantize.EXTERNAL_DATA_BYTES`
+is saved with its weights in ``<name>.data`` beside it (ONNX's protobuf limit is 2 GB), and its int8
+copy likewise.
 """
 
 from __future__ import annotations
@@ -41,9 +42,6 @@ from typing import Any
 
 import torch
 from torch import Tensor, nn
-
-EXTERNAL_DATA_BYTES = 1_800_000_000
-"""Above this many bytes of weights a graph is written with external data (protobuf stops at 2 GB)."""
 
 DECODER_INPUTS = ("input_ids", "attention_mask", "position_ids", "logits_index")
 SEQ2SEQ_DECODER_INPUTS = ("decoder_input_ids", "encoder_attention_mask", "encoder_hidden_states")
@@ -209,10 +207,12 @@ def _axes(names: list[str], axes: dict[int, str]) -> dict[str, dict[int, str]]:
 
 def _export(module: nn.Module, args: tuple[Tensor, ...], path: Path, inputs: list[str], outputs: list[str],
             axes: dict[str, dict[int, str]], opset: int) -> None:
-    """Trace ``module`` to ``path``; weights over :data:`EXTERNAL_DATA_BYTES` go to ``path.name + '.data'``."""
+    """Trace ``module`` to ``path``; weights over ``EXTERNAL_DATA_BYTES`` go to ``path.name + '.data'``."""
     import tempfile
 
     import onnx
+
+    from dlhw.backends import quantize
 
     def trace(target: Path) -> None:
         with warnings.catch_warnings(), torch.no_grad():
@@ -221,7 +221,7 @@ def _export(module: nn.Module, args: tuple[Tensor, ...], path: Path, inputs: lis
                               dynamic_axes=axes, opset_version=opset, do_constant_folding=True, dynamo=False)
 
     size = sum(p.numel() * p.element_size() for p in module.parameters())
-    if size <= EXTERNAL_DATA_BYTES:
+    if size <= quantize.EXTERNAL_DATA_BYTES:
         trace(path)
         return
     with tempfile.TemporaryDirectory(dir=path.parent) as tmp:  # the tracer may write one file per tensor

@@ -111,19 +111,25 @@ def test_io_binding_keeps_the_cache_as_ort_values_and_decodes_the_same_tokens(tm
     assert _greedy(bound) == _greedy(plain)
 
 
-def test_large_graphs_keep_their_weights_in_one_external_data_file(tmp_path, monkeypatch):
-    import dlhw.lm.onnx as lm_onnx
+def test_large_graphs_keep_their_weights_in_one_external_data_file_also_in_int8(tmp_path, monkeypatch):
+    from dlhw.backends import quantize
     from dlhw.lm.ort import OrtChatGenerator
 
     tokenizer = _tokenizer()
     model = _decoder("llama", tokenizer)
     small = _greedy(OrtChatGenerator(_export(model, tokenizer, tmp_path / "small")))
-    monkeypatch.setattr(lm_onnx, "EXTERNAL_DATA_BYTES", 1000)  # as a model over 2 GB would be
+    monkeypatch.setattr(quantize, "EXTERNAL_DATA_BYTES", 1000)  # as a model over 2 GB would be
     out = _export(model, tokenizer, tmp_path / "large")
     assert (out / "model.onnx.data").stat().st_size > 100_000
     assert (out / "model.onnx").stat().st_size < 200_000  # the graph without its weights
     assert sorted(p.name for p in out.iterdir() if "onnx" in p.name) == ["model.onnx", "model.onnx.data"]
     assert _greedy(OrtChatGenerator(out)) == small
+
+    quantize.quantize_int8(out / "model.onnx", out / "model.int8.onnx")
+    assert quantize.has_external_data(out / "model.int8.onnx")
+    assert sorted(p.name for p in out.iterdir() if "int8" in p.name) == ["model.int8.onnx", "model.int8.onnx.data"]
+    int8 = OrtChatGenerator(out, model_file="model.int8.onnx")
+    assert len(_greedy(int8)) == len(PROMPTS)  # ONNX Runtime loads the graph and its data file and decodes
 
 
 def test_t5_graphs_project_cross_attention_once_and_decode_the_torch_tokens(tmp_path):

@@ -62,13 +62,12 @@ def check_chat_export(job: ChatExport, out_dir: Path, meta: dict[str, Any], atol
 def quantize_chat_export(job: ChatExport, out_dir: Path, force: bool = False) -> dict[str, Any]:
     """``model.int8.onnx`` (dynamic int8 weights) and the test perplexity before and after (no quality
     gate: ``force`` changes nothing)."""
-    from onnxruntime.quantization import QuantType, quantize_dynamic
-
+    from dlhw.backends.quantize import quantize_int8
     from dlhw.families.chat.data import prepare_conversations
     from dlhw.lm.ort import OrtChatGenerator
     from dlhw.lm.template import ChatFormatter
 
-    quantize_dynamic(str(out_dir / "model.onnx"), str(out_dir / "model.int8.onnx"), weight_type=QuantType.QInt8)
+    quantize_int8(out_dir / "model.onnx", out_dir / "model.int8.onnx")
     loaded = job.loaded
     splits = prepare_conversations(loaded.config.data, loaded.config.seed)
     test = ChatFormatter(loaded.tokenizer, loaded.config.data.max_length).encode_all(splits.test)

@@ -117,9 +117,9 @@ def check_ner_export(job: NerExport, out_dir: Path, meta: dict[str, Any], atol: 
 
 def quantize_weights(source: Path, target: Path) -> None:
     """Dynamic int8 quantization of the weights (activations quantized at run time)."""
-    from onnxruntime.quantization import QuantType, quantize_dynamic
+    from dlhw.backends.quantize import quantize_int8
 
-    quantize_dynamic(str(source), str(target), weight_type=QuantType.QInt8)
+    quantize_int8(source, target)
 
 
 def quantize_ner_export(job: NerExport, out_dir: Path, force: bool = False) -> dict[str, Any]:

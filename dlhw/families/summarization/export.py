@@ -79,14 +79,13 @@ def check_summarizer_export(job: SummarizerExport, out_dir: Path, meta: dict[str
 def quantize_summarizer_export(job: SummarizerExport, out_dir: Path, force: bool = False) -> dict[str, Any]:
     """``model.int8.onnx`` (dynamic int8 weights) and ROUGE on the test split before and after (no
     quality gate: ``force`` changes nothing)."""
-    from onnxruntime.quantization import QuantType, quantize_dynamic
-
+    from dlhw.backends.quantize import quantize_int8
     from dlhw.families.summarization.data import prepare_summaries
     from dlhw.families.summarization.infer import Summarizer
     from dlhw.families.summarization.rouge import corpus_rouge
     from dlhw.lm.ort import OrtChatGenerator
 
-    quantize_dynamic(str(out_dir / "model.onnx"), str(out_dir / "model.int8.onnx"), weight_type=QuantType.QInt8)
+    quantize_int8(out_dir / "model.onnx", out_dir / "model.int8.onnx")
     config = job.loaded.config
     test = prepare_summaries(config.data, config.seed).test
     scores = {}
