@@ -129,8 +129,8 @@ def decode_batch(graphs: Any, ids: Tensor, mask: Tensor, speakers: Tensor, s: De
                  record: list[tuple[Tensor, Tensor]] | None = None) -> list[Speech]:
     """Greedy autoregressive decoding of a padded batch, each item stopping on its own.
 
-    ``record`` (parity checks) receives every step's ``(spectrum, stop)`` of the full batch
-    while no item has left it.
+    ``record`` (parity checks) receives every step's ``(spectrum, stop)`` of the items still in the
+    batch (both backends drop the same items at the same steps, or the stop-step check fails first).
     """
     memory = graphs.encode(ids, mask)  # (B, S, H)
     batch = ids.shape[0]
@@ -147,8 +147,8 @@ def decode_batch(graphs: Any, ids: Tensor, mask: Tensor, speakers: Tensor, s: De
         masks = torch.bernoulli(torch.full((s.prenet_layers, s.prenet_units), s.prenet_dropout), generator=generator)
         spectrum, stop, past = graphs.step(frame, t, masks, spk, memory, memory_mask, past)
         spectrum, stop = spectrum.cpu(), stop.cpu()
-        if record is not None and len(active) == batch:
-            record.append((spectrum.clone(), stop.clone()))
+        if record is not None:
+            record.append((spectrum.clone(), stop.clone()))  # (B', r, M), (B', r)
         keep = []
         for row, item in enumerate(active):
             frames[item].append(spectrum[row])  # (r, M)

@@ -88,14 +88,16 @@ def test_killed_summarize_job_resumes_without_gaps_or_duplicates(summarization_r
     reference = tmp_path / "reference.jsonl"
     assert run_cli("summarize", str(folder), "--model", str(run), "--out", str(reference), "--batch-size", "2")[0] == 1
     out = tmp_path / "resumed.jsonl"
+    # --batch-size 1: the runner hands the generator windows of LENGTH_WINDOW (8) documents, which it decodes
+    # sorted by length; each window is written as soon as it is done
     command = [sys.executable, "-m", "dlhw", "summarize", str(folder), "--model", str(run), "--out", str(out),
-               "--batch-size", "2"]
-    killed = subprocess.run(command, env={**os.environ, "DLHW_FAULT": "kill-after-batch:2"}, capture_output=True,
+               "--batch-size", "1"]
+    killed = subprocess.run(command, env={**os.environ, "DLHW_FAULT": "kill-after-batch:1"}, capture_output=True,
                             text=True)
     assert killed.returncode == -9, killed.stderr
-    assert len(_records(out)) == 4  # two batches of two were written before the kill
+    assert len(_records(out)) == 8  # the first window was written before the kill
     resumed = subprocess.run(command, capture_output=True, text=True)
-    assert resumed.returncode == 1 and "4 skipped" in resumed.stderr
+    assert resumed.returncode == 1 and "8 skipped" in resumed.stderr
     assert _records(out) == _records(reference)
 
 
