@@ -4,13 +4,18 @@
 |-------------|-----------------------------------|------------------------------------------------------------|
 | rnn         | h, c (L, B, H)                    | tokens, h, c -> logits, h_out, c_out                       |
 | attention   | h, c, annotations, projected      | tokens, h, c, annotations, projected -> logits, h_out, c_out, alpha |
-| transformer | memory (B, P, D)                  | memory, prefix (B, L), last () -> logits at position last   |
+| transformer | cross.{i}.key, cross.{i}.value    | tokens (B,), position (), past_mask (B, t), cross.{i}.key/value, |
+|             | (B, nh, P, hd), i < layers        | past.{i}.key/value (B, nh, t, hd) -> logits (B, V),        |
+|             |                                   | present_mask (B, t+1), present.{i}.key/value (B, nh, t+1, hd) |
 
-Batch is dynamic everywhere (dim 1 of the LSTM states). The Transformer prefix is padded to the
-fixed length L = max_length - 1 (the traced attention reshapes need a static length); the causal
-mask keeps the padding after ``last`` from changing the logits there.
+Batch is dynamic everywhere (dim 1 of the LSTM states). The Transformer step is incremental: the
+encoder graph projects the image into every layer's cross-attention keys/values once; each step
+feeds the new tokens only, at ``position`` t, against the self-attention keys/values of the t
+tokens fed before (t dynamic, 0 at the first step), and returns that cache one position longer.
+``past_mask`` is False where a token fed was <pad>, whose key stays hidden as in training. The
+graph traces :meth:`TransformerCaptionDecoder.incremental`, the arithmetic the torch backend runs.
 :class:`dlhw.families.caption.infer.OrtStepper` drives these graphs with the same decoding code as
-torch (:mod:`dlhw.lm.decoding`); the graphs' input and output names live beside it (``IO``).
+torch (:mod:`dlhw.lm.decoding`); the graphs' input and output names live beside it (:func:`graph_io`).
 """
 
 from __future__ import annotations
@@ -25,8 +30,13 @@ from torch import Tensor, nn
 
 from dlhw.backends import open_session
 from dlhw.core.runs import RunFiles
-from dlhw.families.caption.infer import IO, GraphIO, OrtStepper
-from dlhw.families.caption.model import CaptionModel, load_caption_model
+from dlhw.families.caption.infer import GraphIO, OrtStepper, graph_io, spec_io
+from dlhw.families.caption.model import (
+    CaptionModel,
+    TransformerCache,
+    TransformerCaptionDecoder,
+    load_caption_model,
+)
 
 
 class EncoderGraph(nn.Module):
@@ -38,9 +48,10 @@ class EncoderGraph(nn.Module):
 
     def forward(self, pixel_values: Tensor) -> tuple[Tensor, ...]:
         memory = self.model.encoder(pixel_values)  # (B, [P,] F)
-        if self.model.spec.model.arch == "transformer":
-            return (memory,)  # the prefix starts empty; the stepper keeps it
-        return tuple(self.model.decoder.init_state(memory))  # type: ignore[operator]
+        decoder = self.model.decoder
+        if isinstance(decoder, TransformerCaptionDecoder):
+            return decoder.cross_keys_values(memory)  # 2 x layers of (B, nh, P, hd); the self-attention cache starts empty
+        return tuple(decoder.init_state(memory))  # type: ignore[operator]
 
 
 class StepGraph(nn.Module):
@@ -49,64 +60,62 @@ class StepGraph(nn.Module):
     def __init__(self, model: CaptionModel):
         super().__init__()
         self.model = model
-        self.arch = model.spec.model.arch
 
     def forward(self, *inputs: Tensor) -> tuple[Tensor, ...]:
         decoder = self.model.decoder
-        if self.arch == "transformer":
-            memory, prefix, last = inputs
-            logits, _ = decoder(memory, prefix)  # (B, L, V)
-            return (torch.index_select(logits, 1, last.view(1)).squeeze(1),)  # (B, V)
+        if isinstance(decoder, TransformerCaptionDecoder):
+            tokens, position, past_mask, *caches = inputs
+            n = 2 * len(decoder.layers())  # cross first, then past: a key and a value per layer
+            cache = TransformerCache(tuple(caches[:n]), tuple(caches[n:]), past_mask)
+            logits, cache = decoder.incremental(tokens, position, cache)  # (B, V)
+            return (logits, cache.keep, *cache.past)  # (B, V), (B, t+1), 2 x layers of (B, nh, t+1, hd)
         tokens, *state = inputs
         logits, new_state, alpha = decoder.step(tokens, tuple(state))  # type: ignore[operator]
         out = (logits, new_state[0], new_state[1])  # logits, h, c
-        return (*out, alpha) if self.arch == "attention" else out
+        return (*out, alpha) if alpha is not None else out
 
 
 def dummy_inputs(model: CaptionModel, batch: int = 2) -> tuple[Tensor, tuple[Tensor, ...]]:
-    """Pixels for the encoder and matching step inputs (a 3-token prefix for the transformer)."""
+    """Pixels for the encoder and matching step inputs (the Transformer: after a 3-token prefix)."""
     spec = model.spec
     pixels = torch.randn(batch, 3, spec.image_size, spec.image_size, generator=torch.Generator().manual_seed(0))
+    decoder = model.decoder
     with torch.no_grad():
         state = EncoderGraph(model)(pixels)
-    tokens = torch.full((batch,), spec.sos_id, dtype=torch.long)
-    if spec.model.arch == "transformer":
-        prefix = torch.full((batch, spec.max_length - 1), spec.pad_id, dtype=torch.long)
-        prefix[:, :3] = torch.tensor([spec.sos_id, 4, 5])
-        return pixels, (state[0], prefix, torch.tensor(2, dtype=torch.long))
-    return pixels, (tokens, *state)
+        if isinstance(decoder, TransformerCaptionDecoder):
+            prefix = torch.tensor([spec.sos_id, 4, 5]).repeat(batch, 1)  # (B, 3)
+            prefix[-1, 2] = spec.pad_id  # one <pad> in the cache: past_mask must hide it
+            cache = decoder.init_state(model.encoder(pixels))
+            for t in range(prefix.size(1)):
+                _, cache = decoder.incremental(prefix[:, t], torch.tensor(t), cache)
+            tokens = torch.full((batch,), 6, dtype=torch.long)
+            return pixels, (tokens, torch.tensor(prefix.size(1)), cache.keep, *cache.cross, *cache.past)
+    return pixels, (torch.full((batch,), spec.sos_id, dtype=torch.long), *state)
 
 
-def dynamic_axes(arch: str) -> tuple[dict[str, dict[int, str]], dict[str, dict[int, str]]]:
-    io = IO[arch]
-    enc = {"pixel_values": {0: "batch"}, **{n: {io.state_batch_axis[n]: "batch"} for n in io.encoder_outputs}}
+def dynamic_axes(io: GraphIO) -> tuple[dict[str, dict[int, str]], dict[str, dict[int, str]]]:
+    """Batch dimensions of both graphs; the cache's length is ``past`` in, ``past_plus_one`` out."""
+    enc = {"pixel_values": {0: "batch"}, **{n: {io.batch_axis.get(n, 0): "batch"} for n in io.encoder_outputs}}
     step: dict[str, dict[int, str]] = {}
-    for name in (*io.step_inputs, *io.step_outputs):
-        base = name.removesuffix("_out")
-        step[name] = {io.state_batch_axis.get(base, 0): "batch"}
-    step.pop("last", None)  # a scalar
+    for name in io.step_inputs:
+        if name != "position":  # a scalar
+            step[name] = {io.batch_axis.get(name, 0): "batch"}
+            if name in io.growing_axis:
+                step[name][io.growing_axis[name]] = "past"
+    for name in io.step_outputs:
+        step[name] = {io.batch_axis.get(name, 0): "batch"}
+        fed = io.carried.get(name, "")
+        if fed in io.growing_axis:
+            step[name][io.growing_axis[fed]] = "past_plus_one"
     return enc, step
 
 
 def export_graphs(model: CaptionModel, out_dir: Any, opset: int) -> dict[str, str]:
     """Write encoder.onnx and decoder_step.onnx; return their file names."""
-    arch = model.spec.model.arch
-    io = IO[arch]
+    io = spec_io(model.spec)
     model = model.cpu().eval()
     pixels, step_inputs = dummy_inputs(model)
-    enc_axes, step_axes = dynamic_axes(arch)
-    fastpath = torch.backends.mha.get_fastpath_enabled()
-    # nn.MultiheadAttention's fused inference kernel has no ONNX symbolic: trace the plain ops
-    torch.backends.mha.set_fastpath_enabled(False)
-    try:
-        _export_both(model, pixels, step_inputs, out_dir, opset, io, enc_axes, step_axes)
-    finally:
-        torch.backends.mha.set_fastpath_enabled(fastpath)
-    return {"encoder": "encoder.onnx", "decoder_step": "decoder_step.onnx"}
-
-
-def _export_both(model: CaptionModel, pixels: Tensor, step_inputs: tuple[Tensor, ...], out_dir: Any, opset: int,
-                 io: GraphIO, enc_axes: dict, step_axes: dict) -> None:
+    enc_axes, step_axes = dynamic_axes(io)
     with torch.no_grad():
         torch.onnx.export(
             EncoderGraph(model).eval(), (pixels,), str(out_dir / "encoder.onnx"), dynamo=False, opset_version=opset,
@@ -116,6 +125,7 @@ def _export_both(model: CaptionModel, pixels: Tensor, step_inputs: tuple[Tensor,
             StepGraph(model).eval(), step_inputs, str(out_dir / "decoder_step.onnx"), dynamo=False, opset_version=opset,
             input_names=list(io.step_inputs), output_names=list(io.step_outputs), dynamic_axes=step_axes,
         )
+    return {"encoder": "encoder.onnx", "decoder_step": "decoder_step.onnx"}
 
 
 @dataclass
@@ -138,7 +148,7 @@ def export_caption(job: CaptionExport, out_dir: Path, opset: int) -> dict[str, A
     model = job.model
     files = export_graphs(model, out_dir, opset)
     shutil.copy(RunFiles(job.run_dir).model / "vocab.json", out_dir / "vocab.json")
-    io = IO[model.spec.model.arch]
+    io = spec_io(model.spec)
     return {
         "family": "caption",
         "arch": model.spec.model.arch,
@@ -175,8 +185,8 @@ def check_caption_export(job: CaptionExport, out_dir: Path, meta: dict[str, Any]
     outputs = {name: (a, b) for name, a, b in [*zip(meta["encoder_outputs"], torch_enc, ort_enc, strict=True),
                                               *zip(meta["step_outputs"], torch_step, ort_step, strict=True)]}
     memory = dict(zip(meta["encoder_outputs"], ort_enc, strict=True))
-    ort_tokens = decode(OrtStepper(spec.model.arch, step, spec.pad_id, spec.max_length), memory, batch, spec.sos_id,
-                        spec.eos_id, spec.pad_id, max_new=spec.max_length - 1).tokens  # (B, L')
+    ort_tokens = decode(OrtStepper(spec_io(spec), step), memory, batch, spec.sos_id, spec.eos_id, spec.pad_id,
+                        max_new=spec.max_length - 1).tokens  # (B, L')
     n = min(torch_tokens.size(1), ort_tokens.size(1))
     tokens = greedy_tokens(torch_tokens[:, :n].tolist(), ort_tokens[:, :n].tolist(), "image", pad_id=spec.pad_id)
     return check_parity(outputs, atol, decisions=[tokens], what=f"a check batch of {batch} images",
@@ -184,25 +194,42 @@ def check_caption_export(job: CaptionExport, out_dir: Path, meta: dict[str, Any]
 
 
 def build_caption_engines(out_dir: Path, meta: dict[str, Any], fp16: bool, max_batch: int) -> dict[str, Any]:
-    """Build and cache TensorRT engines for both graphs (batch 1..max_batch)."""
+    """Build and cache TensorRT engines for both graphs (batch 1..max_batch; the Transformer's cache
+    0..max_length - 2 earlier tokens, the most a caption of max_length - 1 steps feeds before its last step)."""
     from dlhw.backends.tensorrt import shape_profiles, tensorrt_providers
 
     spec = meta["spec"]
     size = spec["image_size"]
+    io = graph_io(meta["arch"], spec["model"]["num_layers"])
     settings: dict[str, Any] = {"fp16": fp16, "max_batch": max_batch}
     enc_profile = shape_profiles({"pixel_values": ["batch", 3, size, size]}, max_batch, 1)
     session = open_session(out_dir / "encoder.onnx", tensorrt_providers(out_dir, {**settings, **enc_profile}))
     outputs = session.run(None, {"pixel_values": np.zeros((1, 3, size, size), np.float32)})
-    shapes = {}
+    shapes: dict[str, list[int | str]] = {}
     for name, value in zip(meta["encoder_outputs"], outputs, strict=True):
         dims: list[int | str] = list(value.shape)
-        dims[IO[meta["arch"]].state_batch_axis[name]] = "batch"
+        dims[io.batch_axis.get(name, 0)] = "batch"
         shapes[name] = dims
-    if meta["arch"] == "transformer":
-        shapes["prefix"] = ["batch", spec["max_length"] - 1]
-        shapes["last"] = []
+    shapes = {"tokens": ["batch"], **shapes}
+    if io.growing_axis:
+        _, heads, _, head_dim = outputs[0].shape  # cross.0.key (1, nh, P, hd)
+        shapes["past_mask"] = ["batch", "past"]
+        shapes.update({name: ["batch", heads, "past", head_dim] for name in io.carried.values() if name != "past_mask"})
+        longest = spec["max_length"] - 2
+        step_profile = _profiles(shapes, {"batch": (1, max(1, max_batch // 2), max_batch),
+                                          "past": (0, longest // 2, longest)})
     else:
-        shapes = {"tokens": ["batch"], **shapes}
-    step_profile = shape_profiles(shapes, max_batch, spec["max_length"])
+        step_profile = shape_profiles(shapes, max_batch, spec["max_length"])
     open_session(out_dir / "decoder_step.onnx", tensorrt_providers(out_dir, {**settings, **step_profile}))
     return {**settings, "encoder": enc_profile, "decoder_step": step_profile, "cache": "trt_cache"}
+
+
+def _profiles(shapes: dict[str, list[int | str]], sizes: dict[str, tuple[int, int, int]]) -> dict[str, str]:
+    """ORT TensorRT profile strings where named dimensions take their (min, opt, max) from ``sizes``
+    (:func:`dlhw.backends.tensorrt.shape_profiles` starts every sequence at 1; the cache starts empty)."""
+
+    def render(which: int) -> str:
+        return ",".join(f"{name}:" + "x".join(str(sizes[d][which] if isinstance(d, str) else d) for d in dims)
+                        for name, dims in shapes.items() if any(isinstance(d, str) for d in dims))
+
+    return {f"trt_profile_{kind}_shapes": render(i) for i, kind in enumerate(("min", "opt", "max"))}

@@ -3,15 +3,17 @@
 ``load_captioner(path, backend)`` takes a run directory or an export directory and returns an
 object with ``spec``, ``vocab`` and ``caption(pixels, beam_size) -> Decoded``; decoding is the
 same code for every backend (:mod:`dlhw.lm.decoding`). The ONNX backends drive the exported
-decoder-step graph with :class:`OrtStepper`; ``IO`` names each architecture's graph inputs and
-outputs (the exporter writes the graphs with those names).
+decoder-step graph with :class:`OrtStepper`; :func:`graph_io` names each architecture's graph
+inputs and outputs (the exporter writes the graphs with those names) and which outputs are the
+next step's state.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -42,63 +44,75 @@ class Captioner(Protocol):
 
 @dataclass(frozen=True)
 class GraphIO:
+    """The input and output names of an architecture's two graphs, and how the step's state flows."""
+
     encoder_outputs: tuple[str, ...]
     step_inputs: tuple[str, ...]
     step_outputs: tuple[str, ...]
-    state_batch_axis: dict[str, int]
+    carried: dict[str, str]
+    """Step output -> the step input it becomes at the next step (the decoder state)."""
+    batch_axis: dict[str, int] = field(default_factory=dict)
+    """Where a state's batch dimension is, when not dim 0 (the LSTM states: dim 1)."""
+    growing_axis: dict[str, int] = field(default_factory=dict)
+    """Step inputs one longer at every step (the self-attention cache) -> that dimension."""
 
 
-IO = {
-    "rnn": GraphIO(("h", "c"), ("tokens", "h", "c"), ("logits", "h_out", "c_out"), {"h": 1, "c": 1}),
-    "attention": GraphIO(
-        ("h", "c", "annotations", "projected"),
-        ("tokens", "h", "c", "annotations", "projected"),
-        ("logits", "h_out", "c_out", "alpha"),
-        {"h": 0, "c": 0, "annotations": 0, "projected": 0},
-    ),
-    "transformer": GraphIO(("memory",), ("memory", "prefix", "last"), ("logits",), {"memory": 0, "prefix": 0}),
-}
+def graph_io(arch: str, layers: int) -> GraphIO:
+    """The graphs' names for ``arch``; the Transformer's cache has one key and value per decoder layer."""
+    if arch == "rnn":
+        return GraphIO(("h", "c"), ("tokens", "h", "c"), ("logits", "h_out", "c_out"),
+                       {"h_out": "h", "c_out": "c"}, {"h": 1, "c": 1, "h_out": 1, "c_out": 1})
+    if arch == "attention":
+        return GraphIO(("h", "c", "annotations", "projected"), ("tokens", "h", "c", "annotations", "projected"),
+                       ("logits", "h_out", "c_out", "alpha"), {"h_out": "h", "c_out": "c"})
+    cross = tuple(f"cross.{i}.{kind}" for i in range(layers) for kind in ("key", "value"))
+    past = tuple(f"past.{i}.{kind}" for i in range(layers) for kind in ("key", "value"))
+    present = tuple(f"present.{i}.{kind}" for i in range(layers) for kind in ("key", "value"))
+    return GraphIO(cross, ("tokens", "position", "past_mask", *cross, *past), ("logits", "present_mask", *present),
+                   dict(zip(("present_mask", *present), ("past_mask", *past), strict=True)),
+                   growing_axis={"past_mask": 1, **dict.fromkeys(past, 2)})
+
+
+def spec_io(spec: CaptionModelSpec) -> GraphIO:
+    return graph_io(spec.model.arch, spec.model.num_layers)
 
 
 class OrtStepper:
-    """The decoding stepper over decoder_step.onnx (state kept as numpy arrays)."""
+    """The decoding stepper over decoder_step.onnx (state kept as numpy arrays, by input name).
 
-    def __init__(self, arch: str, session: Any, pad_id: int = 0, max_length: int = 0):
-        self.arch = arch
-        self.io = IO[arch]
+    Every step feeds the new tokens and the state, and the outputs named in ``io.carried`` become
+    the next step's state. The Transformer's state is the image's cross-attention keys/values (from
+    encoder.onnx, fixed) and the self-attention cache (starting empty, t = 0; the graph returns it
+    one position longer), plus the step ``position`` = t.
+    """
+
+    def __init__(self, io: GraphIO, session: Any):
+        self.io = io
         self.session = session
-        self.pad_id = pad_id
-        self.length = max_length - 1  # the transformer graph's fixed prefix length
 
     def init_state(self, encoder_outputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         state = dict(encoder_outputs)
-        if self.arch == "transformer":
-            batch = state["memory"].shape[0]
-            state["prefix"] = np.zeros((batch, 0), dtype=np.int64)
+        if "past_mask" in self.io.step_inputs:
+            batch, heads, _, head_dim = state["cross.0.key"].shape  # (B, nh, P, hd)
+            state["past_mask"] = np.ones((batch, 0), dtype=np.bool_)  # (B, 0)
+            for name in self.io.carried.values():
+                if name != "past_mask":
+                    state[name] = np.zeros((batch, heads, 0, head_dim), dtype=state["cross.0.key"].dtype)
         return state
 
     def step(self, tokens: Tensor, state: dict[str, np.ndarray]) -> tuple[Tensor, dict[str, np.ndarray], Tensor | None]:
-        ids = tokens.cpu().numpy().astype(np.int64)
-        if self.arch == "transformer":
-            prefix = np.concatenate([state["prefix"], ids[:, None]], axis=1)  # (B, t)
-            t = prefix.shape[1]
-            padded = np.full((prefix.shape[0], self.length), self.pad_id, dtype=np.int64)  # (B, L)
-            padded[:, :t] = prefix
-            feed = {"memory": state["memory"], "prefix": padded, "last": np.array(t - 1, dtype=np.int64)}
-            (logits,) = self.session.run(None, feed)
-            return torch.from_numpy(logits), {**state, "prefix": prefix}, None
-        feed = {"tokens": ids, **{k: state[k] for k in self.io.step_inputs[1:]}}
-        outputs = self.session.run(None, feed)
-        new_state = {**state, "h": outputs[1], "c": outputs[2]}
-        alpha = torch.from_numpy(outputs[3]) if self.arch == "attention" else None
-        return torch.from_numpy(outputs[0]), new_state, alpha
+        feed = {"tokens": tokens.cpu().numpy().astype(np.int64), **state}
+        if "position" in self.io.step_inputs:
+            feed["position"] = np.array(state["past_mask"].shape[1], dtype=np.int64)  # () = t
+        outputs = dict(zip(self.io.step_outputs, self.session.run(None, feed), strict=True))
+        new_state = {**state, **{name: outputs[out] for out, name in self.io.carried.items()}}
+        alpha = torch.from_numpy(outputs["alpha"]) if "alpha" in outputs else None
+        return torch.from_numpy(outputs["logits"]), new_state, alpha
 
     def reorder_state(self, state: dict[str, np.ndarray], index: Tensor) -> dict[str, np.ndarray]:
         idx = index.cpu().numpy()
-        axes = self.io.state_batch_axis
+        axes = self.io.batch_axis
         return {k: np.take(v, idx, axis=axes.get(k, 0)) for k, v in state.items()}
-
-
 
 
 def load_image_tensor(path: Path, transform: Callable[[Image.Image], Tensor]) -> Tensor:
@@ -134,17 +148,36 @@ class OrtCaptioner:
         self.meta = meta
         self.spec = spec_from_dict(meta["spec"])
         self.vocab = Vocabulary.load(export_dir / meta["vocab"])
-        self.encoder = open_session(export_dir / meta["files"]["encoder"], providers("encoder"))
-        step = open_session(export_dir / meta["files"]["decoder_step"], providers("decoder_step"))
-        self.stepper = OrtStepper(self.spec.model.arch, step, self.spec.pad_id, self.spec.max_length)
+        io = spec_io(self.spec)
+        if list(io.step_inputs) != meta.get("step_inputs"):
+            raise ConfigError(f"{export_dir}: decoder_step.onnx has the inputs {meta.get('step_inputs')}, this dlhw "
+                              f"drives {list(io.step_inputs)}; export the run again with `dlhw export RUN --onnx`")
+        threads = torch.get_num_threads()  # as many as the torch backend uses (OMP_NUM_THREADS)
+        self.encoder = open_session(export_dir / meta["files"]["encoder"], providers("encoder"), threads)
+        step = open_session(export_dir / meta["files"]["decoder_step"], providers("decoder_step"), threads)
+        self.stepper = OrtStepper(io, step)
         self.output_names = [o.name for o in self.encoder.get_outputs()]
 
     def caption(self, pixels: Tensor, beam_size: int = 1, length_penalty: float = 0.7) -> Decoded:
         x = np.ascontiguousarray(pixels.cpu().numpy(), dtype=np.float32)
         outputs = dict(zip(self.output_names, self.encoder.run(None, {"pixel_values": x}), strict=True))
         spec = self.spec
-        return decode(self.stepper, outputs, x.shape[0], spec.sos_id, spec.eos_id, spec.pad_id,
-                      max_new=spec.max_length - 1, beam_size=beam_size, length_penalty=length_penalty)
+        with one_torch_thread():
+            return decode(self.stepper, outputs, x.shape[0], spec.sos_id, spec.eos_id, spec.pad_id,
+                          max_new=spec.max_length - 1, beam_size=beam_size, length_penalty=length_penalty)
+
+
+@contextmanager
+def one_torch_thread() -> Iterator[None]:
+    """Torch on one thread while ONNX Runtime decodes: the loop's own torch work between steps is small
+    ((B, V) argmax, log-softmax, top-k), and on more threads its OpenMP workers and ONNX Runtime's
+    spinning intra-op workers wait on each other (2 cores, 32 captions: 0.4 s of decoding became 0.2 s)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def load_captioner(path: str | Path, backend: Backend = "torch", device: str = "cpu") -> Captioner:

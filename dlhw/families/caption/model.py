@@ -6,14 +6,16 @@
 - :class:`LSTMDecoder` (caption-rnn) -- the pooled image vector sets the LSTM's initial state.
 - :class:`AttentionDecoder` (caption-attention) -- Show, Attend and Tell soft attention over the
   spatial map, with the doubly stochastic penalty; returns alpha for every step.
-- :class:`TransformerCaptionDecoder` (caption-transformer) -- nn.TransformerDecoder over the map.
+- :class:`TransformerCaptionDecoder` (caption-transformer) -- nn.TransformerDecoder over the map;
+  decoding steps with a key/value cache (:class:`TransformerCache`).
 
 Every decoder has two faces: ``forward(features, input_ids)`` for teacher-forced training, and
 ``init_state`` / ``step`` / ``reorder_state`` for token-by-token decoding
 (:mod:`dlhw.lm.decoding`), which the ONNX export of the decoder step reuses.
 
 Shapes: B batch, T caption length, V vocabulary, C encoder channels, P = h*w spatial positions,
-E embedding size, H hidden size, A attention size, D transformer width.
+E embedding size, H hidden size, A attention size, D transformer width, nh attention heads,
+hd = D / nh, t tokens decoded so far.
 """
 
 from __future__ import annotations
@@ -266,13 +268,48 @@ class AttentionDecoder(nn.Module):
         return tuple(s[index] for s in state)
 
 
+def _in_projection(attn: nn.MultiheadAttention, x: Tensor, first: int, stop: int) -> Tensor:
+    """x (B, T, D) through parts ``first:stop`` of the packed query/key/value projection (0 q, 1 k, 2 v)."""
+    D = attn.embed_dim
+    bias = attn.in_proj_bias[first * D : stop * D] if attn.in_proj_bias is not None else None
+    return F.linear(x, attn.in_proj_weight[first * D : stop * D], bias)  # (B, T, (stop - first) * D)
+
+
+@dataclass
+class TransformerCache:
+    """What incremental Transformer decoding keeps between steps; dim 0 of every tensor is the batch."""
+
+    cross: tuple[Tensor, ...]
+    """Per layer, the cross-attention key and value of the image: 2 x layers of (B, nh, P, hd), computed once."""
+    past: tuple[Tensor, ...]
+    """Per layer, the self-attention key and value of the tokens fed so far: 2 x layers of (B, nh, t, hd)."""
+    keep: Tensor
+    """(B, t) bool, False where the token fed was <pad>: ``forward`` hides those keys too."""
+
+    def select(self, index: Tensor) -> TransformerCache:
+        """Rows picked / repeated by ``index`` (B',) (beam search)."""
+        return TransformerCache(tuple(c[index] for c in self.cross), tuple(p[index] for p in self.past),
+                                self.keep[index])
+
+
 class TransformerCaptionDecoder(nn.Module):
-    """caption-transformer: token + learned positional embeddings -> causal TransformerDecoder."""
+    """caption-transformer: token + learned positional embeddings -> causal TransformerDecoder.
+
+    Training runs ``forward`` (nn.TransformerDecoder over the whole caption). Decoding is
+    incremental (``init_state`` / ``step`` / :meth:`incremental`): the image's cross-attention
+    keys/values are projected once, and each step runs the new token only, against the cached
+    self-attention keys/values of the earlier ones. nn.TransformerDecoderLayer hides its attention's
+    keys and values, so :meth:`incremental` writes the same pre-norm layer out on the layer's own
+    weights (inference arithmetic: dropout off); it gives ``forward``'s logits at every position.
+    The ONNX decoder step traces it.
+    """
 
     def __init__(self, vocab_size: int, cfg: CaptionModelConfig, max_length: int, pad_id: int):
         super().__init__()
         self.pad_id = pad_id
         self.scale = math.sqrt(cfg.embed_dim)
+        self.heads = cfg.num_heads
+        self.head_dim = cfg.embed_dim // cfg.num_heads
         self.embed = nn.Embedding(vocab_size, cfg.embed_dim, padding_idx=pad_id)
         self.pos = nn.Embedding(max_length, cfg.embed_dim)  # one vector per position
         layer = nn.TransformerDecoderLayer(
@@ -293,18 +330,65 @@ class TransformerCaptionDecoder(nn.Module):
         )  # (B, T, D)
         return self.fc(out), None  # (B, T, V)
 
-    def init_state(self, memory: Tensor) -> tuple[Tensor, Tensor]:
-        return memory, memory.new_zeros((memory.size(0), 0), dtype=torch.long)  # (B, P, D), (B, 0)
+    # -- incremental decoding ----------------------------------------------------------------
 
-    def step(self, tokens: Tensor, state: tuple[Tensor, Tensor]) -> tuple[Tensor, tuple[Tensor, Tensor], None]:
-        memory, prefix = state
-        prefix = torch.cat([prefix, tokens.unsqueeze(1)], dim=1)  # (B, t)
-        logits, _ = self.forward(memory, prefix)  # (B, t, V)
-        return logits[:, -1], (memory, prefix), None  # (B, V)
+    def layers(self) -> list[nn.TransformerDecoderLayer]:
+        return list(self.decoder.layers)
+
+    def _heads(self, x: Tensor) -> Tensor:
+        return x.view(x.size(0), x.size(1), self.heads, self.head_dim).transpose(1, 2)  # (B, T, D) -> (B, nh, T, hd)
+
+    def _attend(self, q: Tensor, k: Tensor, v: Tensor, bias: Tensor | None) -> Tensor:
+        """Scaled dot-product attention of (B, nh, 1, hd) queries, heads merged back: (B, 1, D)."""
+        scores = torch.matmul(q * self.head_dim**-0.5, k.transpose(-2, -1))  # (B, nh, 1, T)
+        if bias is not None:
+            scores = scores + bias  # (B, 1, 1, T): -inf on hidden keys
+        return torch.matmul(scores.softmax(-1), v).transpose(1, 2).flatten(2)  # (B, 1, D)
+
+    def cross_keys_values(self, memory: Tensor) -> tuple[Tensor, ...]:
+        """Every layer's cross-attention key and value of ``memory`` (B, P, D): 2 x layers of (B, nh, P, hd)."""
+        out: list[Tensor] = []
+        for layer in self.layers():
+            k, v = _in_projection(layer.multihead_attn, memory, 1, 3).chunk(2, dim=-1)  # (B, P, D) each
+            out += [self._heads(k), self._heads(v)]  # (B, nh, P, hd) each
+        return tuple(out)
+
+    def incremental(self, tokens: Tensor, position: Tensor, cache: TransformerCache) -> tuple[Tensor, TransformerCache]:
+        """The logits after ``tokens`` (B,) fed at ``position`` () = t, and the cache grown to t + 1."""
+        keep = torch.cat([cache.keep, tokens.ne(self.pad_id)[:, None]], dim=1)  # (B, t+1)
+        hidden = torch.zeros_like(keep, dtype=self.fc.weight.dtype).masked_fill(~keep, float("-inf"))  # (B, t+1)
+        hidden = hidden[:, None, None, :]  # (B, 1, 1, t+1): added to every head's scores
+        x = self.embed(tokens)[:, None] * self.scale + self.pos(position.view(1))  # (B, 1, D)
+        past: list[Tensor] = []
+        for i, layer in enumerate(self.layers()):
+            attn = layer.self_attn
+            q, k, v = _in_projection(attn, layer.norm1(x), 0, 3).chunk(3, dim=-1)  # (B, 1, D) each
+            k = torch.cat([cache.past[2 * i], self._heads(k)], dim=2)  # (B, nh, t+1, hd)
+            v = torch.cat([cache.past[2 * i + 1], self._heads(v)], dim=2)  # (B, nh, t+1, hd)
+            past += [k, v]
+            x = x + attn.out_proj(self._attend(self._heads(q), k, v, hidden))  # (B, 1, D)
+            cross = layer.multihead_attn
+            q = _in_projection(cross, layer.norm2(x), 0, 1)  # (B, 1, D)
+            x = x + cross.out_proj(self._attend(self._heads(q), cache.cross[2 * i], cache.cross[2 * i + 1], None))
+            x = x + layer.linear2(layer.activation(layer.linear1(layer.norm3(x))))  # (B, 1, D)
+        if self.decoder.norm is not None:
+            x = self.decoder.norm(x)  # (B, 1, D)
+        return self.fc(x[:, 0]), TransformerCache(cache.cross, tuple(past), keep)  # (B, V)
+
+    def init_state(self, memory: Tensor) -> TransformerCache:
+        B = memory.size(0)
+        empty = memory.new_zeros((B, self.heads, 0, self.head_dim))  # (B, nh, 0, hd)
+        keep = torch.ones((B, 0), dtype=torch.bool, device=memory.device)  # (B, 0)
+        return TransformerCache(self.cross_keys_values(memory), (empty,) * (2 * len(self.decoder.layers)), keep)
+
+    def step(self, tokens: Tensor, state: TransformerCache) -> tuple[Tensor, TransformerCache, None]:
+        position = torch.tensor(state.keep.size(1), device=tokens.device)  # () = t, the tokens fed before
+        logits, state = self.incremental(tokens, position, state)  # (B, V)
+        return logits, state, None
 
     @staticmethod
-    def reorder_state(state: tuple[Tensor, Tensor], index: Tensor) -> tuple[Tensor, Tensor]:
-        return state[0][index], state[1][index]
+    def reorder_state(state: TransformerCache, index: Tensor) -> TransformerCache:
+        return state.select(index)
 
 
 # ------------------------------------------------------------------------------------------
@@ -375,8 +459,12 @@ class CaptionModel(nn.Module):
             device=memory.device,
         )
 
-    def num_parameters(self, trainable_only: bool = False) -> int:
-        return sum(p.numel() for p in self.parameters() if p.requires_grad or not trainable_only)
+    def num_parameters(self, trainable_only: bool = False, exclude_embeddings: bool = False) -> int:
+        """Parameter count; ``exclude_embeddings`` (HF Trainer's FLOP estimate asks so) leaves out the
+        word and position embeddings."""
+        skip = {id(m.weight) for m in self.modules() if isinstance(m, nn.Embedding)} if exclude_embeddings else set()
+        return sum(p.numel() for p in self.parameters()
+                   if (p.requires_grad or not trainable_only) and id(p) not in skip)
 
 
 def image_transform(spec: CaptionModelSpec) -> transforms.Compose:

@@ -10,6 +10,8 @@ import time
 import pytest
 import torch
 
+from dlhw.families.caption.infer import OrtCaptioner, TorchCaptioner
+from dlhw.families.caption.model import image_transform, load_caption_model
 from dlhw.families.caption.scenes import make_scenes
 from tests.conftest import run_cli
 
@@ -60,6 +62,123 @@ def test_export_passes_parity_and_ort_captions_match_torch(trained_runs, scene_f
     ort_eval = json.loads((run / "eval.json").read_text())
     assert ort_eval["backend"] == "onnxruntime"
     assert abs(ort_eval["metrics"]["bleu_4"] - torch_bleu["metrics"]["bleu_4"]) * 100 <= 0.5
+
+
+@pytest.fixture(scope="module")
+def transformer_export(trained_runs, tiny_run):
+    run = trained_runs["transformer"]
+    return run, tiny_run.exported(run)
+
+
+@pytest.fixture(scope="module")
+def scene_pixels(transformer_export):
+    run, _ = transformer_export
+    transform = image_transform(load_caption_model(run / "model").spec)
+    return torch.stack([transform(s.render(96)) for s in make_scenes(12, seed=321)])  # (12, 3, 96, 96)
+
+
+def _names(prefix: str, layers: int) -> list[str]:
+    return [f"{prefix}.{i}.{kind}" for i in range(layers) for kind in ("key", "value")]
+
+
+def test_transformer_step_graph_takes_a_per_layer_cache_of_any_length(transformer_export):
+    import onnxruntime as ort
+
+    run, export = transformer_export
+    spec = load_caption_model(run / "model").spec
+    layers, heads, head_dim = spec.model.num_layers, spec.model.num_heads, spec.model.embed_dim // spec.model.num_heads
+    positions = (spec.image_size // 32) ** 2  # the 3 x 3 map of a 96 px image
+    encoder = ort.InferenceSession(str(export / "encoder.onnx"), providers=["CPUExecutionProvider"])
+    step = ort.InferenceSession(str(export / "decoder_step.onnx"), providers=["CPUExecutionProvider"])
+    inputs = {i.name: i.shape for i in step.get_inputs()}
+    outputs = {o.name: o.shape for o in step.get_outputs()}
+    cross, past, present = _names("cross", layers), _names("past", layers), _names("present", layers)
+
+    encoded = {o.name: o.shape for o in encoder.get_outputs()}  # computed once per image: (B, heads, P, head_dim)
+    assert list(encoded) == cross and all(dims[:2] == ["batch", heads] and dims[3] == head_dim for dims in encoded.values())
+    assert list(inputs) == ["tokens", "position", "past_mask", *cross, *past]  # no fixed-length prefix, no memory
+    assert inputs["tokens"] == ["batch"] and inputs["position"] == [] and inputs["past_mask"] == ["batch", "past"]
+    assert all(inputs[name] == ["batch", heads, positions, head_dim] for name in cross)
+    assert all(inputs[name] == ["batch", heads, "past", head_dim] for name in past)
+    assert list(outputs) == ["logits", "present_mask", *present]
+    assert all(outputs[name] == ["batch", heads, "past_plus_one", head_dim] for name in present)
+    meta = json.loads((export / "export.json").read_text())
+    assert meta["step_inputs"] == list(inputs) and meta["step_outputs"] == list(outputs)
+
+
+def test_ort_cache_grows_from_empty_and_reorders_like_torch(transformer_export, scene_pixels):
+    run, export = transformer_export
+    model = load_caption_model(run / "model")
+    spec, decoder = model.spec, model.decoder
+    ort = OrtCaptioner(export, lambda graph: ["CPUExecutionProvider"])
+    pixels = scene_pixels[:4]
+    encoded = dict(zip(ort.output_names, ort.encoder.run(None, {"pixel_values": pixels.numpy()}), strict=True))
+    ours, theirs = ort.stepper.init_state(encoded), decoder.init_state(model.encoder(pixels))
+    assert ours["past.0.key"].shape[2] == 0  # the first step runs on an empty cache (t = 0)
+    tokens = torch.full((4,), spec.sos_id)
+
+    def step_both(tokens, ours, theirs):
+        ort_logits, ours, _ = ort.stepper.step(tokens, ours)
+        with torch.no_grad():
+            torch_logits, theirs, _ = decoder.step(tokens, theirs)  # (4, V)
+        assert torch.allclose(ort_logits, torch_logits, atol=1e-4)
+        for i in range(2 * spec.model.num_layers):
+            kind = ("key", "value")[i % 2]
+            assert torch.allclose(torch.from_numpy(ours[f"past.{i // 2}.{kind}"]), theirs.past[i], atol=1e-4)
+        return ort_logits, ours, theirs
+
+    for t in range(3):
+        logits, ours, theirs = step_both(tokens, ours, theirs)
+        assert ours["past.0.key"].shape[2] == t + 1 and ours["past_mask"].shape == (4, t + 1)
+        tokens = logits.argmax(-1)  # (4,)
+    index = torch.tensor([3, 0, 0, 2])  # beam search's rows: picked, repeated, moved
+    before = ours["past.1.value"]
+    ours = ort.stepper.reorder_state(ours, index)
+    theirs = decoder.reorder_state(theirs, index)
+    assert (ours["past.1.value"] == before[[3, 0, 0, 2]]).all()
+    logits, ours, theirs = step_both(tokens[index], ours, theirs)
+    assert torch.equal(logits[1], logits[2]) and not torch.allclose(logits[0], logits[1])
+
+
+@pytest.mark.parametrize("beam_size", [1, 3])
+def test_ort_greedy_and_beam_captions_equal_torchs(transformer_export, scene_pixels, beam_size):
+    run, export = transformer_export
+    torch_captioner = TorchCaptioner.from_run(run)
+    ort_captioner = OrtCaptioner(export, lambda graph: ["CPUExecutionProvider"])
+    ours = torch_captioner.caption(scene_pixels, beam_size=beam_size)
+    theirs = ort_captioner.caption(scene_pixels, beam_size=beam_size)
+    pad = torch_captioner.spec.pad_id
+    assert ours.tokens.shape[0] == 12 and (ours.tokens.ne(pad).sum(1) > 2).all()  # real captions, not just <eos>
+    assert torch.equal(ours.tokens, theirs.tokens)
+    assert torch.allclose(ours.scores, theirs.scores, atol=1e-4)
+
+
+def test_an_export_with_the_padded_prefix_step_is_refused_with_the_fix(transformer_export, tmp_path):
+    import shutil
+
+    from dlhw.errors import ConfigError
+
+    _, export = transformer_export
+    old = tmp_path / "onnx"
+    shutil.copytree(export, old)
+    meta = json.loads((old / "export.json").read_text())
+    meta["step_inputs"] = ["memory", "prefix", "last"]  # what decoder_step.onnx took before the cache
+    (old / "export.json").write_text(json.dumps(meta))
+    with pytest.raises(ConfigError, match=r"export the run again with `dlhw export RUN --onnx`"):
+        OrtCaptioner(old, lambda graph: ["CPUExecutionProvider"])
+
+
+def test_tensorrt_profiles_let_the_cache_start_empty():
+    from dlhw.families.caption.export import _profiles
+
+    shapes = {"tokens": ["batch"], "position": [], "past_mask": ["batch", "past"],
+              "cross.0.key": ["batch", 4, 9, 16], "past.0.key": ["batch", 4, "past", 16]}
+    profiles = _profiles(shapes, {"batch": (1, 4, 8), "past": (0, 10, 20)})
+    assert profiles == {
+        "trt_profile_min_shapes": "tokens:1,past_mask:1x0,cross.0.key:1x4x9x16,past.0.key:1x4x0x16",
+        "trt_profile_opt_shapes": "tokens:4,past_mask:4x10,cross.0.key:4x4x9x16,past.0.key:4x4x10x16",
+        "trt_profile_max_shapes": "tokens:8,past_mask:8x20,cross.0.key:8x4x9x16,past.0.key:8x4x20x16",
+    }
 
 
 def test_export_beyond_tolerance_fails_with_the_difference_and_leaves_nothing(trained_runs, tmp_path):

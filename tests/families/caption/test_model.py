@@ -121,3 +121,38 @@ def test_batched_generation_equals_one_at_a_time(arch):
     assert beams.tokens.shape[0] == 4
     # beam search (no length penalty) never finds a less likely caption than greedy
     assert torch.all(beams.scores >= together.scores - 1e-4)
+
+
+def test_transformer_cached_steps_give_the_forward_logits_at_every_position():
+    model = tiny_model("transformer")
+    b = batch()
+    ids = b["input_ids"].clone()  # (3, 7); row 0 ends in <eos> <pad> <pad>
+    ids[1, 3] = 0  # a <pad> inside a caption: forward hides its key from later positions, so must the cache
+    with torch.no_grad():
+        memory = model.encoder(b["pixel_values"])
+        full, _ = model.decoder(memory, ids)  # (3, 7, V)
+        state = model.decoder.init_state(memory)
+        assert state.past[0].shape == (3, 4, 0, 8)  # (B, heads, t = 0, head_dim)
+        for t in range(ids.size(1)):
+            logits, state, _ = model.decoder.step(ids[:, t], state)  # (3, V)
+            assert torch.allclose(logits, full[:, t], atol=1e-5), f"position {t}"
+    assert len(state.past) == 2 * 2 and state.past[3].shape == (3, 4, L - 1, 8)
+    assert len(state.cross) == 2 * 2 and state.cross[0].shape == (3, 4, 4, 8)  # (B, heads, P, head_dim)
+    assert state.keep.tolist() == ids.ne(0).tolist()
+
+
+def test_transformer_reordered_cache_continues_the_picked_rows():
+    model = tiny_model("transformer")
+    b = batch()
+    ids = b["input_ids"]  # (3, 7)
+    index = torch.tensor([2, 0, 0, 1])  # rows picked and repeated, as beam search does
+    with torch.no_grad():
+        memory = model.encoder(b["pixel_values"])
+        state = model.decoder.init_state(memory)
+        for t in range(4):
+            _, state, _ = model.decoder.step(ids[:, t], state)
+        state = model.decoder.reorder_state(state, index)
+        logits, _, _ = model.decoder.step(ids[index, 4], state)  # (4, V)
+        expected, _ = model.decoder(memory[index], ids[index, :5])  # (4, 5, V)
+    assert torch.allclose(logits, expected[:, 4], atol=1e-5)
+    assert torch.equal(logits[1], logits[2]) and not torch.allclose(logits[0], logits[1])
