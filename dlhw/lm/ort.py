@@ -242,13 +242,18 @@ class OrtSeq2Seq:
         self.device = torch.device("cpu")
 
     def encode(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> dict[str, Any]:
+        """Encoder states and cross keys/values; under IO binding they stay on the device for every step."""
         hidden, *cross = self.encoder.run({"input_ids": input_ids.cpu().numpy().astype(np.int64),
-                                           "attention_mask": attention_mask.cpu().numpy().astype(np.int64)})
+                                           "attention_mask": attention_mask.cpu().numpy().astype(np.int64)},
+                                          keep=("last_hidden_state", *self.cross_names))
         return {"encoder_hidden_states": hidden, "encoder_attention_mask": attention_mask.cpu().numpy().astype(np.int64),
                 **dict(zip(self.cross_names, cross, strict=True))}  # (B, S, H), (B, S), 2L x (B, h, S, d)
 
     def repeat(self, memory: dict[str, Any], n: int) -> dict[str, Any]:
-        return {k: np.repeat(v, n, axis=0) for k, v in memory.items()}  # every row n times, adjacent
+        """Every row ``n`` times, adjacent (through the host once; the next step binds the copies)."""
+        import onnxruntime as ort
+
+        return {k: np.repeat(v.numpy() if isinstance(v, ort.OrtValue) else v, n, axis=0) for k, v in memory.items()}
 
     def step(self, tokens: torch.Tensor, memory: dict[str, Any], cache: Any) -> tuple[torch.Tensor, Any]:
         batch = tokens.shape[0]

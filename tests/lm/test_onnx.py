@@ -146,6 +146,9 @@ def test_t5_graphs_project_cross_attention_once_and_decode_the_torch_tokens(tmp_
     assert files == {"encoder": "encoder_model.onnx", "decoder": "decoder_model.onnx"}
     ours = OrtSeq2Seq(tmp_path)
     assert seq2seq_loop(ours, ids, mask, 20, [1], 0) == theirs
+    bound = OrtSeq2Seq(tmp_path, io_binding=True)  # encoder states and caches kept as OrtValues between steps
+    twice = seq2seq_loop(bound, ids, mask, 20, [1], 0, repeat=2)
+    assert twice == [row for row in theirs for _ in range(2)]  # each prompt's states repeated, decoded twice
     # the decoder graph reads the cross keys/values and holds no cross-attention projection of its own
     decoder = onnx.load(str(tmp_path / "decoder_model.onnx"), load_external_data=False)
     assert not [n for n in decoder.graph.node if "EncDecAttention/k" in n.name or "EncDecAttention/v" in n.name]
