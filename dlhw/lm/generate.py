@@ -239,7 +239,8 @@ class ChatGenerator:
         """Prompts per decoding batch: more prompts than this are sorted by length and split."""
         self.static_cache = static_cache
         """Decode into a preallocated ``StaticCache`` (fixed shapes: what ``torch.compile`` needs)."""
-        self.compiled: Any = None
+        self.compiled: dict[int, Any] | None = None
+        """``torch.compile``d models by ``id`` of the module decoded (the base under soft prompts); None: eager."""
         if compile:
             self.use_compile()
         self.tokenizer = tokenizer
@@ -260,7 +261,7 @@ class ChatGenerator:
             raise ConfigError("--compile (static cache + torch.compile with CUDA graphs) runs on a CUDA GPU; "
                               f"this model is on {self.device.type}: leave --compile out")
         self.static_cache = True
-        self.compiled = torch.compile(self.model, mode="reduce-overhead", fullgraph=False)
+        self.compiled = {}
 
     def left_pad(self, prompts: list[list[int]]) -> tuple[torch.Tensor, torch.Tensor]:
         ids, mask = left_pad(prompts, self.pad_id)
@@ -345,7 +346,11 @@ class ChatGenerator:
             raise ConfigError("a static cache does not take a prefix-tuning prefix: decode it with the dynamic cache")
         base = model.get_base_model() if hasattr(model, "get_base_model") else model
         cache = StaticCache(config=base.config, max_cache_len=length)
-        compiled = model_forward(self.compiled) if self.compiled is not None else eager
+        compiled = eager
+        if self.compiled is not None:  # the module this batch decodes with (the base model under soft prompts)
+            if id(model) not in self.compiled:
+                self.compiled[id(model)] = torch.compile(model, mode="reduce-overhead", fullgraph=False)
+            compiled = model_forward(self.compiled[id(model)])
 
         def forward(step: dict[str, Any], mask: torch.Tensor, positions: torch.Tensor, past: Any) -> tuple[Any, Any]:
             full = torch.nn.functional.pad(mask, (0, length - mask.shape[1]))  # (B, length): unwritten slots hidden
