@@ -14,19 +14,13 @@ EXTERNAL_DATA_BYTES = 1_800_000_000
 """Graphs with more weight bytes than this are written, and quantized, with external data."""
 
 
-def has_external_data(path: Path) -> bool:
-    import onnx
-
-    graph = onnx.load(str(path), load_external_data=False)
-    return any(t.data_location == onnx.TensorProto.EXTERNAL for t in graph.graph.initializer)
-
-
 def quantize_int8(source: Path, target: Path) -> None:
     """``target``: ``source`` with dynamic int8 weights (``target.name + '.data'`` too where large)."""
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    size = source.stat().st_size + sum(p.stat().st_size for p in source.parent.glob(f"{source.name}.data"))
-    external = size > EXTERNAL_DATA_BYTES or has_external_data(source)
+    data = source.with_name(source.name + ".data")  # where dlhw's exports keep large weights
+    size = source.stat().st_size + (data.stat().st_size if data.is_file() else 0)
+    external = size > EXTERNAL_DATA_BYTES or data.is_file()
     for stale in (target, target.with_name(target.name + ".data")):
         stale.unlink(missing_ok=True)
     quantize_dynamic(str(source), str(target), weight_type=QuantType.QInt8, use_external_data_format=external)

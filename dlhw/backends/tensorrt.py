@@ -57,22 +57,20 @@ def tensorrt_providers(export_dir: Path, settings: dict[str, Any]) -> list[Any]:
     return [("TensorrtExecutionProvider", options), "CUDAExecutionProvider", "CPUExecutionProvider"]
 
 
-def shape_profiles(shapes: dict[str, list[int | str]], max_batch: int, max_sequence: int) -> dict[str, str]:
-    """ORT TensorRT profile strings: batch from 1 to max_batch (and sequence 1..max_sequence).
+def shape_profiles(shapes: dict[str, list[int | str]], max_batch: int, max_sequence: int,
+                   ranges: dict[str, tuple[int, int, int]] | None = None) -> dict[str, str]:
+    """ORT TensorRT profile strings: ``batch`` from 1 to max_batch, ``sequence`` 1..max_sequence (optimum at
+    half), and any other named dimension its ``(min, opt, max)`` from ``ranges`` (which may also override
+    these two -- a KV cache starts empty, at 0).
 
     Only inputs with a dynamic dimension need a profile; static ones are left out.
     """
-    dynamic = {k: v for k, v in shapes.items() if "batch" in v or "sequence" in v}
+    sizes = {"batch": (1, max(1, max_batch // 2), max_batch),
+             "sequence": (1, max(1, max_sequence // 2), max_sequence), **(ranges or {})}
+    dynamic = {k: v for k, v in shapes.items() if any(isinstance(d, str) for d in v)}
 
-    def render(batch: int, seq: int) -> str:
-        parts = []
-        for name, dims in dynamic.items():
-            concrete = [batch if d == "batch" else seq if d == "sequence" else int(d) for d in dims]
-            parts.append(f"{name}:{'x'.join(map(str, concrete))}")
-        return ",".join(parts)
+    def render(which: int) -> str:
+        return ",".join(f"{name}:" + "x".join(str(sizes[d][which] if isinstance(d, str) else int(d)) for d in dims)
+                        for name, dims in dynamic.items())
 
-    return {
-        "trt_profile_min_shapes": render(1, 1),
-        "trt_profile_opt_shapes": render(max(1, max_batch // 2), max(1, max_sequence // 2)),
-        "trt_profile_max_shapes": render(max_batch, max_sequence),
-    }
+    return {f"trt_profile_{kind}_shapes": render(i) for i, kind in enumerate(("min", "opt", "max"))}

@@ -108,6 +108,15 @@ compile_option = click.option(
 """For the generation verbs (chat, summarize); refused before anything loads where there is no CUDA GPU."""
 
 
+def check_compile(compile_: bool, backend: str) -> None:
+    """``--compile`` goes with ``--backend torch`` only (checked before the model loads)."""
+    if compile_ and backend != "torch":
+        from dlhw.errors import ConfigError
+
+        raise ConfigError(f"--compile is for --backend torch; --backend {backend} on CUDA already keeps the KV cache "
+                          "on the device (IO binding)")
+
+
 def out_option(help: str = "Results file: .jsonl or .csv, one record per input. An existing file is continued, "
                "not overwritten.", *, required: bool = True) -> Callable[[F], F]:
     """``--out FILE``: where the verb writes its result records (``--output-dir`` is for run directories)."""

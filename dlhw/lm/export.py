@@ -124,22 +124,19 @@ def export_seq2seq(model: Any, tokenizer: Any, out_dir: Path, opset: int) -> dic
 def build_decoder_engines(out_dir: Path, meta: dict[str, Any], fp16: bool, max_batch: int) -> dict[str, Any]:
     """TensorRT engines for ``model.onnx`` with profiles over batch, sequence and past lengths."""
     from dlhw.backends import open_session
-    from dlhw.backends.tensorrt import tensorrt_providers
+    from dlhw.backends.tensorrt import shape_profiles, tensorrt_providers
     from dlhw.lm.ort import META_FILE
 
     chat = json.loads((out_dir / META_FILE).read_text(encoding="utf-8"))
     max_seq = chat["max_length"]
     kv, d = chat["num_kv_heads"], chat["head_dim"]
-
-    def shapes(batch: int, seq: int, past: int) -> str:
-        parts = [f"input_ids:{batch}x{seq}", f"attention_mask:{batch}x{seq + past}", f"position_ids:{batch}x{seq}",
-                 f"logits_index:{seq}"]
-        for i in range(chat["num_layers"]):
-            parts += [f"past_key_values.{i}.key:{batch}x{kv}x{past}x{d}", f"past_key_values.{i}.value:{batch}x{kv}x{past}x{d}"]
-        return ",".join(parts)
-
-    settings = {"fp16": fp16, "trt_profile_min_shapes": shapes(1, 1, 0),
-                "trt_profile_opt_shapes": shapes(max(1, max_batch // 2), 1, max_seq // 2),
-                "trt_profile_max_shapes": shapes(max_batch, max_seq, max_seq)}
+    shapes: dict[str, list[int | str]] = {
+        "input_ids": ["batch", "sequence"], "attention_mask": ["batch", "total"],
+        "position_ids": ["batch", "sequence"], "logits_index": ["sequence"],
+        **{f"past_key_values.{i}.{kind}": ["batch", kv, "past", d]
+           for i in range(chat["num_layers"]) for kind in ("key", "value")}}
+    # new tokens: a whole prompt at most, one at the typical (decoding) step; the cache starts empty
+    ranges = {"sequence": (1, 1, max_seq), "past": (0, max_seq // 2, max_seq), "total": (1, max_seq // 2 + 1, 2 * max_seq)}
+    settings = {"fp16": fp16, **shape_profiles(shapes, max_batch, max_seq, ranges)}
     open_session(out_dir / "model.onnx", tensorrt_providers(out_dir, settings))  # builds the engines into the cache
     return settings

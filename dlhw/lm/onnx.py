@@ -91,10 +91,9 @@ def kv_shape(config: Any) -> tuple[int, int]:
 class DecoderGraph(nn.Module):
     """A causal LM as a function of flat tensors: the traced module of ``model.onnx``."""
 
-    def __init__(self, model: nn.Module, layers: int):
+    def __init__(self, model: nn.Module):
         super().__init__()
         self.model = model
-        self.layers = layers
         self.cache_kw = cache_argument(model)
 
     def forward(self, input_ids: Tensor, attention_mask: Tensor, position_ids: Tensor, logits_index: Tensor,
@@ -247,7 +246,7 @@ def export_decoder_graph(model: Any, path: Path, opset: int) -> None:
             "position_ids": {0: "batch", 1: "new"}, "logits_index": {0: "kept"}, "logits": {0: "batch", 1: "kept"},
             **_axes(pasts, {0: "batch", 2: "past"}), **_axes(presents, {0: "batch", 2: "total"})}
     with traced_attention(model):
-        _export(DecoderGraph(model, layers), (ids, mask, positions, index, *past), path,
+        _export(DecoderGraph(model), (ids, mask, positions, index, *past), path,
                 [*DECODER_INPUTS, *pasts], ["logits", *presents], axes, opset)
 
 

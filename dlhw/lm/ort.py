@@ -62,7 +62,7 @@ class GraphRunner:
 
     def __init__(self, session: Any, device_id: int = 0, io_binding: bool | None = None):
         self.session = session
-        self.inputs = [i.name for i in session.get_inputs()]
+        self.inputs = {i.name for i in session.get_inputs()}
         self.outputs = [o.name for o in session.get_outputs()]
         providers = session.get_providers()
         on_gpu = bool(providers) and providers[0] in GPU_PROVIDERS

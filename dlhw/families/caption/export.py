@@ -216,20 +216,9 @@ def build_caption_engines(out_dir: Path, meta: dict[str, Any], fp16: bool, max_b
         shapes["past_mask"] = ["batch", "past"]
         shapes.update({name: ["batch", heads, "past", head_dim] for name in io.carried.values() if name != "past_mask"})
         longest = spec["max_length"] - 2
-        step_profile = _profiles(shapes, {"batch": (1, max(1, max_batch // 2), max_batch),
-                                          "past": (0, longest // 2, longest)})
+        step_profile = shape_profiles(shapes, max_batch, spec["max_length"], {"past": (0, longest // 2, longest)})
     else:
         step_profile = shape_profiles(shapes, max_batch, spec["max_length"])
     open_session(out_dir / "decoder_step.onnx", tensorrt_providers(out_dir, {**settings, **step_profile}))
     return {**settings, "encoder": enc_profile, "decoder_step": step_profile, "cache": "trt_cache"}
 
-
-def _profiles(shapes: dict[str, list[int | str]], sizes: dict[str, tuple[int, int, int]]) -> dict[str, str]:
-    """ORT TensorRT profile strings where named dimensions take their (min, opt, max) from ``sizes``
-    (:func:`dlhw.backends.tensorrt.shape_profiles` starts every sequence at 1; the cache starts empty)."""
-
-    def render(which: int) -> str:
-        return ",".join(f"{name}:" + "x".join(str(sizes[d][which] if isinstance(d, str) else d) for d in dims)
-                        for name, dims in shapes.items() if any(isinstance(d, str) for d in dims))
-
-    return {f"trt_profile_{kind}_shapes": render(i) for i, kind in enumerate(("min", "opt", "max"))}

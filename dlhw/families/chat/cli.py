@@ -11,6 +11,7 @@ import click
 from dlhw.core.options import (
     backend_option,
     batch_size_option,
+    check_compile,
     compile_option,
     device_option,
     int8_option,
@@ -64,9 +65,7 @@ def chat_cmd(ctx: click.Context, run: str | None, model_path: str | None, prompt
     if run is not None and model_path is not None:
         raise ConfigError(f"the run is given twice ({run} and --model {model_path}); give --model RUN only")
     model = run if run is not None else model_path
-    if compile_ and backend != "torch":
-        raise ConfigError(f"--compile is for --backend torch; --backend {backend} on CUDA already keeps the KV cache "
-                          "on the device (IO binding)")
+    check_compile(compile_, backend)
     if model is None:
         raise ConfigError("give the chat run: --model RUN (a run directory or an export directory)")
     if (prompts is None) != (out is None):

@@ -10,6 +10,7 @@ from dlhw.core.inputs import TEXT_EXTENSIONS, InputItem, convert_values, read_al
 from dlhw.core.options import (
     backend_option,
     batch_size_option,
+    check_compile,
     compile_option,
     device_option,
     int8_option,
@@ -85,11 +86,7 @@ def summarize_cmd(ctx: click.Context, inputs: tuple[str, ...], model_path: str, 
     from dlhw.families.summarization.infer import open_predictor
     from dlhw.lm.sampling import sampler
 
-    if compile_ and backend != "torch":
-        from dlhw.errors import ConfigError
-
-        raise ConfigError(f"--compile is for --backend torch; --backend {backend} on CUDA already keeps the KV cache "
-                          "on the device (IO binding)")
+    check_compile(compile_, backend)
     shard_spec, target = parse_shard(shard), check_out(Path(out))  # usage errors first, then the model
     documents = {item.key: item for item in read_documents(expand_inputs(inputs, TEXT_EXTENSIONS))}
     pick = sampler(temperature, top_p, top_k, seed) if sample else None

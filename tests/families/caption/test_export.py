@@ -169,11 +169,11 @@ def test_an_export_with_the_padded_prefix_step_is_refused_with_the_fix(transform
 
 
 def test_tensorrt_profiles_let_the_cache_start_empty():
-    from dlhw.families.caption.export import _profiles
+    from dlhw.backends.tensorrt import shape_profiles
 
     shapes = {"tokens": ["batch"], "position": [], "past_mask": ["batch", "past"],
               "cross.0.key": ["batch", 4, 9, 16], "past.0.key": ["batch", 4, "past", 16]}
-    profiles = _profiles(shapes, {"batch": (1, 4, 8), "past": (0, 10, 20)})
+    profiles = shape_profiles(shapes, 8, 1, {"past": (0, 10, 20)})
     assert profiles == {
         "trt_profile_min_shapes": "tokens:1,past_mask:1x0,cross.0.key:1x4x9x16,past.0.key:1x4x0x16",
         "trt_profile_opt_shapes": "tokens:4,past_mask:4x10,cross.0.key:4x4x9x16,past.0.key:4x4x10x16",
