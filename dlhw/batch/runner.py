@@ -4,6 +4,12 @@ expand paths / globs / directories -> (shard) -> skip what the output already ho
 DataLoader workers -> batch -> backend -> write each batch's records and flush -> one record per
 failed input with the reason -> a summary line and an exit code (0 all done, 1 some failed).
 
+Two engines compute the records (``--engine``, :mod:`dlhw.batch.options`): ``local`` loads in
+DataLoader workers and predicts in this process; ``ray`` (:mod:`dlhw.batch.ray_engine`) runs the
+family's predictor in a Ray Data actor pool. Both build a batch's records with
+:func:`batch_records` and hand them to :func:`run_batches`, which alone writes the output: one
+writer per file, whichever engine, so the records and the resume rules below are the same.
+
 Outputs are JSONL (one object per line) or CSV (header ``path,status,result,error``), keyed by
 ``path``. A rerun with the same output skips every path already recorded (successes and errors:
 delete an error row to retry it) and first drops a line cut short by a kill.
@@ -20,10 +26,10 @@ import hashlib
 import io
 import json
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
@@ -32,6 +38,9 @@ from dlhw.core.family import Predictor
 from dlhw.core.faults import kill_if_reached
 from dlhw.core.inputs import InputItem, printable_key
 from dlhw.errors import ConfigError
+
+if TYPE_CHECKING:
+    from dlhw.batch.options import Engine
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff")
 
@@ -201,6 +210,52 @@ def _as_list(items: list[tuple[int, Any, str | None]]) -> list[tuple[int, Any, s
     return items
 
 
+Records = list[dict[str, Any]]
+"""One batch's records: one per input, ``{"path", "status": "ok", ...result}`` or
+``{"path", "status": "error", "error"}``."""
+
+
+def batch_records(keys: Sequence[Any], items: Sequence[tuple[int, Any, str | None]],
+                  process: Callable[[list[Any]], list[dict[str, Any]]]) -> Records:
+    """The records of one batch of :class:`LoadedItems` (``(index into keys, value, load error)``):
+    an error record per input that failed to load, then ``process`` over the rest -- a result record
+    each, or, when ``process`` raises, an error record each with its reason."""
+    records = [{"path": printable_key(keys[i]), "status": "error", "error": error}
+               for i, _, error in items if error is not None]
+    good = [(i, value) for i, value, error in items if error is None]
+    if good:
+        try:
+            results = process([value for _, value in good])
+            records += [{"path": printable_key(keys[i]), "status": "ok", **r}
+                        for (i, _), r in zip(good, results, strict=True)]
+        except Exception as err:  # noqa: BLE001 - a failing batch is recorded, the job goes on
+            records += [{"path": printable_key(keys[i]), "status": "error", "error": f"{type(err).__name__}: {err}"}
+                        for i, _ in good]
+    return records
+
+
+def run_batches(paths: Sequence[Any], writer: ResultWriter, batches: Callable[[list[Any]], Iterable[Records]],
+                desc: str = "processing", unit: str = "item") -> JobSummary:
+    """The driver's side of every batch job, whichever engine computes the records: drop the paths
+    ``writer`` already holds, then write each batch of records that ``batches(todo)`` yields as it
+    comes (flushed), count them, and honour ``DLHW_FAULT=kill-after-batch:N``. ``batches`` is not
+    called when nothing is left to do."""
+    todo = [p for p in paths if printable_key(p) not in writer.done]
+    skipped = len(paths) - len(todo)
+    failed_before = sum(printable_key(p) in writer.failed for p in paths)
+    succeeded = failed = 0
+    start = time.perf_counter()
+    with tqdm(total=len(todo), desc=desc, unit=unit) as bar:
+        for batch_number, records in enumerate(batches(todo) if todo else (), start=1):
+            writer.write(records)
+            kill_if_reached("kill-after-batch", batch_number)
+            ok = sum(r["status"] == "ok" for r in records)
+            succeeded += ok
+            failed += len(records) - ok
+            bar.update(len(records))
+    return JobSummary(len(paths), skipped, succeeded, failed, failed_before, time.perf_counter() - start)
+
+
 def run_batch_job(
     paths: Sequence[Path | str],
     load: Callable[[Any], Any],
@@ -217,59 +272,65 @@ def run_batch_job(
     record's ``path`` is :func:`~dlhw.core.inputs.printable_key` of it (``str()`` itself unless that
     holds a non-UTF-8 file name).
     """
-    todo = [p for p in paths if printable_key(p) not in writer.done]
-    skipped = len(paths) - len(todo)
-    failed_before = sum(printable_key(p) in writer.failed for p in paths)
-    loader = DataLoader(LoadedItems(todo, load), batch_size=batch_size, num_workers=num_workers,
-                        collate_fn=_as_list)
-    succeeded = failed = 0
-    start = time.perf_counter()
-    with tqdm(total=len(todo), desc=desc, unit=unit) as bar:
-        for batch_number, items in enumerate(loader, start=1):
-            records = []
-            good = [(i, value) for i, value, error in items if error is None]
-            for i, _, error in items:
-                if error is not None:
-                    records.append({"path": printable_key(todo[i]), "status": "error", "error": error})
-            if good:
-                try:
-                    results = process([value for _, value in good])
-                    records += [{"path": printable_key(todo[i]), "status": "ok", **r}
-                                for (i, _), r in zip(good, results, strict=True)]
-                except Exception as err:  # noqa: BLE001 - a failing batch is recorded, the job goes on
-                    records += [{"path": printable_key(todo[i]), "status": "error",
-                                 "error": f"{type(err).__name__}: {err}"}
-                                for i, _ in good]
-            writer.write(records)
-            kill_if_reached("kill-after-batch", batch_number)
-            ok = sum(r["status"] == "ok" for r in records)
-            succeeded += ok
-            failed += len(records) - ok
-            bar.update(len(items))
-    return JobSummary(len(paths), skipped, succeeded, failed, failed_before, time.perf_counter() - start)
+
+    def batches(todo: list[Any]) -> Iterator[Records]:
+        loader = DataLoader(LoadedItems(todo, load), batch_size=batch_size, num_workers=num_workers,
+                            collate_fn=_as_list)
+        for items in loader:
+            yield batch_records(todo, items, process)
+
+    return run_batches(paths, writer, batches, desc, unit)
+
+
+def input_loader(predictor: Predictor, items: Mapping[Any, Any]) -> Callable[[Any], Any]:
+    """``load(key)`` for :class:`LoadedItems`: what ``predictor.load`` makes of ``items[key]`` (an
+    :class:`InputItem`, whose error is raised, or a plain value such as an image path)."""
+
+    def load(key: Any) -> Any:
+        raw = items[key]
+        return predictor.load(printable_key(key), raw.get() if isinstance(raw, InputItem) else raw)
+
+    return load
 
 
 def run_predictor(predictor: Predictor, items: Mapping[Any, Any], writer: ResultWriter, batch_size: int,
                   num_workers: int = 0, desc: str = "processing", unit: str = "item") -> JobSummary:
     """Apply ``predictor`` to ``items`` (input key -> what the reader gave: an :class:`InputItem`, whose
     error becomes the key's error record, or a plain value such as an image path) with
-    :func:`run_batch_job`: the one way every batch verb runs its family's predictor."""
-
-    def load(key: Any) -> Any:
-        raw = items[key]
-        return predictor.load(printable_key(key), raw.get() if isinstance(raw, InputItem) else raw)
-
-    return run_batch_job(list(items), load, predictor.predict, writer, batch_size, num_workers, desc=desc, unit=unit)
+    :func:`run_batch_job`: the local engine's way of running a family's predictor."""
+    return run_batch_job(list(items), input_loader(predictor, items), predictor.predict, writer, batch_size,
+                         num_workers, desc=desc, unit=unit)
 
 
-def predict_into(out: Path, predictor: Predictor, items: Mapping[Any, Any], batch_size: int, *,
-                 shard: tuple[int, int] | None = None, num_workers: int = 0, desc: str = "processing",
-                 unit: str = "item", noun: str = "inputs") -> tuple[JobSummary, list[str]]:
+def predict_into(out: Path, open_predictor: Callable[[], Predictor], items: Mapping[Any, Any], batch_size: int, *,
+                 shard: tuple[int, int] | None = None, num_workers: int = 0, engine: Engine | None = None,
+                 desc: str = "processing", unit: str = "item", noun: str = "inputs") -> tuple[JobSummary, list[str]]:
     """A batch verb once its inputs are read (and ``--out`` / ``--shard`` checked: :func:`check_out`,
-    :func:`parse_shard`) and its model opened: keep ``shard``'s share of ``items``, run ``predictor`` over
-    it into ``out`` (continued, never overwritten), and return the job summary and the closing lines for
-    the verb to print (the summary, the predictor's throughput)."""
+    :func:`parse_shard`): keep ``shard``'s share of ``items``, run the predictor that
+    ``open_predictor()`` opens over it into ``out`` (continued, never overwritten), and return the job
+    summary and the closing lines for the verb to print (the summary, the predictor's throughput).
+
+    ``engine`` (``--engine``; None = local) says where the predictor runs: the local engine opens it
+    here, once, and loads inputs in ``num_workers`` DataLoader workers; the Ray engine sends
+    ``open_predictor`` to each actor of its pool, so it must pickle (a module-level function, or a
+    ``functools.partial`` of one), and reports no throughput line (each actor counts its own)."""
     mine = {key: raw for key, raw in items.items() if in_shard(key, shard)}
+    if engine is not None and engine.kind == "ray":
+        from dlhw.batch.ray_engine import run_on_ray
+
+        new = not out.exists()
+        writer = ResultWriter(out, "")  # the actors name the result key with their first batch
+        try:
+            summary = run_on_ray(open_predictor, mine, writer, batch_size, engine, desc=desc, unit=unit)
+        except BaseException:
+            if new and not writer.done:  # failed before any record (the model would not open): leave no file
+                writer.close()
+                out.unlink(missing_ok=True)
+            raise
+        finally:
+            writer.close()
+        return summary, [summary.line(noun)]
+    predictor = open_predictor()
     writer = ResultWriter(out, predictor.result_key)
     start = time.perf_counter()
     try:

@@ -1,12 +1,13 @@
 """Fault injection for tests: kill the process at a deterministic point.
 
-``DLHW_FAULT`` holds one instruction; the training callback, the batch-job runner and the atomic
-writer (:mod:`dlhw.core.atomic`) read it:
+``DLHW_FAULT`` holds one instruction; the training callback, the batch-job runner (and the Ray
+engine's actors) and the atomic writer (:mod:`dlhw.core.atomic`) read it:
 
 | value | where the process dies (SIGKILL, as an OOM killer or a power cut would) |
 |---|---|
 | ``kill-after-step:N`` | training: right after optimizer step N, before that step is logged or saved |
 | ``kill-after-batch:N`` | batch jobs: right after the records of the N-th batch are written and flushed |
+| ``kill-actor-at-batch:N`` | batch jobs on Ray (``--engine ray``): the actor computing the N-th batch, before it returns the records; once per job (Ray restarts the actor and retries the batch) |
 | ``kill-before-rename:NAME`` | atomic writes: the new content of the file named NAME (``eval.json``) is whole on disk in its temporary file, and not yet renamed over NAME |
 
 This is a testing aid: kill-and-resume tests stop a job at an exact point instead of racing a
@@ -21,7 +22,7 @@ import signal
 from dlhw.errors import ConfigError
 
 VARIABLE = "DLHW_FAULT"
-COUNTED = ("kill-after-step", "kill-after-batch")
+COUNTED = ("kill-after-step", "kill-after-batch", "kill-actor-at-batch")
 """Kinds that take a count: ``kind:N``."""
 NAMED = ("kill-before-rename",)
 """Kinds that take a file name: ``kind:NAME``."""

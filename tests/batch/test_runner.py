@@ -164,11 +164,11 @@ def test_predict_into_runs_a_shard_and_continues_an_existing_output(tmp_path):
     out = tmp_path / "out.jsonl"
     done = set()
     for i in range(3):  # three shards cover every input exactly once
-        summary, lines = predict_into(out, _Upper(), items, 8, shard=(i, 3), noun="lines")
+        summary, lines = predict_into(out, _Upper, items, 8, shard=(i, 3), noun="lines")
         assert lines == [summary.line("lines")]  # the toy predictor reports no throughput
         assert summary.skipped == 0 and summary.succeeded > 0
         done |= {r["path"] for r in map(json.loads, out.read_text(encoding="utf-8").splitlines())}
     assert done == set(items)
-    summary, _ = predict_into(out, _Upper(), items, 8)  # a rerun: everything already in the output
+    summary, _ = predict_into(out, _Upper, items, 8)  # a rerun: everything already in the output
     assert (summary.succeeded, summary.skipped) == (0, 40)
     assert len(out.read_text(encoding="utf-8").splitlines()) == 40
