@@ -3,17 +3,20 @@
 #   docker run --gpus all -v "$PWD/runs:/runs" -v "$HOME/.cache/huggingface:/cache/huggingface" \
 #       dlhw train caption-transformer --output-dir /runs/caption-transformer
 # The same file builds on any Debian/Ubuntu base; Python is installed with apt where the base
-# has none. `make docker-smoke` builds it on a local Debian image with the CPU extra:
+# has none. `make docker-smoke` builds it on a local Debian image with the CPU extra, and
+# `make docker-smoke-gpu` with the GPU extra but no TensorRT (NVIDIA's index is out of reach there):
 #   docker build --build-arg BASE_IMAGE=dlhw-base:bookworm --build-arg EXTRAS=cpu -t dlhw:smoke .
 # Dependencies: pyproject.toml + constraints.txt, installed by scripts/install.sh -- the same
-# script `make install` runs. EXTRAS names one ONNX Runtime: gpu (onnxruntime-gpu + TensorRT,
-# CUDA 13 like torch's wheel) or cpu (onnxruntime), never both.
+# script `make install` runs. EXTRAS names one ONNX Runtime: gpu (onnxruntime-gpu with the CUDA
+# and cuDNN wheels, CUDA 13 like torch's wheel; bitsandbytes) or cpu (onnxruntime), never both;
+# tensorrt adds TensorRT 10 (tensorrt-cu13, whose libraries come from NVIDIA's index,
+# pypi.nvidia.com, at install time); ray adds Ray Data for `--engine ray`.
 
 ARG BASE_IMAGE=nvidia/cuda:13.0.1-cudnn-runtime-ubuntu24.04
 
 # ---- build: a virtual environment with dlhw and one ONNX Runtime -----------------------------
 FROM ${BASE_IMAGE} AS build
-ARG EXTRAS=gpu
+ARG EXTRAS=gpu,tensorrt,ray
 ENV DEBIAN_FRONTEND=noninteractive PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 WORKDIR /src
 COPY pyproject.toml constraints.txt README.md ./
@@ -53,6 +56,16 @@ RUN if ! python3 -c "import ctypes; ctypes.CDLL('libgomp.so.1')" 2>/dev/null; th
     && mkdir -p /runs /cache/huggingface /cache/dlhw \
     && chown -R dlhw:dlhw /runs /cache
 COPY --from=build /opt/venv /opt/venv
+# CUDA, cuDNN and TensorRT come as wheels in the venv (site-packages/nvidia/*/lib, tensorrt_libs).
+# ONNX Runtime dlopens its CUDA and TensorRT providers, which find those libraries by soname only:
+# list their folders for the loader, first (000-) so they win over a base's own CUDA libraries and
+# match what torch loads through its RPATH. Any Python version; no tensorrt_libs without TensorRT.
+RUN find /opt/venv/lib -mindepth 3 -maxdepth 5 -type d \
+        \( -path '*/site-packages/nvidia/*/lib' -o -path '*/site-packages/tensorrt_libs' \) \
+        >/etc/ld.so.conf.d/000-dlhw-venv.conf \
+    && sort -o /etc/ld.so.conf.d/000-dlhw-venv.conf /etc/ld.so.conf.d/000-dlhw-venv.conf \
+    && ldconfig \
+    && sed 's/^/loader path: /' /etc/ld.so.conf.d/000-dlhw-venv.conf
 ENV PATH=/opt/venv/bin:$PATH \
     HF_HOME=/cache/huggingface \
     DLHW_CACHE_DIR=/cache/dlhw \

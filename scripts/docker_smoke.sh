@@ -1,8 +1,13 @@
 #!/usr/bin/env bash
 # make docker-smoke: build the real Dockerfile on a local Debian base with the CPU extra, then
 # train, export and caption in the container as its non-root user, and check the files on the host.
+# make docker-smoke-gpu (--gpu): build it with the GPU install set instead (onnxruntime-gpu with the
+# CUDA and cuDNN wheels, torch's CUDA wheels, bitsandbytes, ray where pyproject.toml has that extra;
+# not TensorRT, whose libraries come from NVIDIA's index) and check in the container, without a GPU,
+# what can be checked without one: the packages, the providers, the loader path, `dlhw env`.
 #
 #   scripts/docker_smoke.sh            # needs a Docker daemon, or root + dockerd to start one
+#   scripts/docker_smoke.sh --gpu
 #
 # - Daemon: the one that answers (DOCKER_HOST or the default socket); else, as root, a private
 #   dockerd with its data and exec roots in a temporary directory, no iptables, no bridge,
@@ -17,13 +22,24 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# The install sets the two smokes build (EXTRAS of the Dockerfile). The GPU set leaves out the
+# tensorrt extra: tensorrt-cu13-libs downloads its libraries from pypi.nvidia.com at install time.
+CPU_EXTRAS=cpu
+GPU_EXTRAS=gpu,ray
+TENSORRT_LINE="TensorRT: skipped -- the tensorrt extra (tensorrt-cu13) installs its libraries from NVIDIA's index (pypi.nvidia.com), which this build does not reach; the GPU image's default EXTRAS installs it"
+
+case "${1:-}" in
+    "") MODE=cpu NAME=docker-smoke ;;
+    --gpu) MODE=gpu NAME=docker-smoke-gpu ;;
+    *) echo "usage: $0 [--gpu]" >&2; exit 2 ;;
+esac
 SUITE=bookworm
 BASE_IMAGE=dlhw-base:$SUITE
-IMAGE=${DLHW_SMOKE_IMAGE:-dlhw:smoke}
+if [ "$MODE" = gpu ]; then IMAGE=${DLHW_SMOKE_IMAGE:-dlhw:smoke-gpu}; else IMAGE=${DLHW_SMOKE_IMAGE:-dlhw:smoke}; fi
 CACHE_DIR=${XDG_CACHE_HOME:-$HOME/.cache}/dlhw/docker-smoke
 ROOTFS_TAR=$CACHE_DIR/debian-$SUITE-minbase.tar
 
-skip() { echo "docker-smoke: skipped: $*"; exit 0; }
+skip() { echo "$NAME: skipped: $*"; exit 0; }
 say() { printf '\n=== %s\n' "$*"; }
 
 work=""
@@ -65,7 +81,7 @@ step() {
     local seconds
     seconds=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", b - a }')
     if [ "$rc" != 0 ]; then
-        echo "docker-smoke: FAILED at '$name' (exit $rc) after ${seconds}s"
+        echo "$NAME: FAILED at '$name' (exit $rc) after ${seconds}s"
         exit 1
     fi
     STEPS+=("$(printf '%-62s %8ss' "$name" "$seconds")")
@@ -194,8 +210,22 @@ proxy_args=()
 for var in http_proxy https_proxy no_proxy HTTP_PROXY HTTPS_PROXY NO_PROXY; do
     [ -z "${!var:-}" ] || proxy_args+=(--build-arg "$var")
 done
-step "docker build (BASE_IMAGE=$build_base, EXTRAS=cpu)" \
-    docker build --network=host --build-arg BASE_IMAGE="$build_base" --build-arg EXTRAS=cpu \
+# The extras of the set that pyproject.toml defines; one it lacks is named and left out.
+defined_extras() {
+    python3 - "$1" <<'PY'
+import sys, tomllib
+defined = tomllib.load(open("pyproject.toml", "rb"))["project"]["optional-dependencies"]
+wanted = sys.argv[1].split(",")
+for extra in wanted:
+    if extra not in defined:
+        print(f"extra {extra!r}: not in pyproject.toml, so not installed", file=sys.stderr)
+print(",".join(extra for extra in wanted if extra in defined))
+PY
+}
+if [ "$MODE" = gpu ]; then extras=$(defined_extras "$GPU_EXTRAS"); else extras=$(defined_extras "$CPU_EXTRAS"); fi
+[ "$MODE" != gpu ] || echo "$TENSORRT_LINE"
+step "docker build (BASE_IMAGE=$build_base, EXTRAS=$extras)" \
+    docker build --network=host --build-arg BASE_IMAGE="$build_base" --build-arg EXTRAS="$extras" \
         "${proxy_args[@]}" -t "$IMAGE" .
 size=$(docker image inspect -f '{{.Size}}' "$IMAGE")
 size_line=$(awk -v b="$size" -v i="$IMAGE" 'BEGIN { printf "image %s: %.2f GB (%.0f bytes)", i, b / 1e9, b }')
@@ -249,6 +279,24 @@ print("\n".join(sorted(p.name for p in out.iterdir())))'
 }
 step "id -u (not root)" check_user
 step "pip check" in_container --entrypoint pip -- check
+if [ "$MODE" = gpu ]; then
+    # scripts/docker_smoke_gpu.py, on the image's python's stdin: one check per step.
+    gpu_check() { in_container -i --entrypoint python -- - "$1" <scripts/docker_smoke_gpu.py; }
+    step "what was installed (versions, sizes)" gpu_check packages
+    step "import onnxruntime: onnxruntime-gpu, CUDAExecutionProvider listed" gpu_check ort
+    step "loader path: ldd of ORT's CUDA / TensorRT provider libraries" gpu_check loader
+    step "InferenceSession asking for CUDA (no GPU here)" gpu_check session
+    step "torch: the CUDA build" gpu_check torch
+    step "import bitsandbytes; ray; tensorrt" gpu_check extras
+    step "dlhw env" in_container -- env
+    say "$NAME: passed"
+    printf '%s\n' "${STEPS[@]}"
+    echo "total: $SECONDS s"
+    echo "$size_line"
+    echo "$TENSORRT_LINE"
+    echo "CUDA: not run -- this machine has no GPU; what needs one (--gpus all, CUDA kernels, TensorRT engines) is unproven here"
+    exit 0
+fi
 step "python -c 'import onnxruntime' (the CPU package)" check_ort
 step "dlhw env" in_container -- env
 step "dlhw train caption-rnn --preset tiny" \
@@ -284,6 +332,7 @@ PY
 }
 step "files on the host" check_host
 
-say "docker-smoke: passed"
+say "$NAME: passed"
 printf '%s\n' "${STEPS[@]}"
+echo "total: $SECONDS s"
 echo "$size_line"

@@ -5,10 +5,11 @@
 #
 #   scripts/install.sh PYTHON EXTRAS [--editable]
 #   scripts/install.sh .venv/bin/python cpu,test --editable   # what `make install` runs
-#   scripts/install.sh /opt/venv/bin/python gpu                # what the Dockerfile runs (EXTRAS)
+#   scripts/install.sh /opt/venv/bin/python gpu,tensorrt,ray   # what the Dockerfile runs (EXTRAS)
 #
-# EXTRAS must name exactly one of `cpu` (onnxruntime) and `gpu` (onnxruntime-gpu, TensorRT): both
-# packages install the module `onnxruntime`, so an environment with both has whichever came last.
+# EXTRAS must name exactly one of `cpu` (onnxruntime) and `gpu` (onnxruntime-gpu): both packages
+# install the module `onnxruntime`, so an environment with both has whichever came last. `tensorrt`
+# (TensorRT 10 for onnxruntime-gpu's TensorRT provider) goes with `gpu`.
 set -eu
 python="$1"
 extras="$2"

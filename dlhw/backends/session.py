@@ -37,7 +37,7 @@ _INSTALL = {
     CUDA: "the CPU-only `onnxruntime` package is installed; install the GPU one instead "
           "(pip uninstall -y onnxruntime && pip install 'onnxruntime-gpu[cuda,cudnn]'; the two cannot "
           "share an environment), or pass --device cpu",
-    TENSORRT: "install onnxruntime-gpu with TensorRT (pip install 'dlhw[gpu]'), or use --backend onnxruntime",
+    TENSORRT: "install onnxruntime-gpu with TensorRT (pip install 'dlhw[gpu,tensorrt]'), or use --backend onnxruntime",
 }
 
 
@@ -131,7 +131,7 @@ def open_session(onnx_path: Path, providers: list[Any], threads: int | None = No
     session = ort.InferenceSession(str(onnx_path), options, providers=providers)
     asked = [provider_name(p) for p in providers]
     got = session.get_providers()
-    if asked and asked[0] not in got:
+    if asked and got[:1] != asked[:1]:  # the provider asked for first must be the session's first
         available = ort.get_available_providers()
         if asked[0] in available:
             why = ("the provider is installed but did not start; the ONNX Runtime log above says why "

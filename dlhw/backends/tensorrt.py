@@ -3,7 +3,7 @@
 Engines are built for the exported ONNX files with shape profiles from batch 1 to the maximum
 batch, optionally in fp16, and cached under ``<export>/trt_cache``; ``--backend tensorrt`` reuses
 that cache. Without an NVIDIA GPU or without the provider, every TensorRT request fails at
-once, naming what is missing.
+once with a usage error (exit 2), naming what is missing.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from dlhw.errors import DlhwError
+from dlhw.errors import ConfigError
 
 
 def tensorrt_missing() -> list[str]:
@@ -33,14 +33,15 @@ def tensorrt_missing() -> list[str]:
     try:
         import tensorrt  # noqa: F401
     except ImportError:
-        missing.append("the tensorrt Python package (pip install 'dlhw[gpu]')")
+        missing.append("the tensorrt Python package (pip install 'dlhw[gpu,tensorrt]')")
     return missing
 
 
 def require_tensorrt() -> None:
+    """A usage error (exit 2) where TensorRT cannot run, raised before an export or a model is touched."""
     missing = tensorrt_missing()
     if missing:
-        raise DlhwError("TensorRT is not available on this machine: it needs " + "; ".join(missing)
+        raise ConfigError("TensorRT is not available on this machine: it needs " + "; ".join(missing)
                         + ". Use --backend onnxruntime instead, or run on a CUDA machine (the dlhw Docker image has all of it).")
 
 
@@ -74,3 +75,13 @@ def shape_profiles(shapes: dict[str, list[int | str]], max_batch: int, max_seque
                         for name, dims in dynamic.items())
 
     return {f"trt_profile_{kind}_shapes": render(i) for i, kind in enumerate(("min", "opt", "max"))}
+
+
+def graph_input_shapes(onnx_path: Path) -> dict[str, list[int | str]]:
+    """An ONNX file's inputs as :func:`shape_profiles` takes them: a named (dynamic) axis as its name, a fixed
+    one as its size -- read from the graph without its weights."""
+    import onnx
+
+    graph = onnx.load(str(onnx_path), load_external_data=False).graph
+    return {i.name: [d.dim_param or d.dim_value for d in i.type.tensor_type.shape.dim] for i in graph.input}
+

@@ -3,7 +3,7 @@ that a family-specific verb got only the options its family declares.
 
 The batch verbs (``dlhw caption``, ``chat``, ``ner``, ``summarize``, ``tts``) declare their common
 options with the decorators below, so every verb spells them, defaults them and documents them
-alike: ``--model RUN``, ``--backend``, ``--device`` (``auto`` everywhere), ``--batch-size``,
+alike: ``--model RUN``, ``--backend``, ``--device`` (``auto`` everywhere), ``--dtype``, ``--batch-size``,
 ``--shard i/n`` and ``--out`` (the results file; ``--output-dir`` names run directories).
 """
 
@@ -71,6 +71,30 @@ def device_option(fn: F) -> F:
     """``--device auto|cpu|cuda|cuda:N``, default ``auto``: the CUDA GPU when there is one, else the CPU."""
     return click.option("--device", default="auto", show_default=True, callback=_check_device, metavar="DEVICE",
                         help="auto (a CUDA GPU when there is one, else the CPU), cpu, cuda or cuda:N.")(fn)
+
+
+DTYPES = ("auto", "fp32", "bf16", "fp16")
+"""``--dtype`` choices (:func:`dlhw.core.devices.inference_dtype` reads them)."""
+
+
+def dtype_option(fn: F) -> F:
+    """``--dtype auto|fp32|bf16|fp16``, default ``auto``: the torch backend's weights and activations.
+
+    A choice checks the spelling without importing torch; whether the device takes it (fp16 on
+    the CPU does not) is asked where the model loads (:func:`dlhw.core.devices.inference_dtype`).
+    """
+    return click.option("--dtype", type=click.Choice(list(DTYPES)), default="auto", show_default=True,
+                        help="--backend torch: the model's precision; auto = bf16 on a CUDA GPU that supports it, "
+                             "fp32 on the CPU (bf16 runs there too; fp16 is for CUDA). An ONNX export carries "
+                             "its own.")(fn)
+
+
+def check_dtype(dtype: str, backend: str) -> None:
+    """``--dtype`` other than auto goes with ``--backend torch`` only (checked before the model loads)."""
+    if dtype != "auto" and backend != "torch":
+        raise ConfigError(f"--dtype {dtype} is for --backend torch; an ONNX export carries its own precision (fp32; "
+                          "int8 with --int8 from `dlhw export RUN --onnx --int8`, fp16 TensorRT engines from `dlhw "
+                          "export RUN --onnx --tensorrt --fp16`, where the family has them)")
 
 
 def batch_size_option(default: int, help: str) -> Callable[[F], F]:

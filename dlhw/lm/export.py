@@ -121,6 +121,39 @@ def export_seq2seq(model: Any, tokenizer: Any, out_dir: Path, opset: int) -> dic
     return files
 
 
+SEQ2SEQ_PROFILE_LENGTH = 512
+"""Longest source and decoded length a seq2seq TensorRT profile covers where the config names none (T5's
+relative positions set no limit; 512 is the length it was pretrained at)."""
+
+
+def build_seq2seq_engines(out_dir: Path, meta: dict[str, Any], fp16: bool, max_batch: int) -> dict[str, Any]:
+    """TensorRT engines for ``encoder_model.onnx`` and ``decoder_model.onnx`` (batch 1..max_batch; source and
+    decoded lengths up to the model's ``n_positions`` or :data:`SEQ2SEQ_PROFILE_LENGTH`, the cache from empty), one
+    profile per graph."""
+    from transformers import AutoConfig
+
+    from dlhw.backends import open_session
+    from dlhw.backends.tensorrt import shape_profiles, tensorrt_providers
+    from dlhw.lm.onnx import cache_names
+
+    config = AutoConfig.from_pretrained(out_dir)
+    longest = int(getattr(config, "n_positions", None) or SEQ2SEQ_PROFILE_LENGTH)
+    layers, heads, d = int(config.num_decoder_layers), int(config.num_heads), int(config.d_kv)
+    cross: dict[str, list[int | str]] = {name: ["batch", heads, "source", d] for name in cache_names(layers, "cross")}
+    encoder = shape_profiles({"input_ids": ["batch", "source"], "attention_mask": ["batch", "source"]}, max_batch,
+                             longest, {"source": (1, longest // 2, longest)})
+    decoder = shape_profiles(
+        {"decoder_input_ids": ["batch", "new"], "encoder_attention_mask": ["batch", "source"],
+         "encoder_hidden_states": ["batch", "source", int(config.d_model)], **cross,
+         **{name: ["batch", heads, "past", d] for name in cache_names(layers)}},
+        max_batch, longest, {"source": (1, longest // 2, longest), "new": (1, 1, longest),
+                             "past": (0, longest // 2, longest)})
+    settings: dict[str, Any] = {"fp16": fp16, "max_batch": max_batch}
+    for graph, profile in (("encoder_model", encoder), ("decoder_model", decoder)):  # builds the engines
+        open_session(out_dir / f"{graph}.onnx", tensorrt_providers(out_dir, {**settings, **profile}))
+    return {**settings, "encoder_model": encoder, "decoder_model": decoder}
+
+
 def build_decoder_engines(out_dir: Path, meta: dict[str, Any], fp16: bool, max_batch: int) -> dict[str, Any]:
     """TensorRT engines for ``model.onnx`` with profiles over batch, sequence and past lengths."""
     from dlhw.backends import open_session

@@ -45,16 +45,19 @@ def is_chat_run(path: Path) -> bool:
     return (path / "model" / INFO_FILE).is_file()
 
 
-def load_chat_run(run_dir: str | Path, device: str = "auto", trainable: bool = False) -> LoadedChat:
+def load_chat_run(run_dir: str | Path, device: str = "auto", trainable: bool = False,
+                  dtype: str | None = None) -> LoadedChat:
     """The fine-tuned model of ``run_dir`` on ``device``, ready to generate (eval mode).
 
-    With ``trainable``, the parameters the method trains have ``requires_grad`` set, as in
-    training (for ``dlhw model summary``).
+    ``dtype``: ``--dtype`` of a batch verb (auto, fp32, bf16, fp16; see
+    :func:`~dlhw.core.devices.inference_dtype`); None = the run's ``model.dtype``. With
+    ``trainable``, the parameters the method trains have ``requires_grad`` set, as in training
+    (for ``dlhw model summary``).
     """
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     from dlhw.config import from_dict
-    from dlhw.core.devices import model_dtype, resolve_device
+    from dlhw.core.devices import inference_dtype, model_dtype, resolve_device
     from dlhw.core.registry import family_of_run
     from dlhw.core.runs import run_config_dict
     from dlhw.lm.peft import freeze_all_but_layers
@@ -66,12 +69,12 @@ def load_chat_run(run_dir: str | Path, device: str = "auto", trainable: bool = F
     # the run's own family's config: summarization runs are saved and loaded this way too
     config = from_dict(family_of_run(run_dir).config_class, run_config_dict(run_dir))
     info = json.loads((model_dir / INFO_FILE).read_text(encoding="utf-8"))
-    dev = resolve_device(device)
-    dtype = model_dtype(config.model.dtype, dev)
+    dev = resolve_device(device, "--device")
+    weights = model_dtype(config.model.dtype, dev) if dtype is None else inference_dtype(dtype, dev)
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
     model: Any
     if info["method"] in ("partial", "full"):  # the whole model was saved
-        model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=dtype)
+        model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=weights)
         if trainable and info["method"] == "partial":
             freeze_all_but_layers(model, info["partial_layers"])
         elif trainable:
@@ -82,6 +85,19 @@ def load_chat_run(run_dir: str | Path, device: str = "auto", trainable: bool = F
         from peft import PeftModel
 
         base_path = run_dir / info["base"] if (run_dir / info["base"]).is_dir() else info["base"]
-        base = AutoModelForCausalLM.from_pretrained(base_path, dtype=dtype)
+        base = AutoModelForCausalLM.from_pretrained(base_path, dtype=weights)
         model = PeftModel.from_pretrained(base, model_dir, is_trainable=trainable)
-    return LoadedChat(model.to(dev).eval(), tokenizer, config, info)
+    # inference: adapters and soft prompts too in the weights' dtype (peft keeps them in float32 for training)
+    model = model.to(dev) if trainable else model.to(device=dev, dtype=weights)
+    return LoadedChat(model.eval(), tokenizer, config, info)
+
+
+def chat_run_generator(run_dir: str | Path, device: str = "auto", dtype: str | None = None,
+                        max_new_tokens: int = 128, batch_size: int | None = None) -> Any:
+    """A :class:`~dlhw.lm.generate.ChatGenerator` over a chat run's model (torch), in ``dtype``
+    (see :func:`load_chat_run`), limited to the run's ``data.max_length``."""
+    from dlhw.lm.generate import ChatGenerator
+
+    loaded = load_chat_run(run_dir, device, dtype=dtype)
+    return ChatGenerator(loaded.model, loaded.tokenizer, max_new_tokens, loaded.config.data.max_length,
+                         batch_size=batch_size)

@@ -125,18 +125,18 @@ def test_unknown_devices_and_the_torch_backend_are_config_errors(monkeypatch, ba
 def test_tensorrt_without_a_gpu_names_everything_that_is_missing(monkeypatch, tmp_path):
     _machine(monkeypatch, cuda=False, ort_providers=[CPU])
     export = _export(tmp_path / "export", {"family": "ner", "tensorrt": {"fp16": False}})
-    with pytest.raises(DlhwError) as err:
+    with pytest.raises(ConfigError) as err:
         choose_providers("tensorrt", "cuda", export, json.loads((export / "export.json").read_text()))
     assert str(err.value) == (
         "TensorRT is not available on this machine: it needs an NVIDIA GPU with CUDA "
         "(torch.cuda.is_available() is False); onnxruntime-gpu with the TensorRT execution provider "
-        "(available providers: CPUExecutionProvider); the tensorrt Python package (pip install 'dlhw[gpu]'). "
+        "(available providers: CPUExecutionProvider); the tensorrt Python package (pip install 'dlhw[gpu,tensorrt]'). "
         "Use --backend onnxruntime instead, or run on a CUDA machine (the dlhw Docker image has all of it).")
 
 
 def test_tensorrt_is_checked_before_the_path_so_a_cpu_machine_fails_at_once(monkeypatch, tmp_path):
     _machine(monkeypatch, cuda=False, ort_providers=[CPU])
-    with pytest.raises(DlhwError, match="^TensorRT is not available on this machine"):
+    with pytest.raises(ConfigError, match="^TensorRT is not available on this machine"):
         open_export(tmp_path / "no-such-export", "tensorrt", "auto")
     with pytest.raises(ConfigError, match="no ONNX export found"):
         open_export(tmp_path / "no-such-export", "onnxruntime", "auto")
@@ -221,6 +221,6 @@ def test_the_first_provider_is_what_counts_cuda_got_with_tensorrt_missing_is_ref
                                         "CPUExecutionProvider but the session got CUDAExecutionProvider, "
                                         r"CPUExecutionProvider: this ONNX Runtime has no TensorrtExecutionProvider"
                                         r" \(available: CUDAExecutionProvider, CPUExecutionProvider\); install "
-                                        r"onnxruntime-gpu with TensorRT \(pip install 'dlhw\[gpu\]'\)"):
+                                        r"onnxruntime-gpu with TensorRT \(pip install 'dlhw\[gpu,tensorrt\]'\)"):
         open_session(tiny_onnx, [(TRT, {}), CUDA, CPU])
     assert open_session(tiny_onnx, [CUDA, CPU]).get_providers() == [CUDA, CPU]  # what was asked for: accepted

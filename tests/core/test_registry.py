@@ -60,10 +60,10 @@ def test_declared_options_are_the_parameters_of_the_functions_behind_them(name):
     assert ("inspect" in family.options) == (family.inspect is not None)
 
 
-def test_families_without_tensorrt_do_not_offer_it():
-    assert FAMILIES["tts"].export.tensorrt is None and FAMILIES["prompting"].export.tensorrt is None
-    assert "tensorrt" not in FAMILIES["tts"].options["export"]
-    assert {"tensorrt", "fp16", "max_batch"} <= set(FAMILIES["ner"].options["export"])
+def test_every_exported_family_offers_tensorrt():
+    for name in ("caption", "chat", "ner", "summarization", "tts", "prompting"):
+        assert FAMILIES[name].export.tensorrt is not None, name
+        assert {"tensorrt", "fp16", "max_batch"} <= set(FAMILIES[name].options["export"]), name
     assert "force" in FAMILIES["ner"].options["export"] and "force" not in FAMILIES["chat"].options["export"]
 
 

@@ -215,3 +215,40 @@ def test_onnxruntime_on_cuda_binds_the_cache_to_the_gpu(tmp_path):
     gpu = OrtChatGenerator(out, ["CUDAExecutionProvider"])
     assert gpu.runner.io_binding and gpu.runner.device[0] == "cuda"
     assert _greedy(gpu) == _greedy(OrtChatGenerator(out))
+
+
+def test_t5_tensorrt_profiles_cover_both_graphs_and_the_runner_asks_each_graph_for_its_own(tmp_path, monkeypatch):
+    from dlhw.backends.session import TENSORRT, ExportHandle
+    from dlhw.backends.tensorrt import graph_input_shapes
+    from dlhw.lm.export import SEQ2SEQ_PROFILE_LENGTH, build_seq2seq_engines, export_seq2seq
+    from tests.lm.test_generate import _tiny_t5
+
+    model = _tiny_t5()
+    export_seq2seq(model, _tokenizer(), tmp_path, 18)
+    built: dict[str, list] = {}
+    monkeypatch.setattr("dlhw.backends.open_session", lambda path, providers, *_: built.setdefault(path.name, providers))
+    settings = build_seq2seq_engines(tmp_path, {}, fp16=False, max_batch=4)
+    assert sorted(built) == ["decoder_model.onnx", "encoder_model.onnx"]
+    longest = getattr(model.config, "n_positions", None) or SEQ2SEQ_PROFILE_LENGTH
+    for graph in ("encoder_model", "decoder_model"):
+        dynamic = {k for k, v in graph_input_shapes(tmp_path / f"{graph}.onnx").items() if any(isinstance(d, str) for d in v)}
+        shapes = {kind: dict(e.split(":") for e in settings[graph][f"trt_profile_{kind}_shapes"].split(","))
+                  for kind in ("min", "opt", "max")}
+        assert set(shapes["min"]) == set(shapes["max"]) == dynamic
+        assert built[f"{graph}.onnx"][0][1]["trt_profile_max_shapes"] == settings[graph]["trt_profile_max_shapes"]
+    decoder = {kind: dict(e.split(":") for e in settings["decoder_model"][f"trt_profile_{kind}_shapes"].split(","))
+               for kind in ("min", "max")}
+    heads, d = model.config.num_heads, model.config.d_kv
+    assert decoder["min"]["past_key_values.0.key"] == f"1x{heads}x0x{d}"  # batch 1, the cache empty
+    assert decoder["max"]["past_key_values.0.key"] == f"4x{heads}x{longest}x{d}"
+    assert decoder["max"]["cross.0.key"] == f"4x{heads}x{longest}x{d}"
+
+    # OrtSeq2Seq opens each graph with that graph's profile (what a TensorRT run of the export does)
+    handle = ExportHandle(tmp_path, {"tensorrt": settings}, [(TENSORRT, {}), "CPUExecutionProvider"])
+    monkeypatch.setattr("dlhw.lm.ort.open_session", lambda path, providers, *_: built.__setitem__(path.name, providers))
+    monkeypatch.setattr("dlhw.lm.ort.GraphRunner", lambda session, io_binding=None: session)
+    from dlhw.lm.ort import OrtSeq2Seq
+
+    OrtSeq2Seq(tmp_path, providers_for=handle.providers_for)
+    for graph in ("encoder_model", "decoder_model"):
+        assert built[f"{graph}.onnx"][0][1]["trt_profile_min_shapes"] == settings[graph]["trt_profile_min_shapes"]

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -126,19 +126,26 @@ def load_image_tensor(path: Path, transform: Callable[[Image.Image], Tensor]) ->
 
 
 class TorchCaptioner:
-    def __init__(self, model: CaptionModel, vocab: Vocabulary, device: str | torch.device = "cpu"):
+    def __init__(self, model: CaptionModel, vocab: Vocabulary, device: str | torch.device = "cpu",
+                 dtype: torch.dtype = torch.float32):
         self.device = torch.device(device)
-        self.model = model.to(self.device).eval()
+        self.dtype = dtype
+        self.model = model.to(device=self.device, dtype=dtype).eval()
         self.spec: CaptionModelSpec = model.spec
         self.vocab = vocab
 
     @classmethod
-    def from_run(cls, run_dir: Path, device: str | torch.device = "cpu") -> TorchCaptioner:
-        return cls(load_caption_model(run_dir / "model"), Vocabulary.load(run_dir / "model" / "vocab.json"), device)
+    def from_run(cls, run_dir: Path, device: str | torch.device = "cpu",
+                 dtype: torch.dtype = torch.float32) -> TorchCaptioner:
+        return cls(load_caption_model(run_dir / "model"), Vocabulary.load(run_dir / "model" / "vocab.json"), device,
+                   dtype)
 
     def caption(self, pixels: Tensor, beam_size: int = 1, length_penalty: float = 0.7) -> Decoded:
-        return self.model.generate(pixel_values=pixels.to(self.device), beam_size=beam_size,
-                                   length_penalty=length_penalty)
+        # the decoding loop scores in float32 (log-softmax of the model's logits) whatever the model's dtype;
+        # the attention maps come back in float32 too, as ONNX Runtime's do
+        out = self.model.generate(pixel_values=pixels.to(device=self.device, dtype=self.dtype), beam_size=beam_size,
+                                  length_penalty=length_penalty)
+        return out if out.alphas is None else replace(out, alphas=out.alphas.float())
 
 
 class OrtCaptioner:
@@ -180,13 +187,15 @@ def one_torch_thread() -> Iterator[None]:
         torch.set_num_threads(before)
 
 
-def load_captioner(path: str | Path, backend: Backend = "torch", device: str = "cpu") -> Captioner:
+def load_captioner(path: str | Path, backend: Backend = "torch", device: str = "cpu",
+                   dtype: torch.dtype = torch.float32) -> Captioner:
+    """A captioner over a run directory (torch, in ``dtype``) or an export (onnxruntime, tensorrt)."""
     path = Path(path)
     if backend == "torch":
         if not (path / "model" / "config.json").is_file():
             raise ConfigError(f"{path}: the torch backend needs a run directory (with model/); "
                               "for an export directory use --backend onnxruntime")
-        return TorchCaptioner.from_run(path, device)
+        return TorchCaptioner.from_run(path, device, dtype)
     export = open_export(path, backend, device)
     return OrtCaptioner(export.export_dir, export.providers_for)
 
@@ -214,9 +223,13 @@ class CaptionPredictor:
         return None
 
 
-def open_predictor(path: str, backend: str = "torch", device: str = "auto", beam_size: int = 1) -> CaptionPredictor:
-    """The caption family's batch predictor for a run (torch) or an export (onnxruntime, tensorrt)."""
-    from dlhw.core.devices import resolve_device
+def open_predictor(path: str, backend: str = "torch", device: str = "auto", beam_size: int = 1,
+                   dtype: str = "auto") -> CaptionPredictor:
+    """The caption family's batch predictor for a run (torch, in ``dtype``: see
+    :func:`~dlhw.core.devices.inference_dtype`) or an export (onnxruntime, tensorrt)."""
+    from dlhw.core.devices import inference_dtype, resolve_device
 
     # the torch loader takes cpu/cuda; auto means CUDA when torch sees a GPU
-    return CaptionPredictor(load_captioner(path, backend, str(resolve_device(device))), beam_size)  # type: ignore[arg-type]
+    dev = resolve_device(device, "--device")
+    weights = inference_dtype(dtype, dev) if backend == "torch" else torch.float32
+    return CaptionPredictor(load_captioner(path, backend, str(dev), weights), beam_size)  # type: ignore[arg-type]

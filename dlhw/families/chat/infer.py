@@ -67,6 +67,12 @@ class ChatPredictor:
 
 
 def open_predictor(path: str, backend: str = "torch", device: str = "auto", max_new_tokens: int = 128,
-                   int8: bool = False, system: str | None = None) -> ChatPredictor:
-    """The chat family's batch predictor for a run (torch) or an export (onnxruntime, tensorrt)."""
+                   int8: bool = False, system: str | None = None, dtype: str = "auto") -> ChatPredictor:
+    """The chat family's batch predictor for a run (torch, in ``dtype``: see
+    :func:`~dlhw.core.devices.inference_dtype`) or an export (onnxruntime, tensorrt)."""
+    from dlhw.lm.run import chat_run_generator, is_chat_run
+
+    if backend == "torch" and not int8 and is_chat_run(Path(path)):
+        return ChatPredictor(chat_run_generator(path, device, dtype, max_new_tokens), system)
+    # exports, and the refusals (--int8 on torch, an export directory on torch)
     return ChatPredictor(load_chat_generator(path, backend, device, max_new_tokens, int8), system)

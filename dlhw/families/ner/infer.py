@@ -24,7 +24,7 @@ import numpy as np
 import torch
 
 from dlhw.backends import Backend, open_export, open_session
-from dlhw.core.devices import resolve_device
+from dlhw.core.devices import inference_dtype, resolve_device
 from dlhw.errors import ConfigError
 from dlhw.families.ner.model import META_FILE, label_positions, load_ner_model
 
@@ -183,8 +183,9 @@ def ort_logits(session: Any) -> Any:
 
 
 def load_tagger(path: str | Path, backend: Backend = "torch", device: str = "cpu", batch_size: int = 32,
-                int8: bool = False) -> Tagger:
-    """A tagger over a run directory (torch) or an ONNX export (onnxruntime, tensorrt)."""
+                int8: bool = False, dtype: str = "auto") -> Tagger:
+    """A tagger over a run directory (torch, in ``dtype``: see :func:`~dlhw.core.devices.inference_dtype`)
+    or an ONNX export (onnxruntime, tensorrt)."""
     from transformers import AutoTokenizer
 
     path = Path(path)
@@ -192,8 +193,8 @@ def load_tagger(path: str | Path, backend: Backend = "torch", device: str = "cpu
         if not (path / "model" / META_FILE).is_file():
             raise ConfigError(f"{path}: the torch backend needs a NER run directory (with model/{META_FILE}); "
                               "for an export directory use --backend onnxruntime")
-        dev = resolve_device(device)
-        model, tokenizer, meta = load_ner_model(path / "model", dev)
+        dev = resolve_device(device, "--device")
+        model, tokenizer, meta = load_ner_model(path / "model", dev, inference_dtype(dtype, dev))
         return Tagger(tokenizer, meta["labels"], meta["max_length"], meta["stride"], torch_logits(model, dev),
                       batch_size)
     handle = open_export(path, backend, device)
@@ -233,6 +234,6 @@ class NerPredictor:
 
 
 def open_predictor(path: str, backend: str = "torch", device: str = "auto", batch_size: int = 32,
-                   int8: bool = False) -> NerPredictor:
+                   int8: bool = False, dtype: str = "auto") -> NerPredictor:
     """The NER family's batch predictor for a run (torch) or an export (onnxruntime, tensorrt)."""
-    return NerPredictor(load_tagger(path, backend, device, batch_size, int8))  # type: ignore[arg-type]
+    return NerPredictor(load_tagger(path, backend, device, batch_size, int8, dtype))  # type: ignore[arg-type]

@@ -195,8 +195,10 @@ def save_ner_model(model: NerModel, tokenizer: Any, directory: str | Path, setti
     return directory
 
 
-def load_ner_model(directory: str | Path, device: str | torch.device = "cpu") -> tuple[NerModel, Any, dict[str, Any]]:
-    """``(model in eval mode, tokenizer, ner.json)`` of a directory written by :func:`save_ner_model`."""
+def load_ner_model(directory: str | Path, device: str | torch.device = "cpu",
+                   dtype: torch.dtype = torch.float32) -> tuple[NerModel, Any, dict[str, Any]]:
+    """``(model in eval mode on device, in dtype; tokenizer; ner.json)`` of a directory written by
+    :func:`save_ner_model`."""
     from transformers import AutoConfig, AutoModel, AutoTokenizer
 
     directory = Path(directory)
@@ -205,7 +207,7 @@ def load_ner_model(directory: str | Path, device: str | torch.device = "cpu") ->
     model = NerModel(backbone, len(meta["labels"]), meta.get("dropout", 0.1))
     model.load_state_dict(load_file(str(directory / "model.safetensors")))
     tokenizer = AutoTokenizer.from_pretrained(directory)
-    return model.to(device).eval(), tokenizer, meta
+    return model.to(device=device, dtype=dtype).eval(), tokenizer, meta
 
 
 def load_run_model(run_dir: str | Path) -> tuple[NerModel, str]:

@@ -12,6 +12,7 @@ import typing
 from dataclasses import dataclass, field
 
 from dlhw.config.base import RunConfig
+from dlhw.core.family import HubAsset
 from dlhw.errors import ConfigError
 
 STRATEGIES = ("answer-only", "few-shot", "cot", "cot-few-shot", "cot-sc")
@@ -110,7 +111,7 @@ class PromptingConfig:
     scoring: typing.Literal["generate", "rank"] = "generate"
     """Answer-only and few-shot: generate = free generation then extraction; rank = the label whose
     tokens the model scores more likely."""
-    backend: typing.Literal["torch", "onnxruntime"] = "torch"
+    backend: typing.Literal["torch", "onnxruntime", "tensorrt"] = "torch"
     """Where the model runs; onnxruntime uses RUN/export/onnx (`dlhw export RUN --onnx`)."""
     device: str = "auto"
     """auto, cpu, cuda or cuda:N."""
@@ -136,3 +137,13 @@ class PromptConfig(RunConfig):
     """The prompted model."""
     prompting: PromptingConfig = field(default_factory=PromptingConfig)
     """Strategies and generation."""
+
+
+def hub_assets(config: PromptConfig) -> list[HubAsset]:
+    """The prompted model and, for ``data.source=hub``, BBH's task and BIG-bench's few-shot pool."""
+    from dlhw.core.download import hub_dataset, hub_model
+
+    data = config.data
+    sets = (hub_dataset(data.hf_dataset, "data.hf_dataset", data.hf_config)
+            + hub_dataset(data.pool_dataset, "data.pool_dataset", data.pool_config) if data.source == "hub" else [])
+    return hub_model(config.model.name, "model.name") + sets

@@ -210,15 +210,15 @@ def run_prompting(config: PromptConfig, run_dir: Path, progress: bool = True) ->
     start = time.perf_counter()
     data = _load_data(config)
     p = config.prompting
-    if p.backend == "onnxruntime":
+    if p.backend in ("onnxruntime", "tensorrt"):
         from dlhw.core.runs import export_dir_of
 
         if config.model.name is None:
-            raise ConfigError("--backend onnxruntime: pass the export (or the run holding it) with --model")
+            raise ConfigError(f"--backend {p.backend}: pass the export (or the run holding it) with --model")
         export = export_dir_of(config.model.name)
-        generator = load_prompt_generator(export, "onnxruntime", p.device, p.batch_size, export, progress)
+        generator = load_prompt_generator(export, p.backend, p.device, p.batch_size, export, progress)
         save_export_reference(export, generator.tokenizer, RunFiles(run_dir).model)
-        model_info: dict[str, Any] = {"base": str(export), "backend": "onnxruntime", "parameters": None}
+        model_info: dict[str, Any] = {"base": str(export), "backend": p.backend, "parameters": None}
     else:
         try:
             loaded = load_prompt_model(config.model, resolve_device(p.device))

@@ -178,15 +178,19 @@ class PromptGenerator:
 
 def load_prompt_generator(model_path: str | Path, backend: str, device: str, batch_size: int,
                           export_dir: str | Path | None = None, progress: bool = True) -> PromptGenerator:
-    """A generator for ``model_path`` on ``backend`` (torch, or onnxruntime from ``export_dir``)."""
+    """A generator for ``model_path`` on ``backend`` (torch, or onnxruntime / tensorrt from ``export_dir``)."""
     from dlhw.core.devices import resolve_device
     from dlhw.families.prompting.model import load_folder
 
     if backend == "torch":
         loaded = load_folder(model_path, resolve_device(device))
         return PromptGenerator(loaded.model, loaded.tokenizer, loaded.kind, batch_size, progress)
-    if backend != "onnxruntime":
-        raise ConfigError(f"--backend {backend}: the prompting family runs on torch or onnxruntime")
+    if backend not in ("onnxruntime", "tensorrt"):
+        raise ConfigError(f"--backend {backend}: the prompting family runs on torch, onnxruntime or tensorrt")
+    if backend == "tensorrt":
+        from dlhw.backends.tensorrt import require_tensorrt
+
+        require_tensorrt()  # before the path is read
     if export_dir is None or not (Path(export_dir) / "export.json").is_file():
         raise ConfigError(f"{export_dir}: no ONNX export; make one with `dlhw export RUN --onnx`")
     from transformers import AutoTokenizer

@@ -25,7 +25,7 @@ import torch
 
 from dlhw.core import pretrain as core_pretrain
 from dlhw.core.cache import asset_key, cache_dir, cached_base
-from dlhw.core.devices import model_dtype
+from dlhw.core.devices import inference_dtype
 from dlhw.core.pretrain import one_cycle, pretrain_loop, seeded
 from dlhw.errors import DataError
 from dlhw.families.prompting import data as bbh
@@ -180,7 +180,7 @@ def load_folder(path: str | Path, device: torch.device, dtype: str = "auto", nam
     auto = AutoModelForSeq2SeqLM if seq2seq else AutoModelForCausalLM
     try:
         tokenizer = AutoTokenizer.from_pretrained(path)
-        model = auto.from_pretrained(path, dtype=model_dtype(dtype, device))
+        model = auto.from_pretrained(path, dtype=inference_dtype(dtype, device))
     except OSError as err:
         raise DataError(f"could not load the model {path!r} ({str(err).splitlines()[0]})") from None
     if tokenizer.pad_token is None:
@@ -194,7 +194,8 @@ def load_folder(path: str | Path, device: torch.device, dtype: str = "auto", nam
 def load_prompt_model(cfg: PromptModelConfig, device: torch.device) -> PromptModel:
     """The configured model: ``cfg.name`` (Hub id or folder), or the cached tiny T5 when it is null."""
     if cfg.name is None:
-        return load_folder(tiny_t5(cfg.tiny), device, "float32", name="tiny-t5")
+        # its yes/no margins are ~1e-3, below bf16's rounding: auto keeps it in fp32 (--dtype bf16 asks for bf16)
+        return load_folder(tiny_t5(cfg.tiny), device, "float32" if cfg.dtype == "auto" else cfg.dtype, name="tiny-t5")
     if (Path(cfg.name) / "config.yaml").is_file():  # another prompt run: the model it used
         return load_folder(run_model_path(Path(cfg.name)), device, cfg.dtype)
     return load_folder(cfg.name, device, cfg.dtype)

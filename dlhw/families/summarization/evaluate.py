@@ -10,6 +10,7 @@ model no paper uses, so ``eval.json`` says the number is not comparable.
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,8 @@ from dlhw.core.runs import RunFiles, read_eval
 from dlhw.families.summarization.data import SummaryExample
 from dlhw.families.summarization.infer import Summarizer
 from dlhw.families.summarization.rouge import bertscore, corpus_rouge
+
+logger = logging.getLogger(__name__)
 
 BASE_DIR = "base_model"
 
@@ -37,6 +40,21 @@ def summarize_all(summarizer: Summarizer, examples: list[SummaryExample], batch_
             out += summarizer.summarize([e.document for e in examples[i:i + window]])
             bar.update(len(examples[i:i + window]))
     return out
+
+
+def scoring_device(summarizer: Summarizer) -> str:
+    """Where BERTScore runs: the device the summaries were generated on -- the torch model's, or the
+    CUDA GPU of an ONNX Runtime session that runs there (CUDA or TensorRT provider) -- else the CPU."""
+    generator = summarizer.generator
+    device = getattr(generator, "device", None)
+    if device is not None:
+        return str(device)
+    session = getattr(generator, "session", None)
+    providers = session.get_providers() if session is not None else []
+    for gpu in ("CUDAExecutionProvider", "TensorrtExecutionProvider"):
+        if gpu in providers:
+            return f"cuda:{session.get_provider_options().get(gpu, {}).get('device_id', 0)}"  # type: ignore[union-attr]
+    return "cpu"
 
 
 def bertscore_settings(config: Any, run_dir: Path) -> tuple[str, int | None, bool]:
@@ -57,7 +75,7 @@ def score(summarizer: Summarizer, examples: list[SummaryExample], config: Any, r
     metrics, per = corpus_rouge(preds, refs, config.eval.language, config.eval.bootstrap, config.seed)
     model, layers, comparable = bertscore_settings(config, run_dir)
     bert = bertscore(preds, refs, model, config.eval.language, config.eval.bertscore_rescale, layers,
-                     config.eval.batch_size)
+                     config.eval.batch_size, scoring_device(summarizer))
     per_f1 = bert.pop("per_example_f1")
     from dlhw.families.summarization.rouge import bootstrap_interval
 
@@ -85,10 +103,10 @@ def write_evaluation(run_dir: Path, metrics: dict[str, Any], rows: list[dict[str
     }
     write_json_atomic(files.eval, result)
     m = metrics
-    print(f"ROUGE-1 {m['rouge1']:.4f}, ROUGE-2 {m['rouge2']:.4f}, ROUGE-L {m['rougeL']:.4f} "
-          f"[{m['rougeL_ci95'][0]:.3f}, {m['rougeL_ci95'][1]:.3f}], ROUGE-Lsum {m['rougeLsum']:.4f}; "
-          f"BERTScore F1 {m['bertscore_f1']:.4f}" + ("" if m["bertscore_comparable"] else
-                                                     " (tiny local model: not comparable)"), flush=True)
+    logger.info(f"ROUGE-1 {m['rouge1']:.4f}, ROUGE-2 {m['rouge2']:.4f}, ROUGE-L {m['rougeL']:.4f} "
+                f"[{m['rougeL_ci95'][0]:.3f}, {m['rougeL_ci95'][1]:.3f}], ROUGE-Lsum {m['rougeLsum']:.4f}; "
+                f"BERTScore F1 {m['bertscore_f1']:.4f}" + ("" if m["bertscore_comparable"] else
+                                                           " (tiny local model: not comparable)"))
     return result
 
 

@@ -69,9 +69,14 @@ def read_shots(path: str | Path | None, k: int) -> list[SummaryExample]:
 
 def load_summarizer(path: str, backend: str = "torch", device: str = "auto", shots: int = 0,
                     shots_from: str | None = None, kind: str = "article", max_new_tokens: int | None = None,
-                    int8: bool = False, pick: Callable[[torch.Tensor], torch.Tensor] | None = None) -> Summarizer:
+                    int8: bool = False, pick: Callable[[torch.Tensor], torch.Tensor] | None = None,
+                    dtype: str | None = None) -> Summarizer:
     """A summarizer for a run directory (torch), an export directory (onnxruntime / tensorrt) or a Hub id
-    / model folder (torch, plain or chat template by name)."""
+    / model folder (torch, plain or chat template by name).
+
+    ``dtype`` (torch): ``--dtype`` (see :func:`~dlhw.core.devices.inference_dtype`); None = a run's
+    ``model.dtype``, auto for a Hub model.
+    """
     from dlhw.core.runs import export_dir_of
     from dlhw.families.summarization.model import (
         is_summarization_run,
@@ -82,7 +87,7 @@ def load_summarizer(path: str, backend: str = "torch", device: str = "auto", sho
 
     folder = Path(path)
     if backend == "torch" and is_summarization_run(folder):
-        loaded = load_summarization_run(folder, device)
+        loaded = load_summarization_run(folder, device, dtype=dtype)
         info = dict(loaded.prompt)
         info["max_new_tokens"] = max_new_tokens or info["max_new_tokens"]
         shot_list = read_shots(shots_from, shots) if shots_from or shots else []
@@ -104,12 +109,12 @@ def load_summarizer(path: str, backend: str = "torch", device: str = "auto", sho
     if (folder / "config.yaml").is_file():
         raise ConfigError(f"{folder}: a run directory without a summarization model; train it with "
                           "`dlhw train summarize-sft` (or use its export with --backend onnxruntime)")
-    from dlhw.core.devices import resolve_device
+    from dlhw.core.devices import dtype_name, inference_dtype, resolve_device
     from dlhw.families.summarization.model import resolve_template
     from dlhw.lm.hub import load_hub_model
 
-    dev = resolve_device(device)
-    tokenizer, model = load_hub_model(path, "causal-lm", dev)
+    dev = resolve_device(device, "--device")
+    tokenizer, model = load_hub_model(path, "causal-lm", dev, dtype_name(inference_dtype(dtype or "auto", dev)))
     model = model.to(dev)
     template = resolve_template("auto", path)
     limit = getattr(model.config, "max_position_embeddings", 2048)
@@ -149,6 +154,8 @@ class SummaryPredictor:
 
 def open_predictor(path: str, backend: str = "torch", device: str = "auto", shots: int = 0,
                    shots_from: str | None = None, kind: str = "article", max_new_tokens: int | None = None,
-                   int8: bool = False, pick: Callable[[torch.Tensor], torch.Tensor] | None = None) -> SummaryPredictor:
-    """The summarization family's batch predictor for a run, an export or a Hub model."""
-    return SummaryPredictor(load_summarizer(path, backend, device, shots, shots_from, kind, max_new_tokens, int8, pick))
+                   int8: bool = False, pick: Callable[[torch.Tensor], torch.Tensor] | None = None,
+                   dtype: str = "auto") -> SummaryPredictor:
+    """The summarization family's batch predictor for a run, an export or a Hub model (torch in ``dtype``)."""
+    return SummaryPredictor(load_summarizer(path, backend, device, shots, shots_from, kind, max_new_tokens, int8, pick,
+                                            dtype))

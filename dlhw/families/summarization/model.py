@@ -27,14 +27,6 @@ def resolve_template(template: str, name: str | None) -> str:
     return "chat" if name and INSTRUCT.search(name) else "plain"
 
 
-def require_cuda_for_quantization(quantization: str, device: Any) -> None:
-    """4-bit / 8-bit loading is bitsandbytes on CUDA: stop at once elsewhere."""
-    if quantization in ("nf4", "int8") and device.type != "cuda":
-        bits = "4-bit NF4" if quantization == "nf4" else "8-bit"
-        raise ConfigError(f"model.quantization={quantization}: {bits} loading (bitsandbytes) needs a CUDA GPU and "
-                          f"none is visible; use --set model.quantization=none (fp32 on CPU) or run on a GPU")
-
-
 def save_prompt_info(model_dir: Path, info: dict[str, Any]) -> None:
     model_dir.mkdir(parents=True, exist_ok=True)
     (model_dir / PROMPT_FILE).write_text(json.dumps(info, indent=2), encoding="utf-8")
@@ -60,14 +52,16 @@ def is_summarization_run(path: Path) -> bool:
     return (path / "model" / PROMPT_FILE).is_file()
 
 
-def load_summarization_run(run_dir: str | Path, device: str = "auto", trainable: bool = False) -> LoadedSummarizer:
-    """The fine-tuned model of a summarize-sft / summarize-lora run, ready to generate."""
+def load_summarization_run(run_dir: str | Path, device: str = "auto", trainable: bool = False,
+                           dtype: str | None = None) -> LoadedSummarizer:
+    """The fine-tuned model of a summarize-sft / summarize-lora run, ready to generate (``dtype``: see
+    :func:`dlhw.lm.run.load_chat_run`)."""
     from dlhw.lm.run import load_chat_run
 
     run_dir = Path(run_dir)
     if not is_summarization_run(run_dir):
         raise ConfigError(f"{run_dir}: not a finished summarization run (no model/{PROMPT_FILE})")
-    loaded = load_chat_run(run_dir, device, trainable=trainable)
+    loaded = load_chat_run(run_dir, device, trainable=trainable, dtype=dtype)
     return LoadedSummarizer(loaded.model, loaded.tokenizer, loaded.config, read_prompt_info(run_dir / "model"))
 
 

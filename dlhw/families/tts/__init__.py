@@ -8,11 +8,17 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from dlhw.core.family import TRAINING_SECTION, ExportSpec, Family, Recipe, lazy
-from dlhw.families.tts.config import TtsConfig
+from dlhw.families.tts.config import TtsConfig, hub_assets
 
 if TYPE_CHECKING:
     from dlhw.families.tts.evaluate import evaluate_tts_run
-    from dlhw.families.tts.export import check_tts_export, export_tts, load_for_export
+    from dlhw.families.tts.export import (
+        build_tts_engines,
+        check_tts_export,
+        export_tts,
+        export_tts_hf,
+        load_for_export,
+    )
     from dlhw.families.tts.infer import open_predictor
     from dlhw.families.tts.model import load_run_model
     from dlhw.families.tts.report import (
@@ -28,7 +34,9 @@ else:
     evaluate_tts_run = lazy("dlhw.families.tts.evaluate:evaluate_tts_run")
     load_for_export = lazy("dlhw.families.tts.export:load_for_export")
     export_tts = lazy("dlhw.families.tts.export:export_tts")
+    export_tts_hf = lazy("dlhw.families.tts.export:export_tts_hf")
     check_tts_export = lazy("dlhw.families.tts.export:check_tts_export")
+    build_tts_engines = lazy("dlhw.families.tts.export:build_tts_engines")
     data_section = lazy("dlhw.families.tts.report:data_section")
     model_section = lazy("dlhw.families.tts.report:model_section")
     evaluation_section = lazy("dlhw.families.tts.report:evaluation_section")
@@ -44,8 +52,7 @@ FAMILY = Family(
     evaluate=evaluate_tts_run,
     evaluate_options=("batch_size", "device"),
     export=ExportSpec(load=load_for_export, exporter=export_tts, checker=check_tts_export, atol=1e-3,
-                      no_tensorrt_because="its graphs run on ONNX Runtime (CPU or CUDA); the decoder's past grows "
-                                          "per step"),
+                      tensorrt=build_tts_engines, hf=export_tts_hf),
     predictor=open_predictor,
     batch_verb="tts",
     batch_command="dlhw.families.tts.cli:tts_cmd",
@@ -54,4 +61,5 @@ FAMILY = Family(
     inspect=inspect_tts_data,
     load_model=load_run_model,
     data_dir=("data.data_dir={dir}", "data.source=commonvoice"),
+    hub_assets=hub_assets,
 )

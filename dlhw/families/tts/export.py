@@ -24,7 +24,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from dlhw.core.runs import RunFiles
+from dlhw.core.family import HfExport
+from dlhw.core.runs import RunFiles, run_config_dict
+from dlhw.errors import DlhwError
 from dlhw.families.tts.graphs import DecoderStep, PostnetVocoder, TextEncoder, empty_past
 from dlhw.families.tts.infer import (
     ORT_META,
@@ -125,3 +127,70 @@ def check_tts_export(job: TtsExport, out_dir: Path, meta: dict[str, Any], atol: 
     return check_parity(outputs, atol, limits={"waveform": 10 * atol}, decisions=[stops],
                         what=f"{len(ours)} utterances decoded as one batch ({len(ours_rec)} steps)",
                         extra={"frames": frames, "steps_compared": len(ours_rec)})
+
+
+def build_tts_engines(out_dir: Path, meta: dict[str, Any], fp16: bool, max_batch: int) -> dict[str, Any]:
+    """TensorRT engines for the three graphs, one shape profile each: batch 1..max_batch, text up to the
+    model's ``max_text_positions`` tokens, the decoder's past from empty to the longest decode (one step
+    short of ``max_speech_positions / reduction``), the vocoder's mel up to ``max_speech_positions`` frames."""
+    from dlhw.backends import open_session
+    from dlhw.backends.tensorrt import graph_input_shapes, shape_profiles, tensorrt_providers
+
+    config = json.loads((out_dir / ORT_META).read_text(encoding="utf-8"))["config"]
+    tokens, frames = int(config["max_text_positions"]), int(config["max_speech_positions"])
+    steps = max(1, frames // int(config["reduction_factor"]) - 1)
+    ranges = {"tokens": (1, max(1, tokens // 4), tokens), "past": (0, steps // 2, steps),
+              "frames": (1, frames // 2, frames)}
+    settings: dict[str, Any] = {"fp16": fp16, "max_batch": max_batch}
+    for graph, file in meta["files"].items():
+        profile = shape_profiles(graph_input_shapes(out_dir / file), max_batch, tokens, ranges)
+        open_session(out_dir / file, tensorrt_providers(out_dir, {**settings, **profile}))  # builds the engine
+        settings[graph] = profile
+    return settings
+
+
+
+def export_tts_hf(run_dir: Path, out_dir: Path) -> HfExport:
+    """``dlhw export RUN --hf``: SpeechT5 (``save_pretrained``) with its tokenizer, the HiFi-GAN vocoder in
+    ``vocoder/`` and the speakers' x-vectors (``speakers.json``); checked by reloading both models and
+    comparing every weight with the run's."""
+    from transformers import SpeechT5ForTextToSpeech, SpeechT5HifiGan
+
+    from dlhw.core.download import is_hub_id
+    from dlhw.families.tts.model import VOCODER_DIR, load_run_bundle
+
+    bundle = load_run_bundle(run_dir, "cpu")
+    bundle.model.save_pretrained(out_dir)
+    bundle.tokenizer.save_pretrained(out_dir)
+    bundle.vocoder.save_pretrained(out_dir / VOCODER_DIR)
+    shutil.copy(RunFiles(run_dir).model / SPEAKERS_FILE, out_dir / SPEAKERS_FILE)
+    pairs = [(bundle.model, SpeechT5ForTextToSpeech.from_pretrained(out_dir)),
+             (bundle.vocoder, SpeechT5HifiGan.from_pretrained(out_dir / VOCODER_DIR))]
+    tensors = 0
+    for ours, theirs in pairs:
+        mine, saved = ours.state_dict(), theirs.state_dict()
+        differ = [k for k in mine if k not in saved or not torch.equal(mine[k], saved[k])]
+        if differ:
+            raise DlhwError(f"--hf: the reloaded {type(theirs).__name__} differs from the run in {differ[:3]}; "
+                            "nothing was written")
+        tensors += len(mine)
+    base = run_config_dict(run_dir).get("model", {}).get("name") or ""  # null: the tiny SpeechT5
+    speaker = next(iter(bundle.speakers), "SPEAKER")
+    load = ('folder = "path/to/this/folder"\nimport json\n\nimport torch\n'
+            "from transformers import SpeechT5ForTextToSpeech, SpeechT5HifiGan, SpeechT5Tokenizer\n\n"
+            "tokenizer = SpeechT5Tokenizer.from_pretrained(folder)\n"
+            "model = SpeechT5ForTextToSpeech.from_pretrained(folder)\n"
+            'vocoder = SpeechT5HifiGan.from_pretrained(f"{folder}/vocoder")\n'
+            'speakers = json.load(open(f"{folder}/speakers.json"))["speakers"]\n'
+            f'speaker = torch.tensor(speakers[{speaker!r}])[None]  # (1, 512) x-vector\n'
+            'ids = tokenizer("سلام", return_tensors="pt")["input_ids"]\n'
+            "waveform = model.generate_speech(ids, speaker, vocoder=vocoder)  # 16 kHz")
+    return HfExport(
+        form="model", library="transformers", pipeline_tag="text-to-speech",
+        base_model=base if is_hub_id(base) else None, method="full fine-tuning (SpeechT5)", load=load,
+        check=f"all {tensors} weight tensors of the reloaded SpeechT5 and HiFi-GAN equal the run's",
+        limits=("dlhw normalizes Persian text before tokenizing (Persian letters, digits; Latin letters "
+                f"{bundle.info.get('latin', 'mapped')}): give the tokenizer text written the same way.",
+                f"Speakers are x-vectors of the training voices ({len(bundle.speakers)} in speakers.json, from "
+                f"{bundle.info.get('speaker_encoder', 'the run')}'s encoder); SpeechT5 keeps its prenet dropout on "
+                "at inference, so two syntheses of one text differ slightly."))

@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import os
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -44,49 +45,59 @@ class Speech:
 
 
 class TorchGraphs:
-    """The three synthesis graphs as torch modules."""
+    """The three synthesis graphs as torch modules, in ``dtype``: float inputs (frames, dropout masks,
+    speaker vectors, mel) are cast to it, float outputs come back as float32, as ONNX Runtime's do."""
 
-    def __init__(self, model: Any, vocoder: Any, device: str | torch.device = "cpu"):
+    def __init__(self, model: Any, vocoder: Any, device: str | torch.device = "cpu", dtype: torch.dtype = torch.float32):
         from dlhw.families.tts.graphs import DecoderStep, PostnetVocoder, TextEncoder
 
         self.device = torch.device(device)
-        self.model = model.to(self.device).eval()
+        self.dtype = dtype
+        self.model = model.to(device=self.device, dtype=dtype).eval()
         self.encoder = TextEncoder(model).eval()
         self.stepper = DecoderStep(model).eval()
-        self.post_module = PostnetVocoder(model, vocoder.to(self.device)).eval()
+        self.post_module = PostnetVocoder(model, vocoder.to(device=self.device, dtype=dtype)).eval()
+
+    def _in(self, x: Tensor) -> Tensor:
+        return x.to(device=self.device, dtype=self.dtype)
 
     @torch.no_grad()
     def encode(self, ids: Tensor, mask: Tensor) -> Tensor:
-        return self.encoder(ids.to(self.device), mask.to(self.device))
+        return self.encoder(ids.to(self.device), mask.to(self.device))  # (B, S, H) in the model's dtype
 
     @torch.no_grad()
     def step(self, frame: Tensor, position: int, masks: Tensor, speaker: Tensor, memory: Tensor, memory_mask: Tensor,
              past: list[Tensor]) -> tuple[Tensor, Tensor, list[Tensor]]:
-        out = self.stepper(frame, torch.tensor(position, device=self.device), masks.to(self.device),
-                           speaker.to(self.device), memory, memory_mask.to(self.device), *past)
-        return out[0], out[1], list(out[2:])
+        out = self.stepper(self._in(frame), torch.tensor(position, device=self.device), self._in(masks),
+                           self._in(speaker), memory, memory_mask.to(self.device), *past)
+        return out[0].float(), out[1].float(), list(out[2:])  # (B, r, M), (B, r); the cache stays in dtype
 
     @torch.no_grad()
     def post(self, mel: Tensor) -> tuple[Tensor, Tensor]:
-        refined, wave = self.post_module(mel.to(self.device))
-        return refined.cpu(), wave.cpu()
+        refined, wave = self.post_module(self._in(mel))
+        return refined.float().cpu(), wave.float().cpu()
 
     def empty_past(self, batch: int) -> list[Tensor]:
         from dlhw.families.tts.graphs import empty_past
 
-        return empty_past(self.model, batch, self.device)
+        return [p.to(self.dtype) for p in empty_past(self.model, batch, self.device)]
 
 
 class OrtGraphs:
     """The same graphs from an export directory, run by ONNX Runtime."""
 
-    def __init__(self, export_dir: Path, providers: list[Any] | None = None):
-        """``providers`` from :func:`dlhw.backends.open_export` (default: the CPU)."""
+    def __init__(self, export_dir: Path, providers: list[Any] | None = None,
+                 providers_for: Callable[[str], list[Any]] | None = None):
+        """``providers`` from :func:`dlhw.backends.open_export` (default: the CPU), or ``providers_for(graph)``
+        where each graph has its own (TensorRT: one shape profile per graph)."""
         self.meta = json.loads((export_dir / ORT_META).read_text(encoding="utf-8"))
         files = self.meta["files"]
         threads = torch.get_num_threads()  # as many as torch (OMP_NUM_THREADS) uses
-        self.sessions = {k: open_session(export_dir / f, providers or ["CPUExecutionProvider"], threads)
-                         for k, f in files.items()}
+
+        def chosen(graph: str) -> list[Any]:
+            return (providers_for(graph) if providers_for else providers) or ["CPUExecutionProvider"]
+
+        self.sessions = {k: open_session(export_dir / f, chosen(k), threads) for k, f in files.items()}
         self.past_names = [i.name for i in self.sessions["decoder_step"].get_inputs()][6:]
 
     def encode(self, ids: Tensor, mask: Tensor) -> Tensor:
@@ -278,8 +289,10 @@ def settings_from(config: Any, info: dict[str, Any], threshold: float | None = N
         max_length_ratio=info.get("max_length_ratio", 20.0), seed=info.get("seed", 0) if seed is None else seed)
 
 
-def load_synthesizer(path: str | Path, backend: Backend = "torch", device: str = "cpu") -> Synthesizer:
-    """A synthesizer from a run directory (torch, or its export with onnxruntime) or an export directory."""
+def load_synthesizer(path: str | Path, backend: Backend = "torch", device: str = "cpu",
+                     dtype: torch.dtype = torch.float32) -> Synthesizer:
+    """A synthesizer from a run directory (torch, in ``dtype``; or its export with onnxruntime) or an export
+    directory."""
     from transformers import SpeechT5Tokenizer
 
     from dlhw.families.tts.config import TtsModelConfig
@@ -291,19 +304,19 @@ def load_synthesizer(path: str | Path, backend: Backend = "torch", device: str =
             raise ConfigError(f"{path}: the torch backend needs a run directory (with model/); "
                               "for an export directory use --backend onnxruntime")
         bundle = load_run_bundle(path, device)
-        graphs: Any = TorchGraphs(bundle.model, bundle.vocoder, device)
+        graphs: Any = TorchGraphs(bundle.model, bundle.vocoder, device, dtype)
         tokenizer, speakers, info = bundle.tokenizer, bundle.speakers, bundle.info
         settings = settings_from(bundle.model.config, info)
-    elif backend == "onnxruntime":
+    elif backend in ("onnxruntime", "tensorrt"):
         export = open_export(path, backend, device)
         export_dir = export.export_dir
-        graphs = OrtGraphs(export_dir, export.providers)
+        graphs = OrtGraphs(export_dir, providers_for=export.providers_for)
         tokenizer = SpeechT5Tokenizer.from_pretrained(export_dir)
         meta = json.loads((export_dir / SPEAKERS_FILE).read_text(encoding="utf-8"))
         speakers, info = meta["speakers"], meta["info"]
         settings = settings_from(graphs.meta["config"], info)
     else:
-        raise DlhwError(f"--backend {backend}: the tts family runs on torch or onnxruntime")
+        raise DlhwError(f"--backend {backend}: the tts family runs on torch, onnxruntime or tensorrt")
     encoder_name = info.get("speaker_encoder")
     encoder = None
     if encoder_name == "mel-stats":
@@ -376,10 +389,13 @@ class SpeechPredictor:
 
 
 def open_predictor(path: str, backend: str = "torch", device: str = "auto", wav_dir: str | Path = ".",
-                   speaker: str | None = None) -> SpeechPredictor:
-    """The TTS family's batch predictor for a run (torch) or an export (onnxruntime)."""
-    from dlhw.core.devices import resolve_device
+                   speaker: str | None = None, dtype: str = "auto") -> SpeechPredictor:
+    """The TTS family's batch predictor for a run (torch, in ``dtype``: see
+    :func:`~dlhw.core.devices.inference_dtype`) or an export (onnxruntime)."""
+    from dlhw.core.devices import inference_dtype, resolve_device
 
     # the torch loader takes cpu/cuda; auto means CUDA when torch sees a GPU
-    return SpeechPredictor(load_synthesizer(path, backend, str(resolve_device(device))), Path(wav_dir),  # type: ignore[arg-type]
+    dev = resolve_device(device, "--device")
+    weights = inference_dtype(dtype, dev) if backend == "torch" else torch.float32
+    return SpeechPredictor(load_synthesizer(path, backend, str(dev), weights), Path(wav_dir),  # type: ignore[arg-type]
                            speaker)

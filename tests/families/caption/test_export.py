@@ -200,7 +200,7 @@ def test_tensorrt_without_a_gpu_fails_fast_and_says_why(trained_runs, scene_fold
     argv = [a.format(run=run, folder=scene_folder, out=tmp_path / "o.jsonl") for a in args]
     start = time.perf_counter()
     proc = subprocess.run([sys.executable, "-m", "dlhw", *argv], capture_output=True, text=True, timeout=120)
-    assert proc.returncode == 1
+    assert proc.returncode == 2
     assert time.perf_counter() - start < 30
     assert "TensorRT is not available" in proc.stderr and "NVIDIA GPU" in proc.stderr
     assert "--backend onnxruntime" in proc.stderr

@@ -111,7 +111,7 @@ def test_tensorrt_without_a_gpu_fails_fast(tmp_path):
     start = time.perf_counter()
     code, log = run_cli("chat", str(tmp_path), "--backend", "tensorrt", "--prompts", str(tmp_path / "p.txt"), "--out",
                         str(tmp_path / "a.jsonl"))
-    assert code == 1 and "TensorRT is not available on this machine" in log
+    assert code == 2 and "TensorRT is not available on this machine" in log
     assert time.perf_counter() - start < 30
 
 
@@ -119,7 +119,7 @@ def test_tensorrt_without_a_gpu_fails_fast(tmp_path):
 @pytest.mark.skipif(not tensorrt_missing(), reason="TensorRT is available here")
 def test_tensorrt_export_of_a_chat_run_fails_fast(chat_runs, tmp_path):
     code, log = run_cli("export", str(chat_runs["lora"]), "--onnx", "--tensorrt", "--out", str(tmp_path / "trt"))
-    assert code == 1 and "TensorRT is not available on this machine" in log
+    assert code == 2 and "TensorRT is not available on this machine" in log
     assert not (tmp_path / "trt").exists()
 
 

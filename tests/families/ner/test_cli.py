@@ -137,5 +137,5 @@ def test_tensorrt_without_a_gpu_fails_at_once_naming_what_is_missing(ner_export,
     monkeypatch.setattr("torch.cuda.is_available", lambda: False)
     export_dir, _ = ner_export
     code, out = run_cli("ner", "--model", str(export_dir), "--backend", "tensorrt", "--text", "Ali went home .")
-    assert code == 1
+    assert code == 2
     assert "TensorRT is not available on this machine" in out and "--backend onnxruntime" in out

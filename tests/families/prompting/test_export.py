@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from dlhw.backends.tensorrt import tensorrt_missing
 from tests.conftest import run_cli
 
 
@@ -42,10 +43,12 @@ def test_export_checks_parity_and_the_onnxruntime_backend_gives_the_torch_answer
     assert code == 0, out
 
 
-def test_tensorrt_is_not_an_option_of_the_prompting_export(tmp_path):
+@pytest.mark.skipif(not tensorrt_missing(), reason="TensorRT can run here")
+def test_tensorrt_export_on_a_machine_without_it_exits_2_before_loading(tmp_path):
     run = tmp_path / "run"
     (run / "model").mkdir(parents=True)
     (run / "model" / "config.json").write_text("{}")
     (run / "config.yaml").write_text("recipe: bbh-sports\npreset: tiny\n", encoding="utf-8")
     code, out = run_cli("export", str(run), "--onnx", "--tensorrt")
-    assert code == 2 and "--tensorrt: the prompting family has no TensorRT export" in out
+    assert code == 2 and "TensorRT is not available on this machine" in out
+    assert sorted(p.name for p in run.iterdir()) == ["config.yaml", "model"]
