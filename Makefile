@@ -11,13 +11,13 @@ export TOKENIZERS_PARALLELISM ?= false
 
 DEMO_RUN ?= runs/demo/caption-transformer
 
-.PHONY: install demo test test-fast lint bench docker-build docker-run docker-smoke clean
+.PHONY: install demo test test-fast lint bench docker-build docker-run docker-smoke docker-smoke-gpu gpu-check-plan clean
 
 install: $(STAMP)
 
 $(STAMP): pyproject.toml constraints.txt scripts/install.sh
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	scripts/install.sh $(BIN)/python cpu,test --editable
+	scripts/install.sh $(BIN)/python cpu,test,ray --editable
 	touch $(STAMP)
 
 demo: install
@@ -56,6 +56,18 @@ docker-run:
 # the container; starts a private Docker daemon when none answers. Not part of `make test`.
 docker-smoke:
 	scripts/docker_smoke.sh
+
+# The same with the GPU install set (onnxruntime-gpu, torch's CUDA wheels, bitsandbytes, ray; TensorRT
+# is skipped: its libraries come from NVIDIA's index): checks the packages, the providers, the loader
+# path and `dlhw env` in the container. Needs no GPU and runs no CUDA. Downloads several GB.
+docker-smoke-gpu:
+	scripts/docker_smoke.sh --gpu
+
+# The prepared GPU check (scripts/gpu_check.py; README, Testing): fetch the wheel sets a GPU machine
+# lacks (.gpu-wheels/, each <= 60 MiB) and print the steps, the gpu tests and one command per set.
+gpu-check-plan: install
+	scripts/gpu_wheels.sh
+	$(BIN)/python scripts/gpu_check.py --dry-run
 
 bench: install
 	$(BIN)/python benchmarks/caption_feature_cache.py

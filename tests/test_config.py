@@ -22,7 +22,7 @@ def test_shipped_configs_validate_with_every_preset(path: Path):
 
 
 def test_unknown_key_names_its_dotted_path_and_the_accepted_keys():
-    with pytest.raises(ConfigError, match=r"^train\.epochz: unknown key; TrainConfig accepts: .*epochs"):
+    with pytest.raises(ConfigError, match=r"^train\.epochz: unknown key; did you mean epochs\?; TrainConfig accepts: .*epochs"):
         resolve_config("caption-rnn", overrides=["train.epochz=3"])
 
 

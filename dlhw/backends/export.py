@@ -6,6 +6,10 @@ measured difference), optionally writes an int8 model and builds TensorRT engine
 ``export.json`` last and only then moves the directory into place -- so a failed export leaves
 nothing that looks valid. What to export, the tolerance and the checks come from the family
 registry (``Family.export`` in :mod:`dlhw.core.registry`).
+
+``dlhw export RUN --hf`` takes the same path with the family's ``ExportSpec.hf``: a folder that
+Hugging Face libraries load offline (adapters merged, or a PEFT adapter for soft prompts), checked
+against the run by the family, with a model card (:mod:`dlhw.core.model_card`, ``README.md``).
 """
 
 from __future__ import annotations
@@ -16,9 +20,9 @@ from pathlib import Path
 from typing import Any
 
 from dlhw.core.atomic import write_json_atomic
-from dlhw.core.family import ExportSpec, Family
+from dlhw.core.family import ExportSpec, Family, HfExport, HfExporter
 from dlhw.core.registry import family_of_run
-from dlhw.core.runs import EXPORT_META, require_run_dir
+from dlhw.core.runs import EXPORT_META, RunFiles, require_run_dir, run_config_dict
 from dlhw.errors import ConfigError
 
 
@@ -29,7 +33,7 @@ def check_export_request(family: Family, *, tensorrt: bool = False, fp16: bool =
     if spec is None:
         raise ConfigError(f"the {family.name} family has no ONNX export")
     if tensorrt and spec.tensorrt is None:
-        raise ConfigError(f"--tensorrt: the {family.name} family has no TensorRT export ({spec.no_tensorrt_because}); "
+        raise ConfigError(f"--tensorrt: the {family.name} family has no TensorRT export; "
                           "export without --tensorrt and run it with --backend onnxruntime")
     if int8 and spec.int8 is None:
         raise ConfigError(f"--int8: the {family.name} family has no int8 export")
@@ -73,3 +77,40 @@ def export_run(
         shutil.rmtree(partial, ignore_errors=True)
         raise
     return final
+
+
+def check_hf_request(family: Family) -> HfExporter:
+    """The family's ``--hf`` exporter, or a one-line error saying why it has none -- before any work."""
+    spec = family.export
+    if spec is None or spec.hf is None:
+        why = f" ({spec.no_hf_because})" if spec is not None and spec.no_hf_because else ""
+        raise ConfigError(f"--hf: the {family.name} family has no Hugging Face export{why}")
+    return spec.hf
+
+
+def export_hf(run_dir: str | Path, *, out: str | Path | None = None) -> tuple[Path, HfExport]:
+    """Export a run as a Hugging Face folder with a model card; return the folder (default ``RUN/export/hf``)
+    and what the family says of it."""
+    from dlhw.config import from_dict
+    from dlhw.core.model_card import write_model_card
+
+    run_dir = require_run_dir(run_dir)
+    family = family_of_run(run_dir)
+    exporter = check_hf_request(family)
+    final = Path(out) if out else RunFiles(run_dir).hf_export
+    partial = final.parent / f".{final.name}.partial-{os.getpid()}"
+    shutil.rmtree(partial, ignore_errors=True)
+    partial.mkdir(parents=True)
+    try:
+        made = exporter(run_dir, partial)
+        config = from_dict(family.config_class, run_config_dict(run_dir))
+        datasets = [a.repo_id for a in (family.hub_assets(config) if family.hub_assets else [])
+                    if a.kind == "dataset"]
+        write_model_card(partial, family, run_dir, made, datasets)  # last: a folder with a card is complete
+        if final.exists():
+            shutil.rmtree(final)
+        os.replace(partial, final)
+    except BaseException:
+        shutil.rmtree(partial, ignore_errors=True)
+        raise
+    return final, made

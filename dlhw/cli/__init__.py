@@ -8,13 +8,17 @@ answer at once.
 
 from __future__ import annotations
 
+import logging
+import os
 import sys
+from typing import Any
 
 import click
 
 from dlhw import __version__
 from dlhw.cli.config_cmd import config_group
 from dlhw.cli.data_cmd import data_group
+from dlhw.cli.download_cmd import download_cmd
 from dlhw.cli.env_cmd import env_cmd
 from dlhw.cli.evaluate_cmd import evaluate_cmd
 from dlhw.cli.export_cmd import export_cmd
@@ -26,6 +30,7 @@ from dlhw.cli.report_cmd import report_group
 from dlhw.cli.train_cmd import train_cmd
 from dlhw.core.imports import import_string
 from dlhw.core.registry import FAMILIES
+from dlhw.engine.launch import LOG_LEVEL_ENV
 from dlhw.errors import ConfigError, DlhwError
 
 COMMANDS: dict[str, click.Command] = {
@@ -39,14 +44,43 @@ COMMANDS: dict[str, click.Command] = {
     "prune": prune_cmd,
     "model": model_group,
     "data": data_group,
+    "download": download_cmd,
     "report": report_group,
     "env": env_cmd,
 }
 
 
+class _StderrHandler(logging.StreamHandler):
+    """Writes to whatever ``sys.stderr`` is when a record comes (a test runner may swap it)."""
+
+    @property
+    def stream(self) -> Any:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value: Any) -> None:
+        pass
+
+
+def setup_logging(level: int) -> None:
+    """One handler on stderr for the ``dlhw`` logger: INFO lines bare (progress, what a step found),
+    DEBUG lines (-v) named by their module; the result lines are the commands' own ``click.echo``."""
+    root = logging.getLogger("dlhw")
+    for handler in [h for h in root.handlers if isinstance(h, _StderrHandler)]:
+        root.removeHandler(handler)  # a second invocation in one process (tests) replaces the first
+    handler = _StderrHandler()
+    handler.setFormatter(logging.Formatter(
+        "%(levelname)s %(name)s: %(message)s" if level <= logging.DEBUG else "%(message)s"))
+    root.addHandler(handler)
+    root.setLevel(level)
+    root.propagate = False
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(__version__, prog_name="dlhw")
-def cli() -> None:
+@click.option("-v", "--verbose", is_flag=True, help="Also print debug lines.")
+@click.option("-q", "--quiet", is_flag=True, help="Print only warnings, errors and the command's results.")
+def cli(verbose: bool, quiet: bool) -> None:
     """dlhw: train, evaluate, export and batch-run the model families of a deep-learning course.
 
     \b
@@ -55,6 +89,15 @@ def cli() -> None:
       dlhw train RECIPE --preset tiny           embedded data, a tiny model, minutes on a CPU
       dlhw evaluate runs/RECIPE/<timestamp>
     """
+    if verbose and quiet:
+        raise click.UsageError("-v and -q contradict each other; pick one")
+    inherited = logging.getLevelName(os.environ.get(LOG_LEVEL_ENV, "INFO"))  # a torchrun worker: its launcher's
+    level = logging.DEBUG if verbose else logging.WARNING if quiet else \
+        inherited if isinstance(inherited, int) else logging.INFO
+    setup_logging(level)
+    if level >= logging.WARNING:  # no progress bars either; read when tqdm / huggingface_hub are imported (later)
+        os.environ.setdefault("TQDM_DISABLE", "1")
+        os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
 
 
 for _name, _command in COMMANDS.items():

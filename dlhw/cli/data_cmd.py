@@ -31,7 +31,8 @@ def inspect_cmd(ctx: click.Context, family_name: str, **_: object) -> None:
     family checks) and print the numbers behind them as JSON.
 
     Without --data-dir the preset's source is used (full: the real dataset; tiny: the family's
-    embedded data).
+    embedded data). Problems that would stop training (a test split emptied by overlap, every
+    speaker filtered out) are printed as warnings and listed under "warnings"; the exit code is 0.
     """
     from dlhw.core.registry import data_dir_overrides, recipes_of, resolve_config
 
@@ -43,6 +44,8 @@ def inspect_cmd(ctx: click.Context, family_name: str, **_: object) -> None:
     config = resolve_config(recipes_of(family.name)[0].name, options.get("preset") or "full", None, overrides)
     out_dir = options.get("out_dir") or f"runs/inspect/{family.name}"
     result = family.require("inspect")(config, out_dir)
+    for warning in result.get("warnings") or ():
+        click.echo(f"warning: {warning}", err=True)
     click.echo(json.dumps(result, indent=2, ensure_ascii=False))
 
 

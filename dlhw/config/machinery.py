@@ -15,6 +15,7 @@ from __future__ import annotations
 import ast
 import copy
 import dataclasses
+import difflib
 import inspect
 import textwrap
 import types
@@ -60,6 +61,12 @@ def _own_field_docs(cls: type) -> dict[str, str]:
     return docs
 
 
+def nearest(name: str, choices: list[str] | set[str]) -> str:
+    """``"; did you mean X?"`` for the closest of ``choices`` to a misspelt ``name`` (``""`` when none is close)."""
+    close = difflib.get_close_matches(name, sorted(choices), n=1, cutoff=0.6)
+    return f"; did you mean {close[0]}?" if close else ""
+
+
 def _type_name(tp: Any) -> str:
     if isinstance(tp, type):
         return tp.__name__
@@ -92,6 +99,11 @@ def _coerce(value: Any, tp: Any, path: str) -> Any:
             raise ConfigError(f"{path}: expected a list, got {value!r}")
         (item_tp, *_) = typing.get_args(tp) or (Any,)
         return [_coerce(v, item_tp, f"{path}[{i}]") for i, v in enumerate(value)]
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise ConfigError(f"{path}: expected a mapping, got {value!r}")
+        key_tp, value_tp = typing.get_args(tp) or (Any, Any)
+        return {_coerce(k, key_tp, f"{path} key {k!r}"): _coerce(v, value_tp, f"{path}.{k}") for k, v in value.items()}
     if isinstance(tp, type) and dataclasses.is_dataclass(tp):
         if not isinstance(value, dict):
             raise ConfigError(f"{path}: expected a mapping of {tp.__name__} fields, got {value!r}")
@@ -115,7 +127,7 @@ def from_dict(cls: type, data: dict[str, Any], path: str = "") -> Any:
     if unknown:
         where = f"{path}.{unknown[0]}" if path else unknown[0]
         raise ConfigError(
-            f"{where}: unknown key; {cls.__name__} accepts: {', '.join(sorted(names))}"
+            f"{where}: unknown key{nearest(unknown[0], names)}; {cls.__name__} accepts: {', '.join(sorted(names))}"
         )
     kwargs = {
         key: _coerce(value, hints[key], f"{path}.{key}" if path else key)

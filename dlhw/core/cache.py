@@ -10,14 +10,16 @@ from __future__ import annotations
 import hashlib
 import inspect
 import json
+import logging
 import os
 import shutil
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
 from typing import Any
+
+logger = logging.getLogger(__name__)
 
 
 def cache_dir() -> Path:
@@ -47,5 +49,5 @@ def cached_base(path: Path, build: Callable[[Path], None], what: str, log: bool 
     except OSError:  # another process finished first
         shutil.rmtree(tmp, ignore_errors=True)
     if log:
-        print(f"{what} pretrained in {time.perf_counter() - start:.0f} s, cached at {path}", file=sys.stderr)
+        logger.info(f"{what} pretrained in {time.perf_counter() - start:.0f} s, cached at {path}")
     return path

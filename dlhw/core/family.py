@@ -68,6 +68,58 @@ class Int8Exporter(Protocol):
     def __call__(self, job: Any, out_dir: Path, force: bool = False) -> dict[str, Any]: ...
 
 
+@dataclass(frozen=True)
+class HfExport:
+    """What ``dlhw export RUN --hf`` wrote, as the model card tells it."""
+
+    form: str
+    """``merged model`` (adapters merged into the base), ``model`` (the weights as trained), or ``PEFT adapter``
+    (soft prompts, which cannot be merged: the adapter folder plus the base id)."""
+    library: str
+    """The library that loads the folder: ``transformers`` or ``peft``."""
+    pipeline_tag: str
+    """The Hub task: ``text-generation``, ``token-classification``, ``text-to-speech``, ..."""
+    base_model: str | None
+    """Hub id of the model it was fine-tuned from (None for dlhw's tiny bases, which are not on the Hub)."""
+    method: str
+    """How it was trained (``lora``, ``dora``, ``prompt-tuning``, ``full``, ``none (prompted as is)``, ...)."""
+    load: str
+    """Python lines that load it (the card's usage block)."""
+    check: str
+    """One line: what was compared between the run and the reloaded folder, and the result."""
+    limits: tuple[str, ...] = ()
+    """What the folder does not carry or differs in (dlhw-only pre- or post-processing)."""
+
+
+class HfExporter(Protocol):
+    """``dlhw export RUN --hf``: writes a folder Hugging Face libraries load offline into ``out_dir`` and
+    checks it against the run (raising where it differs)."""
+
+    def __call__(self, run_dir: Path, out_dir: Path) -> HfExport: ...
+
+
+@dataclass(frozen=True)
+class HubAsset:
+    """One model or dataset a config names, as ``dlhw download`` fetches it."""
+
+    kind: str
+    """``model`` or ``dataset`` (the Hugging Face Hub), or ``url`` (a file torch keeps in ``TORCH_HOME``)."""
+    repo_id: str
+    """Hub id, or the URL of a ``url`` asset."""
+    purpose: str
+    """Which config key names it (``model.name``, ``eval.bertscore_model``, ...)."""
+    revision: str | None = None
+    """Branch, tag or commit; None = the default branch."""
+    config_name: str | None = None
+    """A dataset's configuration (``3.0.0``, ``fa``): what ``load_dataset`` prepares."""
+
+
+class HubAssets(Protocol):
+    """The Hub models and datasets a resolved config reads (none for local and embedded sources)."""
+
+    def __call__(self, config: Any) -> list[HubAsset]: ...
+
+
 class ReportSection(Protocol):
     """Markdown lines of one run-report section."""
 
@@ -163,11 +215,13 @@ class ExportSpec:
     """Default ONNX opset (``--opset`` overrides)."""
     tensorrt: EngineBuilder | None = None
     """None: the family's exports run on ONNX Runtime only (``--tensorrt`` is refused up front)."""
-    no_tensorrt_because: str = ""
-    """Why there is no TensorRT export, for the one-line refusal."""
     int8: Int8Exporter | None = None
     int8_gate: bool = False
     """The int8 export refuses a quantization that costs too much quality (``--force`` overrides)."""
+    hf: HfExporter | None = None
+    """``--hf``: a Hugging Face folder (save_pretrained or PEFT adapter) with a model card; None refuses it."""
+    no_hf_because: str = ""
+    """Why there is no ``--hf`` export, for the one-line refusal."""
 
     def options(self) -> tuple[str, ...]:
         """The ``dlhw export`` options this export takes (by parameter name)."""
@@ -235,6 +289,8 @@ class Family:
     calibration: Calibration | None = None
     evaluate_options: tuple[str, ...] = ()
     """Options ``dlhw evaluate`` takes for this family (by parameter name)."""
+    hub_assets: HubAssets | None = None
+    """The Hub models and datasets a config of the family reads (``dlhw download``, the model card)."""
 
     @property
     def options(self) -> dict[str, tuple[str, ...]]:

@@ -17,6 +17,7 @@ The batches come from the caller's ``batches(step)``, which draws from its own s
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -112,7 +113,8 @@ def pretrain_loop(
     last = 0.0
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        bar = tqdm(range(steps), desc=desc, disable=not log)
+        quiet = not logging.getLogger(__name__).isEnabledFor(logging.INFO)  # `dlhw -q`
+        bar = tqdm(range(steps), desc=desc, disable=not log or quiet)
         for step in bar:
             value = loss(model, batches(step))
             optimizer.zero_grad()

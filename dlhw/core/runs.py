@@ -3,6 +3,7 @@
 ```
 config.yaml        the resolved config (re-usable with --config)
 checkpoints/       HF Trainer checkpoints (weights, optimizer, scheduler, RNG state)
+tensorboard/       TensorBoard event files (train.report_to: auto with tensorboard installed, or tensorboard)
 metrics.jsonl      one JSON record per log event (train loss, eval metrics, samples)
 plots/             PNG figures
 model/             the final model, save_pretrained-style (safetensors + config)
@@ -16,6 +17,7 @@ data_stats.json    the lengths that chose the token limits (summarization)
 sparsity.json      pruned runs and runs trained from one: sparsity per module, the parent
 report.md          the Markdown run report
 export/onnx/       `dlhw export RUN --onnx` (export.json names the files)
+export/hf/         `dlhw export RUN --hf`: save_pretrained folder (or PEFT adapter) + README.md model card
 ```
 
 :class:`RunFiles` is the one place these names are spelled; every JSON file of a run is written with
@@ -39,6 +41,7 @@ from dlhw.errors import ConfigError
 
 CONFIG_FILE = "config.yaml"
 CHECKPOINTS = "checkpoints"
+TENSORBOARD_DIR = "tensorboard"
 METRICS_FILE = "metrics.jsonl"
 PLOTS = "plots"
 MODEL_DIR = "model"
@@ -52,6 +55,7 @@ SPARSITY_FILE = "sparsity.json"
 REPORT_FILE = "report.md"
 EXPORT_DIR = "export"
 ONNX_EXPORT = "onnx"
+HF_EXPORT = "hf"
 EXPORT_META = "export.json"
 _CKPT = re.compile(r"^checkpoint-(\d+)$")
 
@@ -89,6 +93,11 @@ class RunFiles:
     def checkpoints(self) -> Path:
         """``checkpoints/``: the HF Trainer's ``checkpoint-N`` folders."""
         return self.root / CHECKPOINTS
+
+    @property
+    def tensorboard(self) -> Path:
+        """``tensorboard/``: the Trainer's TensorBoard event files (``tensorboard --logdir``)."""
+        return self.root / TENSORBOARD_DIR
 
     @property
     def metrics(self) -> Path:
@@ -157,6 +166,11 @@ class RunFiles:
     def export(self) -> Path:
         """``export/onnx/``: the default ONNX export directory (``export.json`` inside names its files)."""
         return self.root / EXPORT_DIR / ONNX_EXPORT
+
+    @property
+    def hf_export(self) -> Path:
+        """``export/hf/``: the default ``--hf`` export (a save_pretrained folder or PEFT adapter, README.md card)."""
+        return self.root / EXPORT_DIR / HF_EXPORT
 
 
 class ModelNumbers(TypedDict, total=False):

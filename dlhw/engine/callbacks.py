@@ -4,6 +4,7 @@ fault-injection hook kill-and-resume tests use."""
 from __future__ import annotations
 
 import json
+import logging
 import math
 import time
 from collections.abc import Callable
@@ -16,6 +17,8 @@ from dlhw.core.atomic import write_text_atomic
 from dlhw.core.faults import kill_if_reached
 from dlhw.core.metrics import read_metrics
 from dlhw.reports.plots import plot_losses
+
+logger = logging.getLogger(__name__)
 
 
 class MetricsJsonlCallback(TrainerCallback):
@@ -77,7 +80,67 @@ class SampleCallback(TrainerCallback):
         text = self.sample(model)
         model.train(was_training)
         self.metrics.write(state, {self.key: text})
-        print(f"[epoch {state.epoch:.2f}] {self.key}: {text}", flush=True)
+        logger.info("epoch %.2f · %s: %s", state.epoch or 0.0, self.key, " ⏎ ".join(text.splitlines()))  # one line
+
+
+class ProgressLineCallback(TrainerCallback):
+    """One compact line on the ``dlhw`` logger per Trainer log, in place of HF's printed dicts:
+    ``step 40/225 · loss 2.314 · lr 2.1e-04 · 3.2 it/s``, ``eval step 40 · loss 2.101 · bleu4 0.123``
+    and, at the end, ``trained 225 steps in 71 s · 3.2 it/s · loss 2.012``."""
+
+    def __init__(self) -> None:
+        self.last: tuple[float, int] | None = None  # (time, step) of the previous training line
+
+    def on_train_begin(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kw: Any):
+        self.last = (time.perf_counter(), state.global_step)
+
+    def on_log(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, logs: dict | None = None, **kw: Any):
+        if not logs or not state.is_world_process_zero:
+            return
+        logger.info(self.line(state, logs))
+
+    def line(self, state: TrainerState, logs: dict[str, Any]) -> str:
+        """The line for one log record (a training step, an evaluation, or the final summary)."""
+        if "train_runtime" in logs:
+            parts = [f"trained {state.global_step} steps in {logs['train_runtime']:.0f} s"]
+            if "train_steps_per_second" in logs:
+                parts.append(f"{logs['train_steps_per_second']:.3g} it/s")
+            if "train_loss" in logs:
+                parts.append(f"loss {logs['train_loss']:.4g}")
+            return " · ".join(parts)
+        evals = {k.removeprefix("eval_"): v for k, v in logs.items() if k.startswith("eval_")}
+        if evals:
+            shown = {k: v for k, v in evals.items() if k not in _EVAL_TIMING and isinstance(v, int | float)}
+            return " · ".join([f"eval step {state.global_step}", *(f"{k} {_number(v)}" for k, v in shown.items())])
+        parts = [f"step {state.global_step}/{state.max_steps}"]
+        if "loss" in logs:
+            parts.append(f"loss {_number(logs['loss'])}")
+        if "learning_rate" in logs:
+            parts.append(f"lr {logs['learning_rate']:.1e}")
+        now = time.perf_counter()
+        if self.last is not None and state.global_step > self.last[1] and now > self.last[0]:
+            parts.append(f"{(state.global_step - self.last[1]) / (now - self.last[0]):.3g} it/s")
+        self.last = (now, state.global_step)
+        if len(parts) == 1:  # a record of something else (a family's extra log): show it as it is
+            parts.extend(f"{k} {_number(v)}" for k, v in logs.items() if k not in ("epoch", "step"))
+        return " · ".join(parts)
+
+
+_EVAL_TIMING = {"runtime", "samples_per_second", "steps_per_second", "epoch"}
+
+
+def _number(value: Any) -> str:
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
+def use_progress_lines(trainer: Any) -> None:
+    """Replace HF's log printing (``PrinterCallback``, or the dicts ``ProgressCallback`` writes under
+    its bar) by one :class:`ProgressLineCallback` line per log on the ``dlhw`` logger."""
+    from transformers.trainer_callback import PrinterCallback, ProgressCallback
+
+    trainer.remove_callback(PrinterCallback)
+    trainer.remove_callback(ProgressCallback)
+    trainer.add_callback(ProgressLineCallback())
 
 
 class FaultCallback(TrainerCallback):

@@ -6,12 +6,15 @@ an :class:`Engine` (which trainer class -- HF ``Trainer``, ``Seq2SeqTrainer``, T
 metric that picks the best checkpoint) into a trainer with checkpoints under
 ``<run>/checkpoints``, evaluation and saving in step, the best model kept, the run-file
 callbacks and early stopping, and resumes from a checkpoint with optimizer, scheduler and RNG
-state.
+state. ``train.report_to`` adds HF's loggers (TensorBoard by default where it is installed, its
+event files in ``<run>/tensorboard``); ``train.trainer_args`` passes any other field of the
+arguments class through, checked against that class.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import logging
 import os
 import time
 from collections.abc import Callable
@@ -23,6 +26,8 @@ import torch
 from transformers import EarlyStoppingCallback, Trainer, TrainerCallback, TrainingArguments
 
 from dlhw.config import TrainConfig
+from dlhw.config.base import REPORT_TO_AUTO, report_to_names
+from dlhw.config.machinery import nearest
 from dlhw.core.devices import resolve_device
 from dlhw.core.runs import RunFiles
 from dlhw.engine.callbacks import (
@@ -30,8 +35,11 @@ from dlhw.engine.callbacks import (
     LossPlotCallback,
     MetricsJsonlCallback,
     SampleCallback,
+    use_progress_lines,
 )
 from dlhw.errors import ConfigError
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -85,8 +93,35 @@ def _for_this_transformers(args_class: type, kwargs: dict[str, Any]) -> dict[str
     return kwargs
 
 
+def report_to(cfg: TrainConfig) -> list[str]:
+    """``train.report_to`` for HF: auto = tensorboard where it is installed, else none (``[]``)."""
+    names = report_to_names(cfg.report_to)
+    if names == [REPORT_TO_AUTO]:
+        from transformers.integrations import is_tensorboard_available
+
+        return ["tensorboard"] if is_tensorboard_available() else []
+    return [] if names == ["none"] else names
+
+
+def _passed_through(args_class: type, kwargs: dict[str, Any], trainer_args: dict[str, Any],
+                    engine_args: dict[str, Any]) -> dict[str, Any]:
+    """``train.trainer_args`` checked against the recipe's own arguments class: a field of it, and
+    neither filled by dlhw nor by the family's trainer (their values would silently fight)."""
+    fields = {f.name for f in dataclasses.fields(args_class) if f.init}
+    for name, value in trainer_args.items():
+        if name not in fields:
+            raise ConfigError(f"train.trainer_args.{name}: not a field of this recipe's {args_class.__name__}"
+                              f"{nearest(name, fields)}")
+        if name in engine_args and engine_args[name] != value:
+            raise ConfigError(f"train.trainer_args.{name}: this recipe's trainer sets it to {engine_args[name]!r}")
+        if name in kwargs and kwargs[name] != value:
+            raise ConfigError(f"train.trainer_args.{name}: dlhw sets it ({kwargs[name]!r}) from the train section")
+    return trainer_args
+
+
 def training_arguments(cfg: TrainConfig, run_dir: Path, seed: int, engine: Engine | None = None) -> Any:
-    """The engine's arguments class filled from ``cfg`` (checkpoints in ``run_dir/checkpoints``)."""
+    """The engine's arguments class filled from ``cfg`` (checkpoints in ``run_dir/checkpoints``), with
+    ``cfg.trainer_args`` passed through; a value HF refuses is a config error naming it."""
     engine = engine or Engine()
     device = resolve_device(cfg.device)
     scored = engine.compute_metrics is not None
@@ -117,15 +152,21 @@ def training_arguments(cfg: TrainConfig, run_dir: Path, seed: int, engine: Engin
         dataloader_num_workers=cfg.num_workers,
         group_by_length=cfg.group_by_length,
         eval_on_start=cfg.eval_on_start,
-        report_to=[],
+        report_to=report_to(cfg),
         seed=seed,
         data_seed=seed,
         use_cpu=device.type == "cpu",
-        **distributed_flags(device),
         **precision_flags(cfg.precision, device),
     )
     kwargs.update(engine.args)  # the family's own settings win
-    return engine.args_class(**_for_this_transformers(engine.args_class, kwargs))
+    kwargs = _for_this_transformers(engine.args_class, kwargs)
+    passed = _passed_through(engine.args_class, kwargs, cfg.trainer_args, engine.args)
+    kwargs = {**distributed_flags(device), **kwargs, **passed}  # trainer_args may change the DDP defaults
+    try:
+        return engine.args_class(**kwargs)
+    except ValueError as err:  # HF's own check of a value (an unknown optimizer, a contradiction)
+        given = f" (train.trainer_args: {cfg.trainer_args})" if cfg.trainer_args else ""
+        raise ConfigError(f"the Trainer refuses its arguments{given}: {str(err).splitlines()[0]}") from None
 
 
 def trainer_class_for(engine: Engine) -> type:
@@ -152,6 +193,16 @@ def trainer_class_for(engine: Engine) -> type:
         return output
 
     return type(f"Generating{base.__name__}", (base,), {"evaluation_loop": evaluation_loop})
+
+
+def log_tensorboard_under(trainer: Trainer, folder: Path) -> None:
+    """HF's TensorBoard callback writes under ``output_dir/runs/<time>_<host>`` (``checkpoints/`` here) unless
+    ``TENSORBOARD_LOGGING_DIR`` says otherwise: point it at the run's own ``tensorboard/`` folder."""
+    from transformers.integrations import TensorBoardCallback
+
+    for callback in trainer.callback_handler.callbacks:
+        if isinstance(callback, TensorBoardCallback) and callback.logging_dir is None:
+            callback.logging_dir = str(folder)
 
 
 @dataclass
@@ -203,7 +254,7 @@ def run_training(
     rebase = (lambda: frozen_check.rebase(model)) if frozen_check is not None else None
     held = start_from_run(model, cfg.init_from, rebase) if cfg.init_from else 0
     if held:
-        print(f"starting from {cfg.init_from}: {held:,} pruned weights held at zero", flush=True)
+        logger.info("starting from %s: %s pruned weights held at zero", cfg.init_from, f"{held:,}")
     files = RunFiles(run_dir)
     metrics = MetricsJsonlCallback(files.metrics)
     callbacks: list[TrainerCallback] = [metrics, LossPlotCallback(metrics.path, files.plot("loss.png")),
@@ -223,9 +274,13 @@ def run_training(
         compute_metrics=engine.compute_metrics,
         **engine.trainer_kwargs,
     )
+    log_tensorboard_under(trainer, files.tensorboard)
+    use_progress_lines(trainer)
+    logger.debug("%s on %s, %d steps planned; callbacks: %s", type(trainer).__name__, args.device,
+                 args.max_steps, ", ".join(type(c).__name__ for c in trainer.callback_handler.callbacks))
     if args.world_size > 1:
-        print(f"[rank {args.process_index}] world size {args.world_size}, backend {args.ddp_backend}, "
-              f"device {args.device}", flush=True)
+        logger.info("[rank %d] world size %d, backend %s, device %s", args.process_index, args.world_size,
+                    args.ddp_backend, args.device)
     if torch.cuda.is_available():
         torch.cuda.reset_peak_memory_stats()  # the peak of this run, not of earlier work in the process
     start = time.perf_counter()

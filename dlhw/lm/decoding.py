@@ -66,7 +66,8 @@ class Decoded:
     """(B,) sum of log-probabilities of the chosen tokens (length-normalised for beams); greedy
     fills it only when asked (``with_scores``)."""
     alphas: Tensor | None = None
-    """(B, L, P) attention weights of each generated token (greedy, attention decoders)."""
+    """(B, L, P) attention weights of each generated token (attention decoders; for beam search, the
+    returned hypothesis's own weights, step by step)."""
 
 
 @torch.no_grad()
@@ -146,7 +147,8 @@ def beam_decode(
     """Beam search over ``beam_size`` hypotheses per input, all inputs batched.
 
     A finished hypothesis keeps its score and only extends with ``<pad>``; at the end the best
-    hypothesis by ``logp / length ** length_penalty`` is returned for each input.
+    hypothesis by ``logp / length ** length_penalty`` is returned for each input, with the attention
+    weights (attention decoders) that produced each of its tokens.
     """
     B, K = batch_size, beam_size
     expand = torch.arange(B, device=device).repeat_interleave(K)  # (B*K,): beam row -> input
@@ -157,8 +159,9 @@ def beam_decode(
     done = torch.zeros(B * K, dtype=torch.bool, device=device)  # (B*K,)
     lengths = torch.zeros(B * K, device=device)  # (B*K,)
     history = torch.zeros(B * K, 0, dtype=torch.long, device=device)  # (B*K, t)
+    attention: Tensor | None = None  # (B*K, t, P): the weights behind each beam's tokens
     for _ in range(max_new):
-        logits, state, _ = stepper.step(tokens, state)  # (B*K, V)
+        logits, state, alpha = stepper.step(tokens, state)  # (B*K, V), state, (B*K, P) | None
         logp = torch.log_softmax(logits.float(), dim=-1)  # (B*K, V)
         V = logp.size(1)
         # a finished beam may only continue with <pad>, at no cost
@@ -173,6 +176,11 @@ def beam_decode(
         state = stepper.reorder_state(state, rows)
         tokens = word.view(-1)  # (B*K,)
         history = torch.cat([history[rows], tokens[:, None]], dim=1)  # (B*K, t+1)
+        if alpha is not None:
+            # alpha is the parent beam's: it chose this step's word, so it follows the word's beam
+            step_alpha = alpha[:, None]  # (B*K, 1, P)
+            attention = step_alpha if attention is None else torch.cat([attention, step_alpha], dim=1)
+            attention = attention[rows]  # (B*K, t+1, P)
         was_done = done[rows]
         lengths = lengths[rows] + (~was_done).float()
         done = was_done | tokens.eq(eos_id)
@@ -182,7 +190,8 @@ def beam_decode(
     normalised = scores / lengths.view(B, K).clamp(min=1.0) ** length_penalty  # (B, K)
     best = normalised.argmax(dim=1)  # (B,)
     pick = best + torch.arange(B, device=device) * K  # (B,)
-    return Decoded(history[pick], normalised.gather(1, best[:, None])[:, 0])
+    return Decoded(history[pick], normalised.gather(1, best[:, None])[:, 0],
+                   attention[pick] if attention is not None else None)  # (B, L), (B,), (B, L, P) | None
 
 
 def decode(

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import math
 import warnings
 from collections import defaultdict
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -25,23 +27,38 @@ def save_figure(fig: Any, path: str | Path) -> Path:
     return path
 
 
-def loss_curves(records: Sequence[dict[str, Any]]) -> tuple[dict[int, float], dict[int, float]]:
-    """Mean training loss per epoch and validation loss per epoch (epochs numbered from 1)."""
+@dataclass(frozen=True)
+class EvalPoint:
+    """One evaluation of a run: the optimizer step it ran after, that step's (fractional) epoch, its loss."""
+
+    step: int
+    epoch: float
+    loss: float
+
+
+def loss_curves(records: Sequence[dict[str, Any]]) -> tuple[dict[int, float], list[EvalPoint]]:
+    """Mean training loss per epoch (epochs numbered from 1), and the validation loss of every evaluation.
+
+    Evaluations are kept one per step, in step order (a step evaluated twice -- the last periodic
+    evaluation and the closing one -- keeps its last record), so a run evaluated every N steps shows
+    every one of them, however many fall in one epoch.
+    """
     train: dict[int, list[float]] = defaultdict(list)
-    val: dict[int, float] = {}
+    val: dict[int, EvalPoint] = {}
     for r in records:
         epoch = r.get("epoch") or 0.0
-        # a record at epoch 2.0 closes epoch 2; one at 2.3 belongs to epoch 3
-        n = max(1, int(-(-epoch // 1))) if epoch > 0 else 0  # epoch 0: evaluated before training
         if "loss" in r:
-            train[n].append(float(r["loss"]))
-        if "eval_loss" in r:
-            val[n] = float(r["eval_loss"])
-    return {k: sum(v) / len(v) for k, v in sorted(train.items())}, dict(sorted(val.items()))
+            # a record at epoch 2.0 closes epoch 2; one at 2.3 belongs to epoch 3
+            train[max(1, math.ceil(epoch))].append(float(r["loss"]))
+        if "eval_loss" in r:  # epoch 0 / step 0: evaluated before training
+            step = int(r.get("step") or 0)
+            val[step] = EvalPoint(step, float(epoch), float(r["eval_loss"]))
+    return {k: sum(v) / len(v) for k, v in sorted(train.items())}, [val[k] for k in sorted(val)]
 
 
 def plot_losses(records: Sequence[dict[str, Any]], path: str | Path, title: str = "Loss") -> Path:
-    """Train and validation loss per epoch, with the per-step training loss behind them."""
+    """Train loss per log step and per epoch, and validation loss at every evaluation, against the epoch
+    (fractional: step / steps per epoch)."""
     train, val = loss_curves(records)
     steps = [(r["epoch"], r["loss"]) for r in records if "loss" in r and r.get("epoch") is not None]
     fig, ax = plt.subplots(figsize=(6.4, 4.0))
@@ -51,7 +68,8 @@ def plot_losses(records: Sequence[dict[str, Any]], path: str | Path, title: str 
     if train:
         ax.plot(list(train), list(train.values()), "o-", color="tab:blue", label="train (epoch mean)")
     if val:
-        ax.plot(list(val), list(val.values()), "s-", color="tab:orange", label="validation")
+        ax.plot([p.epoch for p in val], [p.loss for p in val], "s-", color="tab:orange",
+                label=f"validation ({len(val)} evaluations)")
     ax.set_xlabel("epoch")
     ax.set_ylabel("loss")
     ax.set_title(title)

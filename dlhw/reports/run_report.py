@@ -59,12 +59,17 @@ def training_section(run_dir: Path, summary: TrainSummary) -> list[str]:
             f"- best {best} {fmt(train.get('best_metric', train.get('best_eval_loss')))} ({train['best_checkpoint']})",
             "",
         ]
-    train_curve, val_curve = loss_curves(records)
-    if train_curve or val_curve:
-        out += ["| epoch | train loss | validation loss |", "|---:|---:|---:|"]
-        for epoch in sorted(set(train_curve) | set(val_curve)):
-            out.append(f"| {epoch} | {fmt(train_curve.get(epoch, ''))} | {fmt(val_curve.get(epoch, ''))} |")
-        out += ["", "![loss](plots/loss.png)", ""]
+    train_curve, val_points = loss_curves(records)
+    if train_curve:
+        out += ["| epoch | train loss (mean) |", "|---:|---:|"]
+        out += [f"| {epoch} | {fmt(loss)} |" for epoch, loss in train_curve.items()]
+        out.append("")
+    if val_points:
+        out += ["| step | epoch | validation loss |", "|---:|---:|---:|"]
+        out += [f"| {p.step} | {p.epoch:.2f} | {fmt(p.loss)} |" for p in val_points]
+        out.append("")
+    if train_curve or val_points:
+        out += ["![loss](plots/loss.png)", ""]
     samples = [(r["epoch"], k, v) for r in records for k, v in r.items() if k.startswith("sample")]
     if samples:
         out += [f"Sample after each epoch ({samples[0][1]}):", ""]

@@ -29,7 +29,8 @@ def _all_commands(group: click.Group, prefix: tuple[str, ...] = ()) -> list[tupl
 
 
 ALL = _all_commands(cli)
-SHARED = {"recipes", "config", "train", "evaluate", "export", "prompt", "prune", "model", "data", "report", "env"}
+SHARED = {"recipes", "config", "train", "evaluate", "export", "prompt", "prune", "model", "data", "download", "report",
+          "env"}
 
 
 def test_the_cli_offers_the_shared_verbs_and_each_family_s_batch_verb_and_prompt_tasks():

@@ -114,11 +114,12 @@ def test_run_files_spell_the_names_runs_have_on_disk(tmp_path):
     # the literal names are the contract with every run already written: a rename breaks old runs
     assert {name: getattr(files, name).relative_to(tmp_path).as_posix() for name in (
         "config", "checkpoints", "metrics", "plots", "model", "train_summary", "base_eval", "eval", "probes",
-        "splits", "data_stats", "sparsity", "report", "export")} == {
+        "splits", "data_stats", "sparsity", "report", "export", "tensorboard", "hf_export")} == {
         "config": "config.yaml", "checkpoints": "checkpoints", "metrics": "metrics.jsonl", "plots": "plots",
         "model": "model", "train_summary": "train_summary.json", "base_eval": "base_eval.json",
         "eval": "eval.json", "probes": "probes.jsonl", "splits": "splits.json", "data_stats": "data_stats.json",
-        "sparsity": "sparsity.json", "report": "report.md", "export": "export/onnx"}
+        "sparsity": "sparsity.json", "report": "report.md", "export": "export/onnx", "tensorboard": "tensorboard",
+        "hf_export": "export/hf"}
     assert files.predictions("val") == tmp_path / "predictions_val.jsonl"
     assert files.plot("loss.png") == tmp_path / "plots" / "loss.png"
     assert files.eval.name == runs.EVAL_FILE and files.train_summary.name == runs.TRAIN_SUMMARY_FILE

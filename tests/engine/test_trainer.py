@@ -3,6 +3,7 @@ evaluation, and keeps the best checkpoint by the family's metric and direction."
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pytest
@@ -11,6 +12,7 @@ from torch import nn
 
 from dlhw.config import TrainConfig
 from dlhw.engine.trainer import Engine, run_training
+from dlhw.errors import ConfigError
 
 
 class Classifier(nn.Module):
@@ -161,3 +163,64 @@ def test_trl_sft_trainer_trains_on_completions_only(tmp_path):
     assert (batch["labels"][0, prompt_tokens:] != -100).any()
     losses = [r["eval_loss"] for r in _records(tmp_path) if "eval_loss" in r]
     assert losses[-1] < 0.5 * losses[0], losses
+
+
+def _scalars(folder) -> dict[str, list[tuple[int, float]]]:
+    """``{tag: [(step, value), ...]}`` of every TensorBoard event file under ``folder`` (tensorboard's reader)."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    found: dict[str, list[tuple[int, float]]] = {}
+    for path in sorted(folder.rglob("events.out.tfevents.*")):
+        events = EventAccumulator(str(path), size_guidance={"scalars": 0})
+        events.Reload()
+        for tag in events.Tags()["scalars"]:
+            found.setdefault(tag, []).extend((e.step, e.value) for e in events.Scalars(tag))
+    return found
+
+
+def test_trainer_args_reach_the_trainingarguments_and_report_to_defaults_to_tensorboard(tmp_path):
+    pytest.importorskip("tensorboard")
+    from dlhw.engine.trainer import training_arguments
+
+    cfg = TrainConfig(device="cpu", trainer_args={"optim": "adafactor", "ddp_find_unused_parameters": True})
+    args = training_arguments(cfg, tmp_path, 0)
+    assert args.optim == "adafactor" and args.ddp_find_unused_parameters is True
+    assert args.report_to == ["tensorboard"]
+    assert training_arguments(TrainConfig(device="cpu", report_to="none"), tmp_path, 0).report_to == []
+
+
+def test_trainer_args_are_checked_against_the_recipe_s_own_arguments_class(tmp_path):
+    from transformers import Seq2SeqTrainingArguments
+
+    from dlhw.engine.trainer import training_arguments
+
+    packing = TrainConfig(device="cpu", trainer_args={"packing": True})  # an SFTConfig field: the config accepts it
+    with pytest.raises(ConfigError, match=r"^train\.trainer_args\.packing: not a field of this recipe's "
+                                          r"TrainingArguments"):
+        training_arguments(packing, tmp_path, 0)
+    engine = Engine(args_class=Seq2SeqTrainingArguments, args={"predict_with_generate": True})
+    with pytest.raises(ConfigError, match=r"predict_with_generate: this recipe's trainer sets it to True"):
+        training_arguments(TrainConfig(device="cpu", trainer_args={"predict_with_generate": False}), tmp_path, 0,
+                           engine)
+    with pytest.raises(ConfigError, match=r"^the Trainer refuses its arguments \(train\.trainer_args: "
+                                          r"\{'optim': 'adamw_nonesuch'\}\): "):
+        training_arguments(TrainConfig(device="cpu", trainer_args={"optim": "adamw_nonesuch"}), tmp_path, 0)
+
+
+@pytest.mark.slow
+def test_adafactor_from_trainer_args_trains_and_tensorboard_holds_the_logged_losses(tmp_path):
+    pytest.importorskip("tensorboard")
+    from transformers.optimization import Adafactor
+
+    torch.manual_seed(0)
+    cfg = dataclasses.replace(TRAIN, epochs=2, trainer_args={"optim": "adafactor"})
+    trainer, result = run_training(Classifier(), _blobs(160, 1), _blobs(60, 2), _collate, cfg, tmp_path, 0)
+    assert isinstance(trainer.optimizer.optimizer, Adafactor)  # accelerate wraps the optimizer
+    records = _records(tmp_path)
+    evals = [r["eval_loss"] for r in records if "eval_loss" in r]
+    assert evals[-1] < evals[0]  # it learned with Adafactor
+    scalars = _scalars(tmp_path / "tensorboard")  # the run's own folder, not checkpoints/runs/
+    assert not (tmp_path / "checkpoints" / "runs").exists()
+    train = {r["step"]: r["loss"] for r in records if "loss" in r}
+    assert len(train) >= 4 and dict(scalars["train/loss"]) == pytest.approx(train, rel=1e-6)
+    assert [v for _, v in scalars["eval/loss"]] == pytest.approx(evals, rel=1e-6)

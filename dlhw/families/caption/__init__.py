@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from dlhw.core.family import TRAINING_SECTION, ExportSpec, Family, Recipe, lazy
-from dlhw.families.caption.config import CaptionConfig
+from dlhw.families.caption.config import CaptionConfig, hub_assets
 
 if TYPE_CHECKING:
     from dlhw.families.caption.evaluate import evaluate_caption_run
@@ -56,7 +56,8 @@ FAMILY = Family(
     evaluate=evaluate_caption_run,
     evaluate_options=("split", "beam_size", "batch_size", "device", "backend"),
     export=ExportSpec(load=load_for_export, exporter=export_caption, checker=check_caption_export, atol=1e-3,
-                      tensorrt=build_caption_engines),
+                      tensorrt=build_caption_engines,
+                      no_hf_because="its model is dlhw's own torch module (EfficientNet-B0 encoder + dlhw's decoder), not a transformers class: export it with --onnx"),
     predictor=open_predictor,
     batch_verb="caption",
     batch_command="dlhw.families.caption.cli:caption_cmd",
@@ -65,4 +66,5 @@ FAMILY = Family(
     inspect=inspect_caption_data,
     load_model=load_run_model,
     data_dir=("data.data_dir={dir}", "data.source=flickr8k"),
+    hub_assets=hub_assets,
 )

@@ -6,6 +6,7 @@ import typing
 from dataclasses import dataclass, field
 
 from dlhw.config.base import RunConfig
+from dlhw.core.family import HubAsset
 from dlhw.errors import ConfigError
 
 
@@ -130,3 +131,18 @@ class CaptionConfig(RunConfig):
     """Encoder and decoder."""
     eval: CaptionEvalConfig = field(default_factory=CaptionEvalConfig)
     """Evaluation defaults."""
+
+
+def hub_assets(config: CaptionConfig) -> list[HubAsset]:
+    """Flickr8k from the Hub (``data.source=flickr8k`` without ``data.data_dir``) and torchvision's ImageNet
+    EfficientNet-B0 weights (``model.encoder_weights=imagenet``)."""
+    from dlhw.core.download import hub_dataset
+
+    data = config.data
+    assets = (hub_dataset(data.hf_dataset, "data.hf_dataset")
+              if data.source == "flickr8k" and not data.data_dir else [])
+    if config.model.encoder_weights == "imagenet":
+        from torchvision.models import EfficientNet_B0_Weights
+
+        assets.append(HubAsset("url", EfficientNet_B0_Weights.IMAGENET1K_V1.url, "model.encoder_weights"))
+    return assets

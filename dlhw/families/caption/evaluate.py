@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import random
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,13 +26,15 @@ from dlhw.families.caption.scenes import SHAPES, Scene, scene_of
 from dlhw.reports.plots import plot_image_grid, plt, save_figure
 from dlhw.reports.run_report import write_run_report
 
+logger = logging.getLogger(__name__)
+
 
 @dataclass
 class Predictions:
     words: list[list[str]]
     """Generated caption of each image, as words."""
     alphas: list[np.ndarray | None]
-    """(words, P) attention weights per image for caption-attention with greedy decoding."""
+    """(words, P) attention weights per image for caption-attention (greedy, or the best beam's)."""
 
 
 def predict(
@@ -147,11 +150,11 @@ def evaluate_caption_run(
                        files.plot("attention.png"))
         plots["attention"] = "plots/attention.png"
 
-    if config.model.arch == "attention" and config.data.source == "synthetic" and beam_size == 1:
+    if config.model.arch == "attention" and config.data.source == "synthetic":
         scenes = [scene_of(im.image_id, config.seed) for im in images]
         hits, checked = attention_localization(scenes, preds)
         metrics["attention_peak_in_object"] = hits / max(checked, 1)
-        print(f"attention peak inside the named object: {hits}/{checked} shape words")
+        logger.info(f"attention peak inside the named object: {hits}/{checked} shape words")
 
     result = {
         "split": split,

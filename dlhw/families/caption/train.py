@@ -7,6 +7,7 @@ image and the Trainer then trains on the cached features.
 
 from __future__ import annotations
 
+import logging
 import time
 from pathlib import Path
 from typing import Any
@@ -32,6 +33,8 @@ from dlhw.families.caption.model import (
     save_caption_model,
 )
 from dlhw.families.caption.scene_pretrain import scene_pretrained_backbone
+
+logger = logging.getLogger(__name__)
 
 CALIBRATION_IMAGES = 512
 
@@ -85,8 +88,8 @@ def train_caption(config: CaptionConfig, run_dir: Path, resume_from: Path | None
     data = prepare_captions(config.data, config.seed)
     summary_data = data.summary()
     for line in [summary_data["splits"], *summary_data["notes"]]:  # type: ignore[misc]
-        print(line, flush=True)
-    print(f"vocabulary: {len(data.vocab)} tokens; caption length {data.max_length} = {data.max_length_how}")
+        logger.info(line)
+    logger.info(f"vocabulary: {len(data.vocab)} tokens; caption length {data.max_length} = {data.max_length_how}")
 
     spec = model_spec(config, data)
     model = CaptionModel(spec)
@@ -95,7 +98,7 @@ def train_caption(config: CaptionConfig, run_dir: Path, resume_from: Path | None
     with torch.no_grad():
         probe = model.encoder.extract(transform(data.splits.train[0].load()).unsqueeze(0))
     feature_shape = list(probe.shape[1:])
-    print(f"encoder output per image: {feature_shape} ({'spatial map P x C' if probe.dim() == 3 else 'pooled C'})")
+    logger.info(f"encoder output per image: {feature_shape} ({'spatial map P x C' if probe.dim() == 3 else 'pooled C'})")
 
     if config.model.encoder_weights == "scenes":
         model.encoder.backbone.load_state_dict(scene_pretrained_backbone(
@@ -104,7 +107,7 @@ def train_caption(config: CaptionConfig, run_dir: Path, resume_from: Path | None
         calibration = ImageTensors(data.splits.train[:CALIBRATION_IMAGES], transform)
         loader = DataLoader(calibration, batch_size=64, num_workers=config.train.num_workers)
         seen = model.encoder.calibrate_batchnorm(batch for batch in loader)
-        print(f"random frozen encoder: BatchNorm statistics estimated on {seen} training images")
+        logger.info(f"random frozen encoder: BatchNorm statistics estimated on {seen} training images")
 
     use_cache = config.data.cache_features and not config.model.finetune_encoder
     sources: dict[str, Tensor | ImageTensors] = {}

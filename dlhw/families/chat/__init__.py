@@ -8,13 +8,14 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from dlhw.core.family import TRAINING_SECTION, ExportSpec, Family, Recipe, lazy
-from dlhw.families.chat.config import ChatConfig
+from dlhw.families.chat.config import ChatConfig, hub_assets
 
 if TYPE_CHECKING:
     from dlhw.families.chat.evaluate import evaluate_chat_run
     from dlhw.families.chat.export import (
         check_chat_export,
         export_chat,
+        export_chat_hf,
         load_for_export,
         quantize_chat_export,
     )
@@ -29,6 +30,7 @@ else:
     evaluate_chat_run = lazy("dlhw.families.chat.evaluate:evaluate_chat_run")
     load_for_export = lazy("dlhw.families.chat.export:load_for_export")
     export_chat = lazy("dlhw.families.chat.export:export_chat")
+    export_chat_hf = lazy("dlhw.families.chat.export:export_chat_hf")
     check_chat_export = lazy("dlhw.families.chat.export:check_chat_export")
     quantize_chat_export = lazy("dlhw.families.chat.export:quantize_chat_export")
     data_section = lazy("dlhw.families.chat.report:data_section")
@@ -56,7 +58,7 @@ FAMILY = Family(
     evaluate=evaluate_chat_run,
     evaluate_options=("batch_size", "device"),
     export=ExportSpec(load=load_for_export, exporter=export_chat, checker=check_chat_export, atol=1e-3,
-                      opset=18, tensorrt=build_decoder_engines, int8=quantize_chat_export),
+                      opset=18, tensorrt=build_decoder_engines, int8=quantize_chat_export, hf=export_chat_hf),
     predictor=open_predictor,
     batch_verb="chat",
     batch_command="dlhw.families.chat.cli:chat_cmd",
@@ -64,4 +66,5 @@ FAMILY = Family(
     metrics=(("perplexity", "test perplexity"), ("exact_match", "exact match")),
     load_model=load_run_model,
     data_dir=("data.path={dir}", "data.source=local"),
+    hub_assets=hub_assets,
 )

@@ -3,17 +3,21 @@
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import click
 
+from dlhw.batch.options import Engine, engine_options
 from dlhw.core.options import (
     backend_option,
     batch_size_option,
     check_compile,
+    check_dtype,
     compile_option,
     device_option,
+    dtype_option,
     int8_option,
     model_option,
     out_option,
@@ -32,16 +36,18 @@ from dlhw.core.options import (
             "not overwritten.", required=False)
 @backend_option()
 @device_option
+@dtype_option
 @int8_option
 @compile_option
 @batch_size_option(8, "Prompts generated together (left padding).")
 @click.option("--max-new-tokens", type=click.IntRange(min=1), default=128, show_default=True)
 @click.option("--system", default=None, help="A system message put before every prompt.")
 @shard_option
+@engine_options
 @click.pass_context
 def chat_cmd(ctx: click.Context, run: str | None, model_path: str | None, prompts: str | None, out: str | None,
-             backend: str, device: str, int8: bool, compile_: bool, batch_size: int, max_new_tokens: int, system: str | None,
-             shard: str | None) -> None:
+             backend: str, device: str, dtype: str, int8: bool, compile_: bool, batch_size: int, max_new_tokens: int,
+             system: str | None, shard: str | None, engine: Engine) -> None:
     """Talk to the fine-tuned model of a chat run, or of an export directory (greedy decoding).
 
     The model is --model RUN, or RUN as the first argument (one of the two).
@@ -59,6 +65,8 @@ def chat_cmd(ctx: click.Context, run: str | None, model_path: str | None, prompt
       dlhw chat --model runs/chat-lora/20261123-101500 --prompts prompts.txt --out answers.jsonl --batch-size 16
       dlhw chat --model runs/chat-lora/20261123-101500/export/onnx --backend onnxruntime --prompts p.txt --out a.jsonl
     """
+    from dlhw.backends import open_export
+    from dlhw.core.devices import placement_line
     from dlhw.errors import ConfigError
     from dlhw.families.chat.infer import open_predictor
 
@@ -66,12 +74,14 @@ def chat_cmd(ctx: click.Context, run: str | None, model_path: str | None, prompt
         raise ConfigError(f"the run is given twice ({run} and --model {model_path}); give --model RUN only")
     model = run if run is not None else model_path
     check_compile(compile_, backend)
+    check_dtype(dtype, backend)
     if model is None:
         raise ConfigError("give the chat run: --model RUN (a run directory or an export directory)")
     if (prompts is None) != (out is None):
         raise ConfigError("--prompts and --out go together (batch mode); give both or neither")
     if prompts is None:
-        generator = open_predictor(model, backend, device, max_new_tokens, int8, system).generator
+        engine.local_only("the interactive session (no --prompts)")
+        generator = open_predictor(model, backend, device, max_new_tokens, int8, system, dtype).generator
         if compile_:
             generator.use_compile()
         _interactive(generator, system)
@@ -83,15 +93,29 @@ def chat_cmd(ctx: click.Context, run: str | None, model_path: str | None, prompt
     items = {item.key: item for item in read_prompts(Path(prompts))}  # usage errors first, then the model
     from dlhw.lm.generate import LENGTH_WINDOW
 
-    predictor = open_predictor(model, backend, device, max_new_tokens, int8, system)
-    predictor.generator.batch_size = batch_size  # windows of prompts, decoded in batches of similar length
-    if compile_:
-        predictor.generator.use_compile()
-    summary, lines = predict_into(target, predictor, items, batch_size * LENGTH_WINDOW, shard=shard_spec,
+    if not engine.ray:  # Ray actors open the model on their own nodes
+        providers = None if backend == "torch" else open_export(model, backend, device).providers
+        click.echo(placement_line(backend, device, dtype, providers), err=True)
+    opener = partial(open_batch_predictor, model, backend, device, max_new_tokens, int8, system, dtype, batch_size,
+                     compile_)
+    summary, lines = predict_into(target, opener, items, batch_size * LENGTH_WINDOW, shard=shard_spec, engine=engine,
                                   desc="answering", unit="prompt", noun="prompts")
     for line in lines:
         click.echo(line, err=True)
     ctx.exit(summary.exit_code)
+
+
+def open_batch_predictor(model: str, backend: str, device: str, max_new_tokens: int, int8: bool, system: str | None,
+                         dtype: str, batch_size: int, compile_: bool) -> Any:
+    """Batch mode's predictor (a ``ChatPredictor``), decoding windows of prompts in batches of
+    ``batch_size`` of similar length; at module level, so a Ray actor can open it too."""
+    from dlhw.families.chat.infer import open_predictor
+
+    predictor = open_predictor(model, backend, device, max_new_tokens, int8, system, dtype)
+    predictor.generator.batch_size = batch_size
+    if compile_:
+        predictor.generator.use_compile()
+    return predictor
 
 
 def _interactive(generator: Any, system: str | None) -> None:

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from dlhw.config.base import RunConfig
 from dlhw.config.lm import TinyModelConfig
 from dlhw.config.peft import MethodConfig
+from dlhw.core.family import HubAsset
 from dlhw.errors import ConfigError
 
 
@@ -28,15 +29,19 @@ class ChatDataConfig:
     hf_column: str = "message"
     """Column holding the list of {role, content} messages."""
     path: str | None = None
-    """source=local: a .jsonl/.json file or a directory of them (messages, ShareGPT or hub shape)."""
+    """source=local: a .jsonl/.json file or a directory of them (messages, ShareGPT, Alpaca or hub shape)."""
     max_examples: int | None = 50000
     """Use at most this many conversations (null = all)."""
     embedded_examples: int = 2400
     """source=embedded: how many task conversations to generate (train + val + test)."""
     val_examples: int = 500
-    """Conversations held out for validation loss."""
+    """Conversations held out for validation loss (at most; see holdout_fraction)."""
     test_examples: int = 500
-    """Conversations held out for test loss and perplexity."""
+    """Conversations held out for test loss and perplexity (at most; see holdout_fraction)."""
+    holdout_fraction: float | None = 0.1
+    """Local and hub data: validation and test each hold out this fraction of the usable
+    conversations (at least 1), capped by val_examples / test_examples, so a small folder still
+    trains; null = exactly val_examples / test_examples."""
     max_length: int = 512
     """Tokens per formatted conversation; longer ones are cut (and counted as truncated)."""
     normalize: bool = True
@@ -51,6 +56,9 @@ class ChatDataConfig:
             raise ConfigError("data.max_length: must be >= 16")
         if self.val_examples < 1 or self.test_examples < 1:
             raise ConfigError("data.val_examples / data.test_examples: must be >= 1")
+        if self.holdout_fraction is not None and not 0 < self.holdout_fraction < 0.5:
+            raise ConfigError("data.holdout_fraction: must be in (0, 0.5), or null for exact "
+                              "data.val_examples / data.test_examples")
 
 
 @dataclass
@@ -103,3 +111,11 @@ class ChatConfig(RunConfig):
         if self.method.kind == "prefix-tuning" and self.model.gradient_checkpointing:
             raise ConfigError("model.gradient_checkpointing: peft's prefix tuning does not work with it; "
                               "set it to false (or use prompt tuning / P-tuning to save memory)")
+
+
+def hub_assets(config: ChatConfig) -> list[HubAsset]:
+    """The base model and, for ``data.source=hub``, the conversations (``dlhw download``)."""
+    from dlhw.core.download import hub_dataset, hub_model
+
+    data = hub_dataset(config.data.hf_dataset, "data.hf_dataset") if config.data.source == "hub" else []
+    return hub_model(config.model.name, "model.name") + data

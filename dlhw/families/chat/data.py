@@ -9,7 +9,9 @@ per line (JSONL) or a list of records (JSON), each record in any of these shapes
 - ``{"messages": [{"role", "content"}, ...]}`` (OpenAI / TRL style);
 - ``{"conversations": [{"from": "system" | "human" | "gpt", "value": ...}, ...]}`` (ShareGPT,
   the original SlimOrca);
-- ``{"message": [{"role", "content"}, ...]}`` (universitytehran/SlimOrca on the hub).
+- ``{"message": [{"role", "content"}, ...]}`` (universitytehran/SlimOrca on the hub);
+- ``{"instruction": ..., "input": ..., "output": ...}`` (Alpaca: user = instruction, then the
+  input after a blank line when there is one; assistant = output; an optional ``system``).
 
 The full preset reads ``universitytehran/SlimOrca`` (column ``message``) with
 ``datasets.load_dataset``. Every message is Persian-normalized (:mod:`dlhw.core.persian`).
@@ -37,16 +39,37 @@ ROLES = {
 }
 
 
+ALPACA_KEYS = ("instruction", "output")
+
+
+def alpaca_messages(record: dict[str, Any], where: str) -> Conversation:
+    """An Alpaca record (``instruction``, optional ``input``, ``output``) as user/assistant turns."""
+    for key in ("instruction", "input", "output", "system"):
+        if record.get(key) is not None and not isinstance(record[key], str):
+            raise DataError(f"{where}: Alpaca key {key!r} must be a string, got {type(record[key]).__name__}")
+    user = record["instruction"].strip()
+    if (record.get("input") or "").strip():
+        user = f"{user}\n\n{record['input'].strip()}"
+    out: Conversation = []
+    if (record.get("system") or "").strip():
+        out.append({"role": "system", "content": record["system"]})
+    out += [{"role": "user", "content": user}, {"role": "assistant", "content": record["output"]}]
+    return out
+
+
 def parse_messages(record: Any, where: str) -> Conversation:
     """The messages of one record in any supported shape, roles mapped to system/user/assistant."""
+    if isinstance(record, dict) and all(k in record for k in ALPACA_KEYS):
+        return alpaca_messages(record, where)
     if isinstance(record, dict):
         for key in ("messages", "conversations", "message", "conversation"):
             if key in record:
                 record = record[key]
                 break
         else:
-            raise DataError(f"{where}: expected a list of messages or an object with 'messages', "
-                            f"'conversations' or 'message'; got keys {sorted(record)}")
+            raise DataError(f"{where}: expected a list of messages, an object with 'messages', "
+                            f"'conversations' or 'message', or Alpaca's 'instruction' + 'output' "
+                            f"(+ 'input'); got keys {sorted(record)}")
     if isinstance(record, str):  # some hub exports store the list as a JSON string
         record = json.loads(record)
     if not isinstance(record, list):
@@ -154,12 +177,25 @@ def clean_conversation(messages: Conversation, digits: DigitStyle, normalize: bo
     return out, ""
 
 
+def holdout_sizes(n: int, val: int, test: int, fraction: float | None) -> tuple[int, int]:
+    """Validation and test sizes for ``n`` usable conversations: ``fraction`` of ``n`` each (at
+    least 1), capped by ``val`` / ``test``; exactly ``val`` / ``test`` when ``fraction`` is None."""
+    if fraction is None:
+        return val, test
+    share = max(1, int(n * fraction))
+    return min(val, share), min(test, share)
+
+
 def split_conversations(
     items: list[Conversation], val: int, test: int, seed: int, source: str, skipped: Counter,
 ) -> ConversationSplits:
     """Shuffle once with ``seed``, then hold out ``test`` and ``val`` conversations."""
     if len(items) < val + test + 1:
-        raise DataError(f"{source}: {len(items)} usable conversations, fewer than val {val} + test {test} + 1")
+        raise DataError(
+            f"{source}: {len(items)} usable conversations, fewer than val {val} + test {test} + 1; "
+            "lower data.val_examples / data.test_examples (--set data.val_examples=N) or set "
+            "data.holdout_fraction (e.g. 0.1) so the held-out sizes scale with the data"
+        )
     order = list(range(len(items)))
     random.Random(seed).shuffle(order)
     shuffled = [items[i] for i in order]
@@ -202,4 +238,5 @@ def prepare_conversations(cfg: Any, seed: int) -> ConversationSplits:
             skipped[reason] += 1
         else:
             items.append(clean)
-    return split_conversations(items, cfg.val_examples, cfg.test_examples, seed, source, skipped)
+    val, test = holdout_sizes(len(items), cfg.val_examples, cfg.test_examples, cfg.holdout_fraction)
+    return split_conversations(items, val, test, seed, source, skipped)

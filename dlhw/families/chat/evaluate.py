@@ -7,6 +7,7 @@ and fine-tuned answers side by side.
 
 from __future__ import annotations
 
+import logging
 import math
 from collections import defaultdict
 from pathlib import Path
@@ -22,6 +23,8 @@ from dlhw.families.chat.data import ConversationSplits
 from dlhw.families.chat.persian_tasks import PROBES, exact_match, make_examples
 from dlhw.lm.generate import ChatGenerator, as_conversation
 from dlhw.lm.template import Conversation
+
+logger = logging.getLogger(__name__)
 
 
 @torch.no_grad()
@@ -108,9 +111,9 @@ def evaluate_loaded(run_dir: Path, model: Any, tokenizer: Any, config: Any, spli
         "change_from_base": change,
     }
     write_json_atomic(files.eval, result)
-    print(f"test loss {metrics['test_loss']:.4f} (base {base.get('test_loss', float('nan')):.4f}), perplexity "
-          f"{metrics['perplexity']:.2f}, exact match {metrics['exact_match']:.3f} "
-          f"(base {base.get('exact_match', float('nan')):.3f})", flush=True)
+    logger.info(f"test loss {metrics['test_loss']:.4f} (base {base.get('test_loss', float('nan')):.4f}), perplexity "
+                f"{metrics['perplexity']:.2f}, exact match {metrics['exact_match']:.3f} "
+                f"(base {base.get('exact_match', float('nan')):.3f})")
     return result
 
 

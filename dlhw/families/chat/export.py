@@ -11,6 +11,8 @@ from typing import Any
 
 import torch
 
+from dlhw.core.family import HfExport
+
 PARITY_PROMPTS = 12
 PARITY_NEW_TOKENS = 24
 
@@ -88,3 +90,18 @@ def export_chat(job: ChatExport, out_dir: Path, opset: int) -> dict[str, Any]:
     from dlhw.lm.export import export_causal_lm
 
     return export_causal_lm(job.loaded, out_dir, opset, "chat")
+
+
+def export_chat_hf(run_dir: Path, out_dir: Path) -> HfExport:
+    """``dlhw export RUN --hf``: the merged model (or the PEFT adapter of a soft prompt), checked on the
+    :data:`PARITY_PROMPTS` Persian prompts of the ONNX check (:func:`dlhw.lm.hf_export.export_causal_hf`)."""
+    from dlhw.lm.hf_export import export_causal_hf
+    from dlhw.lm.template import ChatFormatter
+
+    def prompts(loaded: Any) -> list[list[int]]:
+        formatter = ChatFormatter(loaded.tokenizer, loaded.config.data.max_length)
+        return [formatter.prompt_ids(c) for c in parity_prompts(loaded)]
+
+    return export_causal_hf(run_dir, out_dir, prompts, PARITY_NEW_TOKENS, "Persian chat prompts",
+                            ("Answers follow the tokenizer's chat template (saved with the tokenizer); the model "
+                             "was tuned on Persian instructions.",))

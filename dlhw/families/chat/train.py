@@ -8,6 +8,7 @@ compared bit for bit with its state before, and the run fails if one moved.
 
 from __future__ import annotations
 
+import logging
 import shutil
 from pathlib import Path
 from typing import Any
@@ -37,6 +38,8 @@ from dlhw.lm.peft import (
 )
 from dlhw.lm.run import BASE_DIR, save_chat_model
 from dlhw.lm.template import ChatCollator, ChatFormatter, LengthStats
+
+logger = logging.getLogger(__name__)
 
 
 def require_gpu_for_full_size(config: ChatConfig, device: torch.device) -> None:
@@ -87,23 +90,22 @@ def train_chat(config: ChatConfig, run_dir: Path, resume_from: Path | None = Non
     data_summary = {**splits.summary(), "tokens": {s: st.summary() for s, st in stats.items()},
                     "system_role_in_template": formatter.system_role}
     t = data_summary["tokens"]["train"]
-    print(f"conversations: {data_summary['train']} train / {data_summary['val']} val / {data_summary['test']} test "
-          f"from {splits.source}; train tokens mean {t['tokens_mean']}, p95 {t['tokens_p95']}, max "
-          f"{t['tokens_max']}; {t['truncated']} truncated at {config.data.max_length}, {t['dropped']} dropped",
-          flush=True)
+    logger.info(f"conversations: {data_summary['train']} train / {data_summary['val']} val / {data_summary['test']} test "
+                f"from {splits.source}; train tokens mean {t['tokens_mean']}, p95 {t['tokens_p95']}, max "
+                f"{t['tokens_max']}; {t['truncated']} truncated at {config.data.max_length}, {t['dropped']} dropped")
 
     collator = ChatCollator(tokenizer.pad_token_id)
     base_file = RunFiles(run_dir).base_eval
     if not base_file.is_file():
         base = base_metrics(model, tokenizer, datasets["test"], splits, collator, config)
         write_json_atomic(base_file, base)
-        print(f"base model: test loss {base['test_loss']:.4f}, exact match {base['exact_match']:.3f}", flush=True)
+        logger.info(f"base model: test loss {base['test_loss']:.4f}, exact match {base['exact_match']:.3f}")
 
     model = apply_method(model, config.method, tokenizer_path)
     upcast_trainable(model)
     counts = parameter_counts(model)
-    print(f"{config.method.kind}: {counts['trainable']:,} trainable of {counts['total']:,} parameters "
-          f"({counts['trainable_percent']:.3f}%)", flush=True)
+    logger.info(f"{config.method.kind}: {counts['trainable']:,} trainable of {counts['total']:,} parameters "
+                f"({counts['trainable_percent']:.3f}%)")
     frozen_check = FrozenCheck(model)
 
     first_prompt = [{"role": "user", "content": (config.eval.probes or PROBES)[0]}]
@@ -126,8 +128,8 @@ def train_chat(config: ChatConfig, run_dir: Path, resume_from: Path | None = Non
 
     def summary(m: Any) -> dict[str, Any]:
         check = frozen_check.verify(m)  # raises, before anything is saved, when a frozen tensor moved
-        print(f"frozen check: {check['identical']} frozen tensors bit-identical; {check['changed']} of "
-              f"{check['trainable_tensors']} trainable tensors changed", flush=True)
+        logger.info(f"frozen check: {check['identical']} frozen tensors bit-identical; {check['changed']} of "
+                    f"{check['trainable_tensors']} trainable tensors changed")
         variant = config.method.variant if config.method.kind == "lora" else None
         layers = len(decoder_layers(m))
         return {

@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from dlhw.core.family import TRAINING_SECTION, ExportSpec, Family, Recipe, lazy
-from dlhw.families.ner.config import NerConfig
+from dlhw.families.ner.config import NerConfig, hub_assets
 
 if TYPE_CHECKING:
     from dlhw.families.ner.evaluate import evaluate_ner_run
@@ -16,6 +16,7 @@ if TYPE_CHECKING:
         build_ner_engines,
         check_ner_export,
         export_ner,
+        export_ner_hf,
         load_for_export,
         quantize_ner_export,
     )
@@ -34,6 +35,7 @@ else:
     evaluate_ner_run = lazy("dlhw.families.ner.evaluate:evaluate_ner_run")
     load_for_export = lazy("dlhw.families.ner.export:load_for_export")
     export_ner = lazy("dlhw.families.ner.export:export_ner")
+    export_ner_hf = lazy("dlhw.families.ner.export:export_ner_hf")
     check_ner_export = lazy("dlhw.families.ner.export:check_ner_export")
     quantize_ner_export = lazy("dlhw.families.ner.export:quantize_ner_export")
     build_ner_engines = lazy("dlhw.families.ner.export:build_ner_engines")
@@ -52,7 +54,7 @@ FAMILY = Family(
     evaluate=evaluate_ner_run,
     evaluate_options=("split", "batch_size", "device", "backend"),
     export=ExportSpec(load=load_for_export, exporter=export_ner, checker=check_ner_export, atol=1e-3,
-                      tensorrt=build_ner_engines, int8=quantize_ner_export, int8_gate=True),
+                      tensorrt=build_ner_engines, int8=quantize_ner_export, int8_gate=True, hf=export_ner_hf),
     predictor=open_predictor,
     batch_verb="ner",
     batch_command="dlhw.families.ner.cli:ner_cmd",
@@ -61,4 +63,5 @@ FAMILY = Family(
     inspect=inspect_ner_data,
     load_model=load_run_model,
     data_dir=("data.data_dir={dir}", "data.source=local"),
+    hub_assets=hub_assets,
 )

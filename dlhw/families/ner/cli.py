@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 
 import click
 
+from dlhw.batch.options import Engine, engine_options
 from dlhw.core.inputs import TEXT_EXTENSIONS, InputItem, convert_values, read_all, text_field
 from dlhw.core.options import (
     backend_option,
     batch_size_option,
+    check_dtype,
     device_option,
+    dtype_option,
     int8_option,
     model_option,
     out_option,
@@ -33,12 +37,15 @@ def line_text(item: InputItem) -> str:
             "file is continued, not overwritten.", required=False)
 @backend_option()
 @device_option
+@dtype_option
 @int8_option
 @batch_size_option(32, "Lines tagged together (long lines are cut into windows first).")
 @shard_option
+@engine_options
 @click.pass_context
 def ner_cmd(ctx: click.Context, inputs: tuple[str, ...], model_path: str, text: str | None, out: str | None,
-            backend: str, device: str, int8: bool, batch_size: int, shard: str | None) -> None:
+            backend: str, device: str, dtype: str, int8: bool, batch_size: int, shard: str | None,
+            engine: Engine) -> None:
     """Tag named entities (PER, ORG, LOC, MISC, DAT, TIM, MON, PCT, FAC, PRO, EVE) in English and Persian.
 
     With --text: print the sentence with its entities marked, then one line per entity with its
@@ -61,6 +68,8 @@ def ner_cmd(ctx: click.Context, inputs: tuple[str, ...], model_path: str, text: 
     \b
     Exit codes: 0 every line tagged; 1 some lines failed (see their error records); 2 usage error.
     """
+    from dlhw.backends import open_export
+    from dlhw.core.devices import placement_line
     from dlhw.errors import ConfigError
     from dlhw.families.ner.infer import open_predictor
 
@@ -70,8 +79,10 @@ def ner_cmd(ctx: click.Context, inputs: tuple[str, ...], model_path: str, text: 
         raise ConfigError("give --text SENTENCE, or INPUTS and --out FILE (.jsonl or .csv)")
     if int8 and backend != "onnxruntime":
         raise ConfigError("--int8 runs the int8 ONNX model: add --backend onnxruntime")
+    check_dtype(dtype, backend)
     if text is not None:
-        record = open_predictor(model_path, backend, device, batch_size, int8).tagger.tag_text(text)
+        engine.local_only("--text (one sentence)")
+        record = open_predictor(model_path, backend, device, batch_size, int8, dtype).tagger.tag_text(text)
         click.echo(record["tagged"])
         for e in record["entities"]:
             click.echo(f"  {e['type']:<5} {e['start']:>4}-{e['end']:<4} {e['text']}")
@@ -81,8 +92,12 @@ def ner_cmd(ctx: click.Context, inputs: tuple[str, ...], model_path: str, text: 
     shard_spec, target = parse_shard(shard), check_out(Path(out))  # type: ignore[arg-type]
     items = {item.key: item  # usage errors first, then the model
              for item in convert_values(read_all(expand_inputs(inputs, TEXT_EXTENSIONS)), line_text)}
-    summary, lines = predict_into(target, open_predictor(model_path, backend, device, batch_size, int8), items,
-                                  batch_size, shard=shard_spec, desc="tagging", unit="line", noun="lines")
+    if not engine.ray:  # Ray actors open the model on their own nodes
+        providers = None if backend == "torch" else open_export(model_path, backend, device).providers
+        click.echo(placement_line(backend, device, dtype, providers), err=True)
+    summary, lines = predict_into(target, partial(open_predictor, model_path, backend, device, batch_size, int8, dtype),
+                                  items, batch_size, shard=shard_spec, engine=engine, desc="tagging", unit="line",
+                                  noun="lines")
     for line in lines:
         click.echo(line, err=True)
     ctx.exit(summary.exit_code)

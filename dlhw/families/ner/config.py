@@ -6,6 +6,7 @@ import typing
 from dataclasses import dataclass, field
 
 from dlhw.config.base import RunConfig
+from dlhw.core.family import HubAsset
 from dlhw.errors import ConfigError
 
 NER_FORMATS = ("conll", "peyma", "arman", "tsv")
@@ -129,3 +130,13 @@ class NerConfig(RunConfig):
     """Backbone and head."""
     eval: NerEvalConfig = field(default_factory=NerEvalConfig)
     """Evaluation."""
+
+
+def hub_assets(config: NerConfig) -> list[HubAsset]:
+    """The backbone and, for ``data.source=hub``, the CoNLL-2003 copy and the Persian mix."""
+    from dlhw.core.download import hub_dataset, hub_model
+
+    data = config.data
+    sets = (hub_dataset(data.conll_dataset, "data.conll_dataset") + hub_dataset(data.mixed_dataset, "data.mixed_dataset")
+            if data.source == "hub" else [])
+    return hub_model(config.model.name, "model.name") + sets

@@ -15,7 +15,9 @@ BOM, LF or CRLF; a blank line ends a sentence):
 
 A ``.parquet`` file in the Mixed layout (``tokens``, ``ner_tags`` with class names such as
 ``B_LOC`` and ``O`` at id 9) is read with :mod:`datasets`, as are the hub sources: CoNLL-2003 from
-a parquet copy (``eriktks/conll2003``) and ``AliFartout/PEYMA-ARMAN-Mixed``.
+a parquet copy (``eriktks/conll2003``) and ``AliFartout/PEYMA-ARMAN-Mixed``. A Mixed file re-saved
+without the Hub's schema (integer ``ner_tags``, no class names) is read through its own
+``ner_tags_names`` column.
 
 Tags are converted by :func:`normalize_tag` (``_`` -> ``-``, type aliases such as ``pers`` ->
 ``PER``, ``event`` -> ``EVE``, plus ``data.label_map``) and :func:`to_iob2`, which turns IOB1 into
@@ -218,11 +220,23 @@ def sentences_from_dataset(ds: Any, name: str, label_map: dict[str, str] | None 
     inner = getattr(feature, "feature", None) or (feature[0] if isinstance(feature, list) else None)
     names = list(getattr(inner, "names", []) or [])
     conversion = conversion if conversion is not None else Conversion()
+    # a copy re-saved without the Hub's schema (pandas) keeps integer ids but loses their names;
+    # Mixed's own ner_tags_names column spells every tag out, row by row
+    spelled = ds["ner_tags_names"] if not names and "ner_tags_names" in ds.column_names else None
     out = []
     for i, (tokens, tags) in enumerate(zip(ds["tokens"], ds["ner_tags"], strict=True)):
         where = f"{name}[{i}]"
         if not tokens:
             continue
+        if spelled is not None and any(isinstance(t, int) for t in tags):
+            if spelled[i] is None or len(spelled[i]) != len(tags):
+                raise DataError(f"{where}: ner_tags_names has {len(spelled[i] or [])} tags for {len(tags)} "
+                                "ner_tags; re-save the file with the dataset's ClassLabel names")
+            tags = list(spelled[i])
+        elif not names and any(isinstance(t, int) for t in tags):
+            raise DataError(f"{where}: ner_tags holds class ids without names (no ClassLabel schema and no "
+                            "ner_tags_names column); write tag strings, or keep the dataset's schema "
+                            "(datasets' to_parquet) when re-saving")
         written = [names[t] if isinstance(t, int) and names else str(t) for t in tags]
         iob2, changed = to_iob2([normalize_tag(t, label_map, where) for t in written])
         out.append(conversion.add(Sentence(list(tokens), iob2, language_of(tokens), where), changed, iob1=False))
@@ -302,11 +316,13 @@ class NerSplits:
     source: str
     quality: dict[str, Any] = field(default_factory=dict)
     """What :func:`clean_splits` found and did (duplicates, overlap, repairs)."""
+    warnings: list[str] = field(default_factory=list)
+    """Problems that stop training, reported instead of raised (``clean_splits(strict=False)``)."""
 
     def summary(self) -> dict[str, Any]:
         langs = {s: dict(Counter(x.lang for x in getattr(self, s))) for s in ("train", "val", "test")}
         return {"source": self.source, "train": len(self.train), "val": len(self.val), "test": len(self.test),
-                "languages": langs, "quality": self.quality}
+                "languages": langs, "quality": self.quality, "warnings": self.warnings}
 
 
 def duplicates(sentences: list[Sentence]) -> tuple[int, int]:
@@ -325,9 +341,10 @@ def duplicates(sentences: list[Sentence]) -> tuple[int, int]:
 
 def clean_splits(raw: dict[str, list[Sentence]], source: str, conversion: Conversion, seed: int,
                  val_fraction: float, drop_test_overlap: bool = True, dedupe_train: bool = False,
-                 max_train: int | None = None) -> NerSplits:
+                 max_train: int | None = None, strict: bool = True) -> NerSplits:
     """Hold out val (and test) where a source has none, count duplicates and overlap, drop test
-    sentences seen in train (by default)."""
+    sentences seen in train (by default). An empty train or test split after cleaning is an error,
+    or with ``strict=False`` (``dlhw data inspect``) a warning in :attr:`NerSplits.warnings`."""
     train, val, test = list(raw["train"]), list(raw["val"]), list(raw["test"])
     rng = random.Random(seed)
     for held in (test, val):
@@ -357,14 +374,22 @@ def clean_splits(raw: dict[str, list[Sentence]], source: str, conversion: Conver
         train = list(unique.values())
     if max_train is not None:
         train = train[:max_train]
+    warnings = []
     if not train or not test:
-        raise DataError(f"{source}: {len(train)} train and {len(test)} test sentences after cleaning; "
-                        "need at least one of each")
-    return NerSplits(train, val or test[:1], test, source, quality)
+        why = (f"; all {len(overlap_test)} test sentences repeat train sentences (keep them with "
+               "--set data.drop_test_overlap=false, or use a test file without them)"
+               if train and drop_test_overlap and overlap_test and not test else "")
+        message = (f"{source}: {len(train)} train and {len(test)} test sentences after cleaning; "
+                   f"need at least one of each{why}")
+        if strict:
+            raise DataError(message)
+        warnings.append(message)
+    return NerSplits(train, val or test[:1], test, source, quality, warnings)
 
 
-def prepare_ner_data(cfg: Any, seed: int) -> NerSplits:
-    """The splits a config asks for (``cfg`` is a :class:`dlhw.families.ner.config.NerDataConfig`)."""
+def prepare_ner_data(cfg: Any, seed: int, strict: bool = True) -> NerSplits:
+    """The splits a config asks for (``cfg`` is a :class:`dlhw.families.ner.config.NerDataConfig`);
+    ``strict=False`` reports empty splits as warnings instead of raising (see :func:`clean_splits`)."""
     conversion = Conversion()
     raw: dict[str, list[Sentence]] = {"train": [], "val": [], "test": []}
     if cfg.source == "embedded":
@@ -387,4 +412,4 @@ def prepare_ner_data(cfg: Any, seed: int) -> NerSplits:
                             "on the embedded bilingual task with --preset tiny") from None
         source = " + ".join(ids)
     return clean_splits(raw, source, conversion, seed, cfg.val_fraction, cfg.drop_test_overlap,
-                        cfg.dedupe_train, cfg.max_train)
+                        cfg.dedupe_train, cfg.max_train, strict)

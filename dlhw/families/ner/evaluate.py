@@ -14,6 +14,7 @@ per-type confusion matrix.
 
 from __future__ import annotations
 
+import logging
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,8 @@ from dlhw.core.runs import RunFiles, read_json
 from dlhw.errors import ConfigError
 from dlhw.families.ner.data import LABELS, TYPES, NerSplits, Sentence
 from dlhw.families.ner.infer import Tagger
+
+logger = logging.getLogger(__name__)
 
 
 def entity_scores(true: list[list[str]], pred: list[list[str]]) -> dict[str, Any]:
@@ -120,8 +123,8 @@ def evaluate_sentences(run_dir: Path, tagger: Tagger, splits: NerSplits, split: 
               "plots": {"confusion of entity types": str(plot.relative_to(run_dir))}}
     write_json_atomic(files.eval, result)
     langs = ", ".join(f"{k} {v['f1']:.3f}" for k, v in metrics["per_language"].items())
-    print(f"{split}: entity F1 {metrics['f1']:.4f} (P {metrics['precision']:.4f}, R {metrics['recall']:.4f}; {langs}); "
-          f"token accuracy {metrics['accuracy']:.4f} with {metrics['o_share']:.1%} O tokens", flush=True)
+    logger.info(f"{split}: entity F1 {metrics['f1']:.4f} (P {metrics['precision']:.4f}, R {metrics['recall']:.4f}; {langs}); "
+                f"token accuracy {metrics['accuracy']:.4f} with {metrics['o_share']:.1%} O tokens")
     return result
 
 

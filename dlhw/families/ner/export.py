@@ -22,6 +22,7 @@ import torch
 from torch import Tensor, nn
 
 from dlhw.backends import open_session
+from dlhw.core.family import HfExport
 from dlhw.core.runs import RunFiles
 from dlhw.errors import DlhwError
 from dlhw.families.ner.data import Sentence
@@ -29,6 +30,8 @@ from dlhw.families.ner.evaluate import score_sentences
 from dlhw.families.ner.infer import Tagger, ort_logits, torch_logits
 from dlhw.families.ner.model import META_FILE, NerModel, load_ner_model
 
+HF_ATOL = 1e-5
+"""Largest logit difference between the run and its ``--hf`` folder (the same weights, another class)."""
 INT8_MAX_F1_DROP = 1.0
 """Largest entity-F1 loss (in points, on the test split) that int8 may cost."""
 CHECK_BATCH = 16
@@ -152,3 +155,62 @@ def build_ner_engines(out_dir: Path, meta: dict[str, Any], fp16: bool, max_batch
     open_session(out_dir / "model.onnx", tensorrt_providers(out_dir, settings))  # builds the engines into the cache
     return settings
 
+
+
+def export_ner_hf(run_dir: Path, out_dir: Path) -> HfExport:
+    """``dlhw export RUN --hf``: the backbone and dlhw's head as the backbone's ``AutoModelForTokenClassification``.
+
+    dlhw's head is dropout + one linear layer over the backbone's last hidden states -- the same
+    computation as transformers' token-classification head (``classifier``), so the weights move over
+    unchanged (``backbone.*`` -> the base model prefix) with the labels as ``id2label``. Checked: logits
+    of a padded test batch and the tags of the whole test split equal the run's.
+    """
+    from transformers import AutoConfig, AutoModelForTokenClassification
+
+    job = load_for_export(run_dir)
+    labels = list(job.meta["labels"])
+    config = AutoConfig.from_pretrained(RunFiles(run_dir).model)
+    config.num_labels = len(labels)
+    config.id2label = dict(enumerate(labels))
+    config.label2id = {label: i for i, label in enumerate(labels)}
+    config.classifier_dropout = job.meta.get("dropout", 0.1)
+    hf = AutoModelForTokenClassification.from_config(config)
+    prefix = hf.base_model_prefix
+    state = {(f"{prefix}.{k.removeprefix('backbone.')}" if k.startswith("backbone.") else k): v
+             for k, v in job.model.state_dict().items()}
+    missing, unexpected = hf.load_state_dict(state, strict=False)
+    if missing or unexpected:
+        raise DlhwError(f"--hf: {type(hf).__name__} does not match dlhw's model (missing {missing[:3]}, unexpected "
+                        f"{unexpected[:3]}); export it with --onnx instead")
+    hf.save_pretrained(out_dir)
+    job.tokenizer.save_pretrained(out_dir)
+    shutil.copy(RunFiles(run_dir).model / META_FILE, out_dir / META_FILE)
+    reloaded = AutoModelForTokenClassification.from_pretrained(out_dir).eval()
+    job.model.eval()
+    ids, mask = check_batch(job)
+    keep = mask.astype(bool)
+    cpu = torch.device("cpu")
+    sentences = [s.tokens for s in job.test]
+    diff = float(np.abs(torch_logits(job.model, cpu)(ids, mask)[keep] - torch_logits(reloaded, cpu)(ids, mask)[keep]).max())
+    ours = _tagger(job, torch_logits(job.model, cpu)).tag(sentences)
+    theirs = _tagger(job, torch_logits(reloaded, cpu)).tag(sentences)
+    differ = sum(a != b for a, b in zip(ours, theirs, strict=True))
+    if diff > HF_ATOL or differ:
+        raise DlhwError(f"--hf: the reloaded {type(reloaded).__name__} differs from the run: logits by {diff:.3g} "
+                        f"(tolerance {HF_ATOL:g}), tags on {differ} of {len(sentences)} test sentences; nothing was written")
+    name = job.meta.get("backbone") or config.name_or_path
+    from dlhw.core.download import is_hub_id
+
+    load = ('folder = "path/to/this/folder"\nfrom transformers import AutoModelForTokenClassification, AutoTokenizer\n\n'
+            'tokenizer = AutoTokenizer.from_pretrained(folder)\n'
+            'model = AutoModelForTokenClassification.from_pretrained(folder)  # labels in model.config.id2label')
+    return HfExport(
+        form="model", library="transformers", pipeline_tag="token-classification",
+        base_model=str(name) if is_hub_id(str(name)) else None, method="full fine-tuning (backbone + head)",
+        load=load, check=(f"logits of the reloaded folder differ from the run's by at most {diff:.2g} on a padded batch of {len(ids)} "
+                          f"test sentences; tags identical on all {len(sentences)} test sentences"),
+        limits=(f"dlhw's own head (dropout + linear over {len(labels)} IOB2 labels) saved as {type(hf).__name__}: "
+                "the same computation, loaded by the standard class.",
+                "dlhw labels a word on its first sub-token that is not a lone '▁' and windows long sentences "
+                f"(max_length {job.meta['max_length']}, stride {job.meta['stride']}, in ner.json); transformers' "
+                "token-classification pipeline aggregates sub-tokens its own way, so word-level tags can differ."))

@@ -131,7 +131,7 @@ def inspect_ner_data(config: Any, out_dir: str | Path) -> dict[str, Any]:
     """Write ``quality.md``, ``labels_per_language.png`` and ``lengths.png``; return the numbers."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    splits = prepare_ner_data(config.data, config.seed)
+    splits = prepare_ner_data(config.data, config.seed, strict=False)
     words = [len(s.tokens) for s in splits.train]
     pieces = words
     tokenizer_note = "words only (no tokenizer: the tiny preset trains its own)"
@@ -165,7 +165,8 @@ def inspect_ner_data(config: Any, out_dir: str | Path) -> dict[str, Any]:
         f"- validation sentences also in train: {q['val_in_train']}",
         f"- tags rewritten from IOB1 (CoNLL files): {q['iob1_tags_converted']}; invalid IOB transitions repaired "
         f"(an I- after O or another type became B-): {q['invalid_transitions_repaired']}",
-        f"- sentence length in words: mean {np.mean(words):.1f}, max {max(words)}; lengths counted in {tokenizer_note}",
+        f"- sentence length in words: mean {np.mean(words) if words else 0:.1f}, max {max(words, default=0)}; "
+        f"lengths counted in {tokenizer_note}",
         f"- sentences longer than model.max_length {config.model.max_length}: **{too_long}** (truncated in training, "
         "windowed at prediction time)", "",
         "| language | " + " | ".join(TYPES) + " |", "|---|" + "---:|" * len(TYPES),
@@ -173,6 +174,8 @@ def inspect_ner_data(config: Any, out_dir: str | Path) -> dict[str, Any]:
     for lang in sorted({s.lang for s in splits.train}):
         lines.append(f"| {lang} | " + " | ".join(str(label_rows[(lang, t)]) for t in TYPES) + " |")
     lines += ["", *[f"![{p.stem}]({p.name})" for p in plots], ""]
+    if splits.warnings:
+        lines += ["## Warnings", "", *[f"- {w}" for w in splits.warnings], ""]
     report = out_dir / "quality.md"
     report.write_text("\n".join(lines), encoding="utf-8")
     return {**summary, "longer_than_max_length": too_long, "report": str(report), "plots": [str(p) for p in plots]}

@@ -9,6 +9,7 @@ F1 (seqeval, strict IOB2) picks the best checkpoint.
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -17,6 +18,8 @@ from dlhw.core.runs import RunFiles
 from dlhw.errors import DataError
 from dlhw.families.ner.config import NerConfig
 from dlhw.families.ner.data import LABELS, NerSplits, Sentence, prepare_ner_data
+
+logger = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     import torch
@@ -79,8 +82,8 @@ def train_ner(config: NerConfig, run_dir: Path, resume_from: Path | None = None)
 
     set_seed(config.seed)
     device = resolve_device(config.train.device)
-    print(f"sentences: {len(splits.train)} train / {len(splits.val)} val / {len(splits.test)} test from "
-          f"{splits.source}; {splits.quality['test_overlap_dropped']} test sentences seen in train dropped", flush=True)
+    logger.info(f"sentences: {len(splits.train)} train / {len(splits.val)} val / {len(splits.test)} test from "
+                f"{splits.source}; {splits.quality['test_overlap_dropped']} test sentences seen in train dropped")
     tokenizer, backbone = load_backbone(config, splits)
     model = NerModel(backbone, len(LABELS), config.model.dropout)
     if config.model.gradient_checkpointing:
@@ -99,7 +102,7 @@ def train_ner(config: NerConfig, run_dir: Path, resume_from: Path | None = None)
         model.to(device).eval()
         base, _ = score_sentences(tagger(model), splits.test)
         write_json_atomic(base_file, {"split": "test", "metrics": base})
-        print(f"untrained model: test entity F1 {base['f1']:.4f}, token accuracy {base['accuracy']:.4f}", flush=True)
+        logger.info(f"untrained model: test entity F1 {base['f1']:.4f}, token accuracy {base['accuracy']:.4f}")
 
     first = splits.test[0]
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from dlhw.core.options import config_option, preset_option, set_option
+from dlhw.core.options import DTYPES, config_option, preset_option, set_option
 
 STRATEGY_CHOICES = ("answer-only", "few-shot", "cot", "cot-few-shot", "cot-sc", "all")
 
@@ -30,9 +30,13 @@ STRATEGY_CHOICES = ("answer-only", "few-shot", "cot", "cot-few-shot", "cot-sc", 
                    "[default: generate].")
 @click.option("--max-items", type=click.IntRange(min=1), default=None, help="Score only the first N test items.")
 @click.option("--batch-size", type=click.IntRange(min=1), default=None, help="Prompts per generation batch.")
-@click.option("--backend", type=click.Choice(["torch", "onnxruntime"]), default=None,
-              help="Where the model runs; onnxruntime needs --model EXPORT_OR_RUN [default: torch].")
+@click.option("--backend", type=click.Choice(["torch", "onnxruntime", "tensorrt"]), default=None,
+              help="Where the model runs; onnxruntime and tensorrt need --model EXPORT_OR_RUN (tensorrt: an "
+                   "export made with --tensorrt, on an NVIDIA GPU) [default: torch].")
 @click.option("--device", default=None, help="auto, cpu or cuda [default: auto].")
+@click.option("--dtype", type=click.Choice(list(DTYPES)), default=None,
+              help="--backend torch: the model's precision (model.dtype); auto = bf16 on a CUDA GPU that supports it, "
+                   "fp32 on the CPU (bf16 runs there too; fp16 is for CUDA) [default: auto].")
 @click.option("--seed", type=int, default=None, help="Seeds the shots and the sampled chains [default: 42].")
 @preset_option
 @config_option
@@ -45,8 +49,8 @@ STRATEGY_CHOICES = ("answer-only", "few-shot", "cot", "cot-few-shot", "cot-sc", 
 @click.option("--overwrite", is_flag=True, help="Empty a non-empty --output-dir first.")
 def bbh_sports_cmd(model: str | None, strategies: tuple[str, ...], shots: int | None, samples: int | None,
                    temperature: float | None, top_p: float | None, scoring: str | None, max_items: int | None,
-                   batch_size: int | None, backend: str | None, device: str | None, seed: int | None, preset: str,
-                   config_file: str | None, overrides: tuple[str, ...], data_dir: str | None,
+                   batch_size: int | None, backend: str | None, device: str | None, dtype: str | None,
+                   seed: int | None, preset: str, config_file: str | None, overrides: tuple[str, ...], data_dir: str | None,
                    output_dir: str | None, overwrite: bool) -> None:
     """Answer BBH sports_understanding with answer-only, few-shot, CoT, few-shot CoT and self-consistency
     prompts, and score each (nothing is trained).
@@ -64,6 +68,8 @@ def bbh_sports_cmd(model: str | None, strategies: tuple[str, ...], shots: int | 
       dlhw prompt bbh-sports --model google/flan-t5-base --strategy answer-only --strategy few-shot --seed 1
       dlhw prompt bbh-sports --model runs/bbh-sports/RUN --backend onnxruntime --strategy cot
     """
+    from dlhw.core.devices import DTYPE_NAMES
+    from dlhw.core.options import check_dtype
     from dlhw.core.registry import FAMILIES, data_dir_overrides, resolve_config
     from dlhw.core.runs import default_run_dir, prepare_run_dir, removed_if_failed
     from dlhw.families.prompting.config import STRATEGIES
@@ -73,12 +79,17 @@ def bbh_sports_cmd(model: str | None, strategies: tuple[str, ...], shots: int | 
     flags = {"model.name": model, "prompting.shots": shots, "prompting.samples": samples,
              "prompting.temperature": temperature, "prompting.top_p": top_p, "prompting.scoring": scoring,
              "data.max_items": max_items, "prompting.batch_size": batch_size, "prompting.backend": backend,
-             "prompting.device": device}
+             "prompting.device": device, "model.dtype": DTYPE_NAMES.get(dtype, dtype) if dtype else None}
     items = [f"prompting.strategies=[{','.join(chosen)}]"]
     items += [f"{key}={value}" for key, value in flags.items() if value is not None]
     if data_dir:
         items = [*data_dir_overrides(FAMILIES["prompting"], data_dir), *items]
     config = resolve_config("bbh-sports", preset, config_file, [*items, *overrides], seed)
+    check_dtype(dtype or "auto", config.prompting.backend)
+    if config.prompting.backend == "tensorrt":
+        from dlhw.backends.tensorrt import require_tensorrt
+
+        require_tensorrt()  # before the run directory: a machine without TensorRT leaves nothing behind
     run_dir = Path(output_dir) if output_dir else default_run_dir("bbh-sports")
     prepare_run_dir(run_dir, overwrite=overwrite, resume=False)
     click.echo(f"run directory: {run_dir}", err=True)

@@ -17,6 +17,7 @@ from typing import Any
 
 import torch
 
+from dlhw.core.family import HfExport
 from dlhw.errors import ConfigError
 
 PARITY_PROMPTS = 6
@@ -100,3 +101,35 @@ def check_prompt_export(job: PromptExport, out_dir: Path, meta: dict[str, Any], 
     return check_parity(outputs, atol, decisions=[greedy_tokens(job.tokens, theirs, "prompt")],
                         what=f"{len(job.prompts)} prompts (encoder and first decoder step)",
                         extra={"prompts": len(job.prompts), "tokens_compared": sum(len(t) for t in job.tokens)})
+
+
+def export_prompt_hf(run_dir: Path, out_dir: Path) -> HfExport:
+    """``dlhw export RUN --hf``: the prompted seq2seq model as it is (nothing was trained), with its tokenizer
+    and generation config; checked by greedy decoding of the check prompts from the reloaded folder."""
+    from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
+
+    from dlhw.core.download import is_hub_id
+    from dlhw.errors import DlhwError
+    from dlhw.families.prompting.model import run_model_path
+
+    job = load_for_export(run_dir)
+    job.model.save_pretrained(out_dir)
+    job.tokenizer.save_pretrained(out_dir)
+    theirs = _greedy(AutoModelForSeq2SeqLM.from_pretrained(out_dir).eval(), AutoTokenizer.from_pretrained(out_dir),
+                     job.prompts)
+    differ = [i for i, (a, b) in enumerate(zip(job.tokens, theirs, strict=True)) if a != b]
+    if differ:
+        raise DlhwError(f"--hf: the exported folder's greedy tokens differ from the run's on {len(differ)} of "
+                        f"{len(theirs)} prompts; nothing was written")
+    source = run_model_path(run_dir)
+    load = ('folder = "path/to/this/folder"\nfrom transformers import AutoModelForSeq2SeqLM, AutoTokenizer\n\n'
+            "tokenizer = AutoTokenizer.from_pretrained(folder)\n"
+            "model = AutoModelForSeq2SeqLM.from_pretrained(folder)")
+    return HfExport(
+        form="model", library="transformers", pipeline_tag="text2text-generation",
+        base_model=source if is_hub_id(source) else None, method="none (prompted as is)", load=load,
+        check=(f"greedy tokens of the reloaded folder equal the run's on {len(theirs)} check prompts "
+               f"({sum(len(t) for t in theirs)} tokens)"),
+        limits=("Nothing was trained: the weights are the prompted model's own; the metrics are the prompting "
+                "strategies' accuracies (answer-only, few-shot, chain of thought, self-consistency) on BBH "
+                "sports_understanding.",))

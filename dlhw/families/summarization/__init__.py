@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from dlhw.core.family import TRAINING_SECTION, ExportSpec, Family, Recipe, lazy
-from dlhw.families.summarization.config import SummarizationConfig
+from dlhw.families.summarization.config import SummarizationConfig, hub_assets
 
 if TYPE_CHECKING:
     from dlhw.families.summarization.calibration import summarization_calibration
@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from dlhw.families.summarization.export import (
         check_summarizer_export,
         export_summarizer,
+        export_summarizer_hf,
         load_for_export,
         quantize_summarizer_export,
     )
@@ -35,6 +36,7 @@ else:
     evaluate_summarization_run = lazy("dlhw.families.summarization.evaluate:evaluate_summarization_run")
     load_for_export = lazy("dlhw.families.summarization.export:load_for_export")
     export_summarizer = lazy("dlhw.families.summarization.export:export_summarizer")
+    export_summarizer_hf = lazy("dlhw.families.summarization.export:export_summarizer_hf")
     check_summarizer_export = lazy("dlhw.families.summarization.export:check_summarizer_export")
     quantize_summarizer_export = lazy("dlhw.families.summarization.export:quantize_summarizer_export")
     data_section = lazy("dlhw.families.summarization.report:data_section")
@@ -59,7 +61,8 @@ FAMILY = Family(
     evaluate=evaluate_summarization_run,
     evaluate_options=("batch_size", "device", "backend"),
     export=ExportSpec(load=load_for_export, exporter=export_summarizer, checker=check_summarizer_export, atol=1e-3,
-                      opset=18, tensorrt=build_decoder_engines, int8=quantize_summarizer_export),
+                      opset=18, tensorrt=build_decoder_engines, int8=quantize_summarizer_export,
+                      hf=export_summarizer_hf),
     predictor=open_predictor,
     batch_verb="summarize",
     batch_command="dlhw.families.summarization.cli:summarize_cmd",
@@ -71,4 +74,5 @@ FAMILY = Family(
     load_model=load_run_model,
     calibration=summarization_calibration,
     data_dir=("data.path={dir}", "data.source=local"),
+    hub_assets=hub_assets,
 )

@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
+from typing import Any
 
 import click
 
+from dlhw.batch.options import Engine, engine_options
 from dlhw.core.inputs import TEXT_EXTENSIONS, InputItem, convert_values, read_all, text_field
 from dlhw.core.options import (
     backend_option,
     batch_size_option,
     check_compile,
+    check_dtype,
     compile_option,
     device_option,
+    dtype_option,
     int8_option,
     model_option,
     out_option,
@@ -42,6 +47,7 @@ def read_documents(files: list[Path]) -> list[InputItem]:
             "overwritten.")
 @backend_option()
 @device_option
+@dtype_option
 @int8_option
 @compile_option
 @batch_size_option(8, "Documents summarized together (left padding, KV cache).")
@@ -59,11 +65,12 @@ def read_documents(files: list[Path]) -> list[InputItem]:
 @click.option("--top-k", type=click.IntRange(min=0), default=0, show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True, help="Sampling seed.")
 @shard_option
+@engine_options
 @click.pass_context
 def summarize_cmd(ctx: click.Context, inputs: tuple[str, ...], model_path: str, out: str, backend: str, device: str,
-                  int8: bool, compile_: bool, batch_size: int, shots: int, shots_from: str | None, kind: str,
+                  dtype: str, int8: bool, compile_: bool, batch_size: int, shots: int, shots_from: str | None, kind: str,
                   max_new_tokens: int | None, sample: bool, temperature: float, top_p: float, top_k: int, seed: int,
-                  shard: str | None) -> None:
+                  shard: str | None, engine: Engine) -> None:
     """Summarize documents: .txt files (one document each), .jsonl files (an article / dialogue /
     document / text field per line) and directories of them (searched recursively).
 
@@ -82,22 +89,40 @@ def summarize_cmd(ctx: click.Context, inputs: tuple[str, ...], model_path: str, 
       dlhw summarize news.jsonl --model runs/summarize-sft/<ts>/export/onnx --backend onnxruntime --out s.csv
       dlhw summarize chats/ --model HuggingFaceTB/SmolLM2-360M-Instruct --shots 1 --shots-from ex.jsonl --out s.jsonl
     """
+    from dlhw.backends import open_export
     from dlhw.batch.runner import check_out, expand_inputs, parse_shard, predict_into
-    from dlhw.families.summarization.infer import open_predictor
-    from dlhw.lm.sampling import sampler
-
+    from dlhw.core.devices import placement_line
     check_compile(compile_, backend)
+    check_dtype(dtype, backend)
     shard_spec, target = parse_shard(shard), check_out(Path(out))  # usage errors first, then the model
     documents = {item.key: item for item in read_documents(expand_inputs(inputs, TEXT_EXTENSIONS))}
-    pick = sampler(temperature, top_p, top_k, seed) if sample else None
     from dlhw.lm.generate import LENGTH_WINDOW
 
-    predictor = open_predictor(model_path, backend, device, shots, shots_from, kind, max_new_tokens, int8, pick)
-    predictor.summarizer.generator.batch_size = batch_size  # windows of documents, decoded by similar length
-    if compile_:
-        predictor.summarizer.generator.use_compile()
-    summary, lines = predict_into(target, predictor, documents, batch_size * LENGTH_WINDOW, shard=shard_spec,
-                                  desc="summarizing", unit="doc", noun="documents")
+    if not engine.ray:  # Ray actors open the model on their own nodes
+        providers = None if backend == "torch" else open_export(model_path, backend, device).providers
+        click.echo(placement_line(backend, device, dtype, providers), err=True)
+    sampling = (temperature, top_p, top_k, seed) if sample else None
+    opener = partial(open_batch_predictor, model_path, backend, device, shots, shots_from, kind, max_new_tokens, int8,
+                     sampling, dtype, batch_size, compile_)
+    summary, lines = predict_into(target, opener, documents, batch_size * LENGTH_WINDOW, shard=shard_spec,
+                                  engine=engine, desc="summarizing", unit="doc", noun="documents")
     for line in lines:
         click.echo(line, err=True)
     ctx.exit(summary.exit_code)
+
+
+def open_batch_predictor(model_path: str, backend: str, device: str, shots: int, shots_from: str | None, kind: str,
+                         max_new_tokens: int | None, int8: bool, sampling: tuple[float, float, int, int] | None,
+                         dtype: str, batch_size: int, compile_: bool) -> Any:
+    """The batch predictor (a ``SummaryPredictor``), decoding windows of documents in batches of
+    ``batch_size`` of similar length, greedy or with the seeded sampler of ``sampling`` (temperature,
+    top-p, top-k, seed); at module level, so a Ray actor can open it too."""
+    from dlhw.families.summarization.infer import open_predictor
+    from dlhw.lm.sampling import sampler
+
+    pick = sampler(*sampling) if sampling is not None else None
+    predictor = open_predictor(model_path, backend, device, shots, shots_from, kind, max_new_tokens, int8, pick, dtype)
+    predictor.summarizer.generator.batch_size = batch_size
+    if compile_:
+        predictor.summarizer.generator.use_compile()
+    return predictor

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from dlhw.config.base import RunConfig
 from dlhw.config.lm import TinyModelConfig
 from dlhw.config.peft import MethodConfig
+from dlhw.core.family import HubAsset
 from dlhw.errors import ConfigError
 
 
@@ -74,7 +75,11 @@ class SummModelConfig:
     tiny: TinyModelConfig = field(default_factory=TinyModelConfig)
     """Sizes of the tiny base model."""
     quantization: typing.Literal["auto", "none", "nf4", "int8"] = "none"
-    """auto = 4-bit NF4 on CUDA for LoRA; nf4 = 4-bit, int8 = 8-bit (bitsandbytes, CUDA only)."""
+    """auto = auto_quantization on CUDA for LoRA, none elsewhere; nf4 = 4-bit, int8 = 8-bit
+    (bitsandbytes, CUDA only)."""
+    auto_quantization: typing.Literal["dataset", "nf4", "int8"] = "dataset"
+    """What quantization=auto loads for LoRA on CUDA: dataset = int8 (8-bit, as the assignment names)
+    for TweetSumm, nf4 (4-bit) otherwise; or nf4 / int8 for every dataset."""
     dtype: typing.Literal["auto", "float32", "bfloat16", "float16"] = "auto"
     """Weights' dtype: auto = bfloat16 on a CUDA GPU that supports it, float32 elsewhere."""
     template: typing.Literal["auto", "chat", "plain"] = "auto"
@@ -150,3 +155,20 @@ class SummarizationConfig(RunConfig):
     """Generation and scoring."""
     prompting: PromptConfig = field(default_factory=PromptConfig)
     """Zero-/few-shot settings (prompt runs only)."""
+
+    def auto_kbit(self) -> str:
+        """The k-bit kind ``model.quantization=auto`` loads for LoRA on CUDA (``model.auto_quantization``
+        resolved: TweetSumm LoRA is 8-bit, everything else 4-bit NF4)."""
+        if self.model.auto_quantization != "dataset":
+            return self.model.auto_quantization
+        return "int8" if self.data.dataset == "tweetsumm" else "nf4"
+
+
+def hub_assets(config: SummarizationConfig) -> list[HubAsset]:
+    """The base model, the prompted model, the BERTScore model and, for ``data.source=hub``, the documents."""
+    from dlhw.core.download import hub_dataset, hub_model
+
+    data = config.data
+    return (hub_model(config.model.name, "model.name") + hub_model(config.prompting.model, "prompting.model (dlhw prompt summarize)")
+            + hub_model(config.eval.bertscore_model, "eval.bertscore_model")
+            + (hub_dataset(data.hf_dataset, "data.hf_dataset", data.hf_config) if data.source == "hub" else []))

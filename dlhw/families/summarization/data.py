@@ -210,8 +210,10 @@ def _subset(items: list[SummaryExample], n: int, rng: random.Random) -> list[Sum
     return [items[i] for i in sorted(rng.sample(range(len(items)), n))]
 
 
-def prepare_summaries(cfg: Any, seed: int) -> SummarySplits:
-    """Load, filter and split the documents ``cfg`` (a SummDataConfig) names; seeded subsets."""
+def prepare_summaries(cfg: Any, seed: int, need_train: bool = True) -> SummarySplits:
+    """Load, filter and split the documents ``cfg`` (a SummDataConfig) names; seeded subsets.
+
+    ``need_train=False`` (zero-shot prompting) accepts data with a test split only."""
     kind = "article" if cfg.dataset == "cnn_dailymail" else "dialogue"
     rng = random.Random(seed)
     if cfg.source == "embedded":
@@ -239,10 +241,14 @@ def prepare_summaries(cfg: Any, seed: int) -> SummarySplits:
         notes.append("no split files: validation and test held out of one seeded shuffle")
     sizes = {"train": cfg.train_examples, "val": cfg.val_examples, "test": cfg.test_examples}
     parts = {s: _subset(pool.get(s, []), n, rng) for s, n in sizes.items()}
-    if not parts["train"] or not parts["test"]:
-        raise DataError(f"{source}: empty train or test split after loading; check data.path and the file names "
-                        "(train / valid / test)")
-    if not parts["val"]:
+    if not parts["test"] or (need_train and not parts["train"]):
+        empty = " and ".join(s for s in ("train", "test") if not parts[s] and (need_train or s == "test"))
+        raise DataError(f"{source}: empty {empty} split after loading; check data.path and the file names "
+                        "(train / valid / test)" + ("; zero-shot prompting (--shots 0) needs only test"
+                                                   if need_train and parts["test"] else ""))
+    if not parts["train"]:
+        notes.append("no train split: zero-shot, the test split alone is read")
+    elif not parts["val"]:
         parts["val"] = parts["train"][: max(1, len(parts["train"]) // 10)]
         notes.append("no validation split: validation loss on a slice of train")
     return SummarySplits(parts["train"], parts["val"], parts["test"], source, kind, notes)

@@ -17,6 +17,7 @@ from typing import Any
 
 import torch
 
+from dlhw.core.family import HfExport
 from dlhw.core.runs import RunFiles
 from dlhw.families.summarization.model import PROMPT_FILE
 
@@ -106,3 +107,29 @@ def quantize_summarizer_export(job: SummarizerExport, out_dir: Path, force: bool
             "rouge_int8": {k: int8[k] for k in ("rouge1", "rouge2", "rougeL", "rougeLsum")},
             "rougeL_change": int8["rougeL"] - fp32["rougeL"], "bytes_fp32": sizes["model.onnx"],
             "bytes_int8": sizes["model.int8.onnx"], "summary": summary}
+
+
+HF_CHECK_DOCUMENTS = 5
+
+
+def export_summarizer_hf(run_dir: Path, out_dir: Path) -> HfExport:
+    """``dlhw export RUN --hf``: the fine-tuned (SFT) or merged (LoRA) model with ``summarize.json``, checked
+    on :data:`HF_CHECK_DOCUMENTS` test documents (:func:`dlhw.lm.hf_export.export_causal_hf`)."""
+    from dlhw.families.summarization.data import prepare_summaries
+    from dlhw.families.summarization.model import read_prompt_info
+    from dlhw.lm.hf_export import export_causal_hf
+
+    info = read_prompt_info(RunFiles(run_dir).model)
+
+    def prompts(loaded: Any) -> list[list[int]]:
+        test = prepare_summaries(loaded.config.data, loaded.config.seed).test[:HF_CHECK_DOCUMENTS]
+        builder = _builder(loaded.tokenizer, info)
+        return [builder.prompt(e.document).ids for e in test]
+
+    made = export_causal_hf(run_dir, out_dir, prompts, info["max_new_tokens"], "test documents",
+                            (f"Prompts are built as in training ({info['template']} template, documents cut to "
+                             f"{info['max_input_tokens']} tokens): {PROMPT_FILE} in this folder says how; "
+                             "`dlhw summarize --model FOLDER` is not needed to use it, but other prompt formats "
+                             "give worse summaries.",))
+    shutil.copy(RunFiles(run_dir).model / PROMPT_FILE, out_dir / PROMPT_FILE)
+    return made

@@ -10,8 +10,10 @@ SFT and LoRA runs in one table.
 
 from __future__ import annotations
 
+import logging
 import random
 import shutil
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +33,8 @@ from dlhw.families.summarization.train import (
 from dlhw.lm.peft import parameter_counts
 from dlhw.reports.run_report import write_run_report
 
+logger = logging.getLogger(__name__)
+
 
 def draw_shots(train: list[SummaryExample], k: int, seed: int) -> list[SummaryExample]:
     """``k`` examples of the train split, drawn with ``seed`` (never from validation or test)."""
@@ -45,9 +49,8 @@ def load_prompted(config: SummarizationConfig, model_ref: str | None) -> tuple[A
     from dlhw.families.summarization.model import (
         is_summarization_run,
         load_summarization_run,
-        require_cuda_for_quantization,
     )
-    from dlhw.lm.hub import load_hub_model
+    from dlhw.lm.hub import check_quantization, load_hub_model
 
     device = resolve_device(config.train.device)
     if model_ref and is_summarization_run(Path(model_ref)):
@@ -56,7 +59,7 @@ def load_prompted(config: SummarizationConfig, model_ref: str | None) -> tuple[A
     if model_ref is None:
         tokenizer, model, path = load_base(config, device, name=None)
         return tokenizer, model, None, path
-    require_cuda_for_quantization(config.model.quantization, device)
+    check_quantization(config.model.quantization, device)
     tokenizer, model = load_hub_model(model_ref, "causal-lm", device, config.model.dtype, config.model.quantization,
                                       config.model.attn_implementation, quantize_by_default=True)
     if getattr(model, "hf_device_map", None) is None:
@@ -66,19 +69,26 @@ def load_prompted(config: SummarizationConfig, model_ref: str | None) -> tuple[A
 
 def run_prompting(config: SummarizationConfig, run_dir: Path) -> dict[str, Any]:
     """Summarize the test split with ``config.prompting.shots`` examples; write the run directory."""
-    splits = prepare_summaries(config.data, config.seed)
+    k = config.prompting.shots
+    splits = prepare_summaries(config.data, config.seed, need_train=k > 0)
     model_ref = config.prompting.model or config.model.name
     tokenizer, model, name, label = load_prompted(config, model_ref)
     if model_ref is None:
         copy_tiny_base(config, label, run_dir)
     elif (Path(model_ref) / BASE_DIR).is_dir():
         shutil.copytree(Path(model_ref) / BASE_DIR, run_dir / BASE_DIR, dirs_exist_ok=True)
-    builder, data_summary = prepare_prompts(config, tokenizer, splits, run_dir, name)
+    # zero-shot on a test split alone: the length limits come from the test split (no example of it
+    # enters a prompt); with a train split they come from train, as in training
+    limits_from = splits if splits.train else replace(splits, train=splits.test)
+    builder, data_summary = prepare_prompts(config, tokenizer, limits_from, run_dir, name)
+    if not splits.train:
+        data_summary.update(splits.summary(), truncated_documents={**data_summary["truncated_documents"], "train": 0})
+        data_summary["notes"] = [*splits.notes, "length limits from the test split (no train split)"]
+        write_json_atomic(RunFiles(run_dir).data_stats, data_summary)
     shots = draw_shots(splits.train, config.prompting.shots, config.seed)
     write_shots(run_dir / "shots.jsonl", shots)
     dropped = [builder.prompt(e.document, shots).shots_dropped for e in splits.test]
     counts = parameter_counts(model)
-    k = config.prompting.shots
     label = "zero-shot" if k == 0 else f"{k}-shot"
     summary: dict[str, Any] = {
         "recipe": config.recipe, "preset": config.preset,
@@ -91,8 +101,8 @@ def run_prompting(config: SummarizationConfig, run_dir: Path) -> dict[str, Any]:
     }
     write_json_atomic(RunFiles(run_dir).train_summary, summary)
     if sum(dropped):
-        print(f"{sum(dropped)} examples dropped over {summary['documents_with_dropped_shots']} test documents to fit "
-              f"the context of {config.data.max_length} tokens", flush=True)
+        logger.info(f"{sum(dropped)} examples dropped over {summary['documents_with_dropped_shots']} test documents to fit "
+                    f"the context of {config.data.max_length} tokens")
     metrics, rows = score(summarizer_for(model, builder, config, shots), splits.test, config, run_dir, label)
     write_evaluation(run_dir, metrics, rows, {"backend": "torch", "shots": k})
     write_run_report(run_dir)

@@ -9,6 +9,7 @@ and its EOS only, and the collator pads each batch to its longest example.
 
 from __future__ import annotations
 
+import logging
 import shutil
 from pathlib import Path
 from typing import Any
@@ -34,16 +35,17 @@ from dlhw.families.summarization.data import (
 from dlhw.families.summarization.evaluate import BASE_DIR, score, write_evaluation
 from dlhw.families.summarization.infer import Summarizer
 from dlhw.families.summarization.model import (
-    require_cuda_for_quantization,
     resolve_template,
     save_prompt_info,
 )
 from dlhw.families.summarization.report import plot_lengths
 from dlhw.lm.generate import ChatGenerator
-from dlhw.lm.hub import load_hub_model
+from dlhw.lm.hub import check_quantization, load_hub_model
 from dlhw.lm.peft import FrozenCheck, apply_method, parameter_counts, upcast_trainable
 from dlhw.lm.run import save_chat_model
 from dlhw.lm.sampling import sampler
+
+logger = logging.getLogger(__name__)
 
 
 def load_base(config: SummarizationConfig, device: torch.device, name: str | None = None) -> tuple[Any, Any, str]:
@@ -51,7 +53,7 @@ def load_base(config: SummarizationConfig, device: torch.device, name: str | Non
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     name = name if name is not None else config.model.name
-    require_cuda_for_quantization(config.model.quantization, device)
+    check_quantization(config.model.quantization, device)
     if name is None:
         path = tiny_base(config.model.tiny)
         tokenizer = AutoTokenizer.from_pretrained(path)
@@ -64,7 +66,8 @@ def load_base(config: SummarizationConfig, device: torch.device, name: str | Non
                         f"train the tiny model with `dlhw train {config.recipe} --preset tiny`, or force the CPU "
                         "with --set train.device=cpu")
     tokenizer, model = load_hub_model(name, "causal-lm", device, cfg.dtype, cfg.quantization, cfg.attn_implementation,
-                                      cfg.gradient_checkpointing, quantize_by_default=config.method.kind == "lora")
+                                      cfg.gradient_checkpointing, quantize_by_default=config.method.kind == "lora",
+                                      auto_kind=config.auto_kbit())
     if getattr(model, "hf_device_map", None) is None:
         model = model.to(device)
     return tokenizer, model, name
@@ -87,10 +90,10 @@ def prepare_prompts(config: SummarizationConfig, tokenizer: Any, splits: Summary
             "truncated_documents": truncated}
     write_json_atomic(files.data_stats, data)
     d, s = stats["document_tokens"], stats["summary_tokens"]
-    print(f"{splits.kind}s: {len(splits.train)} train / {len(splits.val)} val / {len(splits.test)} test from "
-          f"{splits.source}; document tokens mean {d['mean']}, p95 {d['p95']}, max {d['max']}; summary tokens mean "
-          f"{s['mean']}, p95 {s['p95']}; input limit {limits['max_input_tokens']} ({limits['rule']}), "
-          f"max_new_tokens {limits['max_new_tokens']}; truncated: {truncated}", flush=True)
+    logger.info(f"{splits.kind}s: {len(splits.train)} train / {len(splits.val)} val / {len(splits.test)} test from "
+                f"{splits.source}; document tokens mean {d['mean']}, p95 {d['p95']}, max {d['max']}; summary tokens mean "
+                f"{s['mean']}, p95 {s['p95']}; input limit {limits['max_input_tokens']} ({limits['rule']}), "
+                f"max_new_tokens {limits['max_new_tokens']}; truncated: {truncated}")
     return builder, data
 
 
@@ -147,8 +150,8 @@ def train_summarization(config: SummarizationConfig, run_dir: Path, resume_from:
         model = apply_method(model, config.method, path)
         upcast_trainable(model)
     counts = parameter_counts(model)
-    print(f"{config.method.kind}: {counts['trainable']:,} trainable of {counts['total']:,} parameters "
-          f"({counts['trainable_percent']:.3f}%)", flush=True)
+    logger.info(f"{config.method.kind}: {counts['trainable']:,} trainable of {counts['total']:,} parameters "
+                f"({counts['trainable_percent']:.3f}%)")
     frozen_check = FrozenCheck(model) if config.method.kind != "full" else None
     first = splits.val[0].document
 

@@ -4,16 +4,20 @@
 from __future__ import annotations
 
 import json
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import click
 
+from dlhw.batch.options import Engine, engine_options
 from dlhw.core.inputs import TEXT_EXTENSIONS, InputItem, convert_values, read_all, text_field
 from dlhw.core.options import (
     backend_option,
     batch_size_option,
+    check_dtype,
     device_option,
+    dtype_option,
     model_option,
     out_option,
     shard_option,
@@ -52,15 +56,17 @@ def read_utterances(paths: list[Path]) -> list[InputItem]:
 @click.option("--out-dir", type=click.Path(file_okay=False), default=None, hidden=True,
               help="The old spelling of --out DIR/manifest.jsonl (WAVs in DIR).")
 @click.option("--text", default=None, help="Single mode: speak this text into --out (a WAV file).")
-@backend_option(("torch", "onnxruntime"), "Where the model runs; onnxruntime uses RUN/export/onnx or an export "
-                "directory (make it with `dlhw export RUN --onnx`).")
+@backend_option(help="Where the model runs; onnxruntime uses RUN/export/onnx or an export directory (make it with "
+                    "`dlhw export RUN --onnx`); tensorrt the same export built with --tensorrt (NVIDIA GPU).")
 @device_option
+@dtype_option
 @batch_size_option(8, "Utterances synthesized together (padded, each stopping on its own).")
 @shard_option
+@engine_options
 @click.pass_context
 def tts_cmd(ctx: click.Context, inputs: tuple[str, ...], model_path: str, speaker: str | None, out: str | None,
-            wav_dir: str | None, out_dir: str | None, text: str | None, backend: str, device: str, batch_size: int,
-            shard: str | None) -> None:
+            wav_dir: str | None, out_dir: str | None, text: str | None, backend: str, device: str, dtype: str,
+            batch_size: int, shard: str | None, engine: Engine) -> None:
     """Speak Persian text with a fine-tuned SpeechT5: 16 kHz mono 16-bit WAVs.
 
     INPUTS are .txt files (one utterance per line) or .jsonl files ({"text", optional "speaker"}),
@@ -79,9 +85,12 @@ def tts_cmd(ctx: click.Context, inputs: tuple[str, ...], model_path: str, speake
       dlhw tts lines.jsonl --model runs/tts/20261127-101500 --backend onnxruntime --out m.csv --wav-dir wavs/
       dlhw tts --model runs/tts/20261127-101500 --text "سلام، امروز ۲۳ آبان است." --out hello.wav
     """
+    from dlhw.backends import open_export
+    from dlhw.core.devices import placement_line
     from dlhw.errors import ConfigError
     from dlhw.families.tts.infer import open_predictor, write_wav
 
+    check_dtype(dtype, backend)
     if out_dir is not None:
         if out is not None:
             raise ConfigError(f"--out-dir {out_dir} is the old spelling of --out {Path(out_dir) / 'manifest.jsonl'}; "
@@ -90,7 +99,8 @@ def tts_cmd(ctx: click.Context, inputs: tuple[str, ...], model_path: str, speake
     if text is not None:
         if out is None or inputs or out_dir or wav_dir:
             raise ConfigError("--text goes with --out FILE.wav (one WAV) and without INPUTS / --wav-dir")
-        speech = open_predictor(model_path, backend, device).synth.synthesize([text], [speaker])[0]
+        engine.local_only("--text (one WAV)")
+        speech = open_predictor(model_path, backend, device, dtype=dtype).synth.synthesize([text], [speaker])[0]
         write_wav(Path(out), speech.waveform)
         click.echo(f"{out}: {len(speech.waveform) / 16000:.2f} s, {speech.frames} frames, {speech.parts} part(s)",
                    err=True)
@@ -104,9 +114,13 @@ def tts_cmd(ctx: click.Context, inputs: tuple[str, ...], model_path: str, speake
 
     shard_spec = parse_shard(shard)  # usage errors first, then the model
     items = {item.key: item for item in read_utterances(expand_inputs(inputs, TEXT_EXTENSIONS))}
-    predictor = open_predictor(model_path, backend, device, Path(wav_dir) if wav_dir else Path(out).parent, speaker)
-    summary, lines = predict_into(Path(out), predictor, items, batch_size, shard=shard_spec, desc="speaking",
-                                  unit="line", noun="lines")
+    if not engine.ray:  # Ray actors open the model on their own nodes
+        providers = None if backend == "torch" else open_export(model_path, backend, device).providers
+        click.echo(placement_line(backend, device, dtype, providers), err=True)
+    opener = partial(open_predictor, model_path, backend, device, Path(wav_dir) if wav_dir else Path(out).parent,
+                     speaker, dtype)  # the Ray engine's actors write the WAVs: --wav-dir must be shared with them
+    summary, lines = predict_into(Path(out), opener, items, batch_size, shard=shard_spec, engine=engine,
+                                  desc="speaking", unit="line", noun="lines")
     for line in lines:
         click.echo(line, err=True)
     ctx.exit(summary.exit_code)

@@ -6,6 +6,7 @@ import typing
 from dataclasses import dataclass, field
 
 from dlhw.config.base import RunConfig
+from dlhw.core.family import HubAsset
 from dlhw.errors import ConfigError
 
 
@@ -141,3 +142,22 @@ class TtsConfig(RunConfig):
     """Extra training settings."""
     eval: TtsEvalConfig = field(default_factory=TtsEvalConfig)
     """Evaluation."""
+
+
+def hub_assets(config: TtsConfig) -> list[HubAsset]:
+    """SpeechT5, the vocoder, the x-vector model (speechbrain's or WavLM, as ``model.speaker_encoder`` picks),
+    the optional ASR model and, for ``data.source=hub``, the Common Voice mirror."""
+    import importlib.util
+
+    from dlhw.core.download import hub_dataset, hub_model
+
+    model = config.model
+    encoder = model.speaker_encoder
+    if encoder == "auto":
+        encoder = "speechbrain" if importlib.util.find_spec("speechbrain") else "wavlm"
+    xvector = {"speechbrain": hub_model(model.speechbrain_model, "model.speechbrain_model"),
+               "wavlm": hub_model(model.wavlm_model, "model.wavlm_model")}.get(encoder, [])
+    data = config.data
+    return (hub_model(model.name, "model.name") + hub_model(model.vocoder, "model.vocoder") + xvector
+            + hub_model(config.eval.asr_model, "eval.asr_model")
+            + (hub_dataset(data.hf_dataset, "data.hf_dataset", data.hf_config) if data.source == "hub" else []))

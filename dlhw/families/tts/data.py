@@ -68,6 +68,8 @@ class SpeechSplits:
     clips_per_speaker: dict[str, int] = field(default_factory=dict)
     """Clips per speaker before the speaker filter (for the plot)."""
     speakers_dropped: int = 0
+    warnings: list[str] = field(default_factory=list)
+    """Problems that stop training, reported instead of raised (``strict=False``: ``data inspect``)."""
 
     def all(self) -> list[Utterance]:
         return self.train + self.val
@@ -143,8 +145,10 @@ def _split(utts: list[Utterance], cfg: TtsDataConfig, seed: int) -> tuple[list[U
 
 
 def load_commonvoice(cfg: TtsDataConfig, seed: int, decode: bool = True,
-                     progress: Callable[[Any], Any] | None = None) -> SpeechSplits:
-    """The merged, filtered and split clips of a Common Voice locale folder (see the module docstring)."""
+                     progress: Callable[[Any], Any] | None = None, strict: bool = True) -> SpeechSplits:
+    """The merged, filtered and split clips of a Common Voice locale folder (see the module docstring).
+
+    No clip left after filtering is an error, or with ``strict=False`` empty splits and a warning."""
     root = Path(cfg.data_dir or "")
     if not (root / "clips").is_dir():
         raise DataError(f"{root}: not a Common Voice locale folder (no clips/); point --data-dir at the folder "
@@ -181,8 +185,13 @@ def load_commonvoice(cfg: TtsDataConfig, seed: int, decode: bool = True,
                               audio if decode else None, seconds))
     kept, counts, dropped = _keep_speakers(utts, cfg)
     if not kept:
-        raise DataError(f"{root}: no clip left after filtering (skipped: {dict(skipped)}; {dropped} speakers outside "
-                        f"{cfg.min_clips_per_speaker}-{cfg.max_clips_per_speaker} clips)")
+        reasons = ", ".join(f"{reason} {n}" for reason, n in skipped.items()) or "none"
+        message = (f"{root}: no clip left after filtering (clips skipped: {reasons}; {dropped} speakers outside "
+                   f"{cfg.min_clips_per_speaker}-{cfg.max_clips_per_speaker} clips); widen the range with --set "
+                   "data.min_clips_per_speaker=N / data.max_clips_per_speaker=N")
+        if strict:
+            raise DataError(message)
+        return SpeechSplits([], [], f"commonvoice:{root}", dict(skipped), counts, dropped, [message])
     train, val = _split(kept, cfg, seed)
     return SpeechSplits(train, val, f"commonvoice:{root}", dict(skipped), counts, dropped)
 
@@ -226,7 +235,9 @@ def load_hub(cfg: TtsDataConfig, seed: int) -> SpeechSplits:
     return SpeechSplits(train, val, f"hub:{cfg.hf_dataset}", dict(skipped), counts, dropped)
 
 
-def load_speech(cfg: TtsDataConfig, seed: int) -> SpeechSplits:
+def load_speech(cfg: TtsDataConfig, seed: int, strict: bool = True) -> SpeechSplits:
+    """The clips ``cfg`` names; ``strict=False`` reports a Common Voice folder filtered empty as a
+    warning instead of raising (``dlhw data inspect``)."""
     if cfg.source == "embedded":
         return load_embedded(cfg, seed)
     if cfg.source == "hub":
@@ -235,4 +246,4 @@ def load_speech(cfg: TtsDataConfig, seed: int) -> SpeechSplits:
 
     # the waveforms are decoded again when a clip is featurized: a full locale does not fit in memory
     return load_commonvoice(cfg, seed, decode=False, progress=lambda items: tqdm(items, desc="checking clips",
-                                                                                 unit="clip"))
+                                                                                 unit="clip"), strict=strict)

@@ -5,19 +5,22 @@ compared with its recording's log-mel frames (SpeechT5's feature extractor):
 
 - **mel L1**: mean |generated - reference| of log10-mel values along the DTW alignment of the
   two frame sequences (the lengths differ, so frame i is not frame i);
-- **MCD** (dB): mel-cepstral distortion, ``10 / ln 10 * sqrt(2 * sum_k (c_k - c'_k)^2)`` over
-  cepstral coefficients 1-24 (DCT-II of the natural-log mel frames), averaged along the DTW path;
+- **MCD** (dB): mel-cepstral distortion as TTS papers report it (Kubichek 1993; Kominek et al. 2008),
+  ``10 / ln 10 * sqrt(2 * sum_{d=1..24} (c_d - c'_d)^2)`` over DTW-aligned frames, ``c_0`` excluded,
+  SPTK-style mel-cepstra (alpha 0.42) of the generated and the recorded waveforms
+  (:mod:`dlhw.families.tts.metrics`) -- with the tiny preset's random vocoder, of the spectra the two
+  log-mel spectrograms imply (``mcd_from`` in eval.json says which);
 - **duration ratio**: generated frames / reference frames (mean over clips; 1 is right);
 - **speaker similarity**: cosine of the x-vectors of generated and reference audio (with a tiny,
   random vocoder the generated "audio" is not speech, so the x-vector is taken from the mel
   frames where the provider allows it -- the run's eval.json says which);
-- **CER** of an ASR transcript of the generated audio when ``eval.asr_model`` is set and loads
+- **CER** (jiwer) of an ASR transcript of the generated audio when ``eval.asr_model`` is set and loads
   (skipped offline, saying so).
 """
 
 from __future__ import annotations
 
-import math
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -27,57 +30,36 @@ from dlhw.core.atomic import write_json_atomic
 from dlhw.core.runs import RunFiles, read_json
 from dlhw.families.tts.data import Utterance
 from dlhw.families.tts.infer import Speech, Synthesizer, write_wav
+from dlhw.families.tts.metrics import (
+    cepstral_distortion,
+    character_error_rate,
+    dtw_path,
+    mel_cepstra_from_log_mel,
+    mel_cepstral_distortion,
+)
+
+logger = logging.getLogger(__name__)
 
 
-def dtw_path(a: np.ndarray, b: np.ndarray) -> list[tuple[int, int]]:
-    """Dynamic time warping of (Ta, D) and (Tb, D) under L1 frame distance; the aligned index pairs."""
-    cost = np.abs(a[:, None, :] - b[None, :, :]).mean(-1)  # (Ta, Tb)
-    ta, tb = cost.shape
-    acc = np.full((ta + 1, tb + 1), np.inf)
-    acc[0, 0] = 0.0
-    for i in range(1, ta + 1):
-        row, prev = acc[i], acc[i - 1]
-        for j in range(1, tb + 1):
-            row[j] = cost[i - 1, j - 1] + min(prev[j], row[j - 1], prev[j - 1])
-    path, i, j = [], ta, tb
-    while i > 0 and j > 0:
-        path.append((i - 1, j - 1))
-        step = int(np.argmin([acc[i - 1, j - 1], acc[i - 1, j], acc[i, j - 1]]))
-        i, j = (i - 1, j - 1) if step == 0 else (i - 1, j) if step == 1 else (i, j - 1)
-    return path[::-1]
+def mel_scores(generated: np.ndarray, reference: np.ndarray, generated_wave: np.ndarray,
+               reference_wave: np.ndarray, mel_filters: np.ndarray | None = None) -> dict[str, float]:
+    """One clip's mel L1 (log10-mel frames, DTW-aligned under L1), its MCD and its duration ratio.
 
-
-def mel_cepstrum(log10_mel: np.ndarray, n: int = 25) -> np.ndarray:
-    """(T, M) log10-mel -> (T, n) cepstra (DCT-II, orthonormal) of the natural-log mel energies."""
-    m = log10_mel.shape[1]
-    k = np.arange(n)[:, None]
-    basis = np.cos(np.pi / m * (np.arange(m)[None, :] + 0.5) * k) * np.sqrt(2.0 / m)  # (n, M)
-    basis[0] /= np.sqrt(2.0)
-    return (log10_mel * math.log(10.0)) @ basis.T
-
-
-def mel_scores(generated: np.ndarray, reference: np.ndarray) -> dict[str, float]:
-    """Mel L1 and MCD of one clip along one DTW alignment, and its duration ratio."""
-    path = dtw_path(generated, reference)
-    gi, ri = np.array([p[0] for p in path]), np.array([p[1] for p in path])
+    MCD compares the mel-cepstra of the two waveforms; given ``mel_filters`` (the tiny preset's random
+    vocoder makes no speech), those the two log-mel spectrograms imply instead.
+    """
+    gi, ri = dtw_path(generated, reference, metric="cityblock")
     l1 = float(np.abs(generated[gi] - reference[ri]).mean())
-    cg, cr = mel_cepstrum(generated)[:, 1:], mel_cepstrum(reference)[:, 1:]
-    mcd = float((10.0 / math.log(10.0)) * np.sqrt(2.0 * ((cg[gi] - cr[ri]) ** 2).sum(-1)).mean())
+    if mel_filters is None:
+        mcd = mel_cepstral_distortion(generated_wave, reference_wave)
+    else:
+        mcd = cepstral_distortion(mel_cepstra_from_log_mel(generated, mel_filters),
+                                  mel_cepstra_from_log_mel(reference, mel_filters))
     return {"mel_l1": l1, "mcd": mcd, "duration_ratio": len(generated) / len(reference)}
 
 
 def cosine(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.dot(a, b) / max(float(np.linalg.norm(a) * np.linalg.norm(b)), 1e-9))
-
-
-def character_error_rate(hypothesis: str, reference: str) -> float:
-    prev = list(range(len(reference) + 1))
-    for i, h in enumerate(hypothesis, 1):
-        cur = [i]
-        for j, r in enumerate(reference, 1):
-            cur.append(min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (h != r)))
-        prev = cur
-    return prev[-1] / max(len(reference), 1)
 
 
 def _asr(model_id: str | None) -> tuple[Any, str | None]:
@@ -106,7 +88,7 @@ def score(synth: Synthesizer, clips: list[Utterance], vectors: list[np.ndarray],
         for u, sp in zip(chunk, speech, strict=True):
             wave = u.waveform()
             ref = np.asarray(features(audio_target=wave, sampling_rate=16000).input_values[0])  # (T, 80)
-            row = mel_scores(sp.mel, ref)
+            row = mel_scores(sp.mel, ref, sp.waveform, wave, features.mel_filters if from_mel else None)
             if from_mel and hasattr(encoder, "embed_mels"):
                 pair = encoder.embed_mels([sp.mel, ref])
             else:
@@ -152,11 +134,12 @@ def evaluate_loaded(run_dir: Path, synth: Synthesizer, clips: list[Utterance], v
     change = {k: (metrics[k] - base[k]) / base[k] for k in ("mel_l1", "mcd") if base.get(k)}
     result = {"split": "val", "metrics": metrics, "base": base, "relative_change_from_base": change,
               "speaker_encoder": encoder.name, "speaker_similarity_from": "mel" if from_mel else "audio",
+              "mcd_from": "mel" if from_mel else "audio",
               "samples": samples}
     write_json_atomic(files.eval, result)
-    print(f"held-out: mel L1 {metrics['mel_l1']:.3f} (untrained {base.get('mel_l1', float('nan')):.3f}), MCD "
-          f"{metrics['mcd']:.2f} dB, duration ratio {metrics['duration_ratio']:.3f}, speaker similarity "
-          f"{metrics['speaker_similarity']:.3f}", flush=True)
+    logger.info(f"held-out: mel L1 {metrics['mel_l1']:.3f} (untrained {base.get('mel_l1', float('nan')):.3f}), MCD "
+                f"{metrics['mcd']:.2f} dB, duration ratio {metrics['duration_ratio']:.3f}, speaker similarity "
+                f"{metrics['speaker_similarity']:.3f}")
     return result
 
 

@@ -81,7 +81,9 @@ def evaluation_section(run_dir: Path, config: dict[str, Any], summary: dict[str,
                    f"{fmt(base['speaker_similarity'])} |")
     out.append(f"| fine-tuned | {fmt(m['mel_l1'])} | {fmt(m['mcd'])} | {fmt(m['duration_ratio'])} | "
                f"{fmt(m['speaker_similarity'])} |")
-    out += ["", f"Speaker similarity from {evaluation.get('speaker_similarity_from')} ({evaluation.get('speaker_encoder')})"
+    out += ["", "MCD: 10/ln10 * sqrt(2 * sum_{d=1..24} (c_d - c'_d)^2) dB over DTW-aligned mel-cepstra (alpha 0.42, c_0 "
+            f"left out) of the {'log-mel spectrograms' if evaluation.get('mcd_from') == 'mel' else 'waveforms'}.",
+            "", f"Speaker similarity from {evaluation.get('speaker_similarity_from')} ({evaluation.get('speaker_encoder')})"
             f"; CER: {fmt(m['cer']) if 'cer' in m else m.get('cer_skipped', 'skipped')}.", ""]
     for s in evaluation.get("samples", []):
         rel = Path(s["plot"]).relative_to(run_dir) if Path(s["plot"]).is_relative_to(run_dir) else s["plot"]
@@ -93,15 +95,23 @@ def evaluation_section(run_dir: Path, config: dict[str, Any], summary: dict[str,
 
 def inspect_tts_data(config: Any, out_dir: str | Path) -> dict[str, Any]:
     """``dlhw data inspect tts``: load, clean, filter and split the clips as training would; plot the
-    clips per speaker and the clip durations; return the counts (skipped clips by reason included)."""
+    clips per speaker and the clip durations; return the counts (skipped clips by reason and speakers
+    filtered out included). A folder filtered empty is reported with a warning, not refused."""
     from dlhw.families.tts.data import load_speech
 
     out = Path(out_dir)
-    splits = load_speech(config.data, config.seed)
+    d = config.data
+    splits = load_speech(d, config.seed, strict=False)
     clips = splits.all()
+    counts = splits.clips_per_speaker
+    filtered = {"below_min_clips": sum(n < d.min_clips_per_speaker for n in counts.values()),
+                "above_max_clips": sum(n > d.max_clips_per_speaker for n in counts.values())}
+    result: dict[str, Any] = {**splits.summary(), "speakers_filtered_out": filtered, "warnings": splits.warnings}
+    paths = [plot_clips_per_speaker(counts, d.min_clips_per_speaker, d.max_clips_per_speaker,
+                                    out / "clips_per_speaker.png")] if counts else []
+    if not clips:
+        return {**result, "plots": [str(p) for p in paths]}
     seconds = np.array([u.seconds for u in clips])
-    paths = [plot_clips_per_speaker(splits.clips_per_speaker, config.data.min_clips_per_speaker,
-                                    config.data.max_clips_per_speaker, out / "clips_per_speaker.png")]
     fig, ax = plt.subplots(figsize=(6.4, 3.8))
     ax.hist(seconds, bins=30, color="tab:blue")
     ax.set_xlabel("clip duration (s)")
@@ -110,6 +120,6 @@ def inspect_tts_data(config: Any, out_dir: str | Path) -> dict[str, Any]:
     paths.append(save_figure(fig, out / "durations.png"))
     chars = sorted({c for u in clips for c in u.text} - {" "})
     rate = np.array([len(u.text) / max(u.seconds, 1e-9) for u in clips])
-    return {**splits.summary(), "seconds_mean": round(float(seconds.mean()), 3),
+    return {**result, "seconds_mean": round(float(seconds.mean()), 3),
             "seconds_max": round(float(seconds.max()), 3), "characters_per_second_mean": round(float(rate.mean()), 2),
             "characters": "".join(chars), "plots": [str(p) for p in paths]}

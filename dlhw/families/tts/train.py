@@ -8,6 +8,7 @@ their WAVs go to ``samples/step-N/`` and a generated-vs-reference spectrogram to
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +44,8 @@ from dlhw.families.tts.persian_speech import (
     vocabulary_extension,
 )
 from dlhw.families.tts.report import plot_clips_per_speaker
+
+logger = logging.getLogger(__name__)
 
 
 class TtsCollator:
@@ -164,8 +167,8 @@ def train_tts(config: TtsConfig, run_dir: Path, resume_from: Path | None = None)
     data_summary = {**splits.summary(), "over_limits": over, "extension": chars}
     plot_clips_per_speaker(splits.clips_per_speaker, config.data.min_clips_per_speaker,
                            config.data.max_clips_per_speaker, RunFiles(run_dir).plot("clips_per_speaker.png"))
-    print(f"clips: {len(splits.train)} train / {len(splits.val)} held-out from {splits.source}; skipped "
-          f"{splits.skipped or 'none'}; over limits {over or 'none'}; vocabulary +{len(chars)} characters", flush=True)
+    logger.info(f"clips: {len(splits.train)} train / {len(splits.val)} held-out from {splits.source}; skipped "
+                f"{splits.skipped or 'none'}; over limits {over or 'none'}; vocabulary +{len(chars)} characters")
 
     encoder = speaker_encoder(config.model)
     train_vec = clip_xvectors(encoder, splits.train, config.data.source)
@@ -189,7 +192,7 @@ def train_tts(config: TtsConfig, run_dir: Path, resume_from: Path | None = None)
     if not files.base_eval.is_file():
         base, _ = score(make(model), held, held_vec, encoder, config.eval.batch_size, None, tiny_voc)
         write_json_atomic(files.base_eval, {"metrics": base})
-        print(f"before training: mel L1 {base['mel_l1']:.3f}, duration ratio {base['duration_ratio']:.3f}", flush=True)
+        logger.info(f"before training: mel L1 {base['mel_l1']:.3f}, duration ratio {base['duration_ratio']:.3f}")
 
     if config.model.gradient_checkpointing:
         model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})

@@ -156,3 +156,28 @@ def test_transformer_reordered_cache_continues_the_picked_rows():
         expected, _ = model.decoder(memory[index], ids[index, :5])  # (4, 5, V)
     assert torch.allclose(logits, expected[:, 4], atol=1e-5)
     assert torch.equal(logits[1], logits[2]) and not torch.allclose(logits[0], logits[1])
+
+
+def test_beam_search_returns_the_attention_of_its_best_beam():
+    model = tiny_model("attention")
+    x = batch(4)["pixel_values"]
+    greedy = model.generate(pixel_values=x)
+    beams = model.generate(pixel_values=x, beam_size=3, length_penalty=0.0)
+    assert beams.alphas is not None and beams.alphas.shape[:2] == beams.tokens.shape
+    # the weights are the ones that produced the returned tokens: teacher-forcing those tokens
+    # through the decoder gives the same maps at every step
+    fed = torch.cat([torch.full((4, 1), model.spec.sos_id), beams.tokens[:, :-1]], dim=1)  # (B, L)
+    _, forced = model.decoder(model.encoder(x), fed)  # (B, L, P)
+    assert torch.allclose(beams.alphas, forced, atol=1e-6)
+    assert not torch.equal(beams.tokens, greedy.tokens)  # (this random model: beams find a shorter caption)
+
+    # sharpened output layer: every step's argmax is near-certain, so the best beam is greedy's
+    # caption, and its weights are greedy's
+    with torch.no_grad():
+        model.decoder.fc.weight.mul_(100.0)
+        model.decoder.fc.bias.mul_(100.0)
+    greedy = model.generate(pixel_values=x)
+    beams = model.generate(pixel_values=x, beam_size=3, length_penalty=0.0)
+    n = greedy.tokens.size(1)
+    assert torch.equal(beams.tokens[:, :n], greedy.tokens)
+    assert torch.allclose(beams.alphas[:, :n], greedy.alphas, atol=1e-6)

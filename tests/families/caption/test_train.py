@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import json
+import shutil
 
 import pytest
 import torch
+import yaml
 
 from dlhw.config import from_dict, load_yaml
 from dlhw.families.caption.captions import Vocabulary
 from dlhw.families.caption.config import CaptionConfig
 from dlhw.families.caption.data import prepare_captions
-from dlhw.families.caption.evaluate import attention_localization, predict
+from dlhw.families.caption.evaluate import attention_localization, evaluate_caption_run, predict
 from dlhw.families.caption.infer import TorchCaptioner
 from dlhw.families.caption.metrics import bleu_scores
 from dlhw.families.caption.model import CaptionModel, load_spec
@@ -82,3 +84,17 @@ def test_beam_search_evaluation(trained_runs):
     evaluation = json.loads((run / "eval.json").read_text())
     assert evaluation["beam_size"] == 3 and evaluation["split"] == "val"
     assert evaluation["metrics"]["bleu_4"] >= 0.5
+
+
+def test_beam_search_evaluation_draws_the_best_beams_attention(trained_runs, tmp_path):
+    """The full preset decodes with beam 3 (eval.beam_size): `dlhw evaluate` still writes the heatmap."""
+    run = tmp_path / "run"  # a copy: the shared run's eval.json stays the greedy test-split one
+    shutil.copytree(trained_runs["attention"], run, ignore=shutil.ignore_patterns("checkpoints"))
+    (run / "plots" / "attention.png").unlink()
+    raw = yaml.safe_load((run / "config.yaml").read_text())
+    raw["eval"]["beam_size"] = 3
+    (run / "config.yaml").write_text(yaml.safe_dump(raw))
+    result = evaluate_caption_run(run)
+    assert result["beam_size"] == 3 and result["plots"]["attention"] == "plots/attention.png"
+    assert (run / "plots" / "attention.png").stat().st_size > 10_000
+    assert result["metrics"]["attention_peak_in_object"] >= 0.7  # the best beam's maps still localise

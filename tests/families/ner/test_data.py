@@ -144,3 +144,29 @@ def test_embedded_test_names_never_occur_in_training():
     assert test and not train & test
     assert {s.lang for s in splits["test"]} == {"en", "fa"}
     assert all(len(s.tokens) == len(s.tags) for s in splits["train"])
+
+
+def test_mixed_parquet_resaved_with_pandas_falls_back_to_ner_tags_names(tmp_path):
+    """pandas drops the Hub's ClassLabel schema: ner_tags become bare ints; ner_tags_names says what they are."""
+    import pandas as pd
+
+    rows = [(["سفر", "به", "شیراز"], ["O", "O", "B_LOC"]), (["بانک", "ملی"], ["B_ORG", "I_ORG"])]
+    write_mixed_parquet(tmp_path / "hub" / "train.parquet", rows)
+    frame = pd.read_parquet(tmp_path / "hub" / "train.parquet")
+    (tmp_path / "mixed").mkdir()
+    frame.to_parquet(tmp_path / "mixed" / "train.parquet", index=False)
+    frame.to_parquet(tmp_path / "mixed" / "test.parquet", index=False)
+    import pyarrow.parquet as pq
+
+    assert b"huggingface" not in (pq.read_schema(tmp_path / "mixed" / "train.parquet").metadata or {})
+    splits = read_local_dir(tmp_path / "mixed", {}, {}, Conversion())
+    assert [s.tags for s in splits["train"]] == [["O", "O", "B-LOC"], ["B-ORG", "I-ORG"]]
+
+
+def test_integer_tags_without_any_names_name_the_column_and_the_fix(tmp_path):
+    import pandas as pd
+
+    (tmp_path / "mixed").mkdir()
+    pd.DataFrame({"tokens": [["a", "b"]], "ner_tags": [[9, 0]]}).to_parquet(tmp_path / "mixed" / "train.parquet")
+    with pytest.raises(DataError, match=r"train.parquet\[0\]: ner_tags holds class ids without names"):
+        read_local_dir(tmp_path / "mixed", {}, {}, Conversion())

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import run_cli
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -33,3 +35,27 @@ def test_keeping_the_overlap_is_an_option(tmp_path):
     assert code == 0, log
     assert json.loads(log[log.index("{"):])["test"] == 4
     assert "(kept: data.drop_test_overlap is false)" in (tmp_path / "quality.md").read_text(encoding="utf-8")
+
+
+def test_fully_overlapping_conll_files_are_reported_not_refused(tmp_path):
+    """Every test sentence repeats a train sentence: training refuses, inspect reports and exits 0."""
+    code, log = run_cli("data", "inspect", "ner", "--data-dir", str(FIXTURES / "overlap"), "--preset", "tiny",
+                        "--out", str(tmp_path))
+    assert code == 0, log
+    assert "warning: " in log and "all 2 test sentences repeat train sentences" in log
+    numbers = json.loads(log[log.index("{"):])
+    assert numbers["test"] == 0
+    assert numbers["quality"]["test_in_train"] == 2 and numbers["quality"]["test_overlap_dropped"] == 2
+    assert len(numbers["warnings"]) == 1
+    report = (tmp_path / "quality.md").read_text(encoding="utf-8")
+    assert "test sentences also in train: **2**" in report and "## Warnings" in report
+
+
+def test_training_still_refuses_an_empty_test_split():
+    from dlhw.errors import DataError
+    from dlhw.families.ner.config import NerDataConfig
+    from dlhw.families.ner.data import prepare_ner_data
+
+    cfg = NerDataConfig(source="local", data_dir=str(FIXTURES / "overlap"))
+    with pytest.raises(DataError, match=r"0 test sentences after cleaning.*drop_test_overlap=false"):
+        prepare_ner_data(cfg, seed=0)

@@ -124,3 +124,21 @@ def test_four_bit_without_cuda_fails_fast(tmp_path: Path) -> None:
     code, out = run_cli("train", "summarize-lora", "--preset", "tiny", "--set", "model.quantization=int8",
                         "--output-dir", str(tmp_path / "t"))
     assert code == 2 and "8-bit loading (bitsandbytes) needs a CUDA GPU" in out
+
+
+@pytest.mark.slow
+def test_zero_shot_prompting_on_a_folder_with_only_test_json(tmp_path):
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "test.json").write_bytes((Path(__file__).parent / "fixtures" / "dialogstudio" / "test.json").read_bytes())
+    run_dir = tmp_path / "run"
+    code, out = run_cli("prompt", "summarize", "--preset", "tiny", "--dataset", "tweetsumm", "--shots", "0",
+                        "--data-dir", str(data), "--output-dir", str(run_dir))
+    assert code == 0, out
+    stats = json.loads((run_dir / "data_stats.json").read_text(encoding="utf-8"))
+    assert (stats["train"], stats["test"]) == (0, 2)
+    assert "length limits from the test split (no train split)" in stats["notes"]
+    assert len((run_dir / "predictions_test.jsonl").read_text(encoding="utf-8").splitlines()) == 2
+    code, out = run_cli("prompt", "summarize", "--preset", "tiny", "--dataset", "tweetsumm", "--shots", "1",
+                        "--data-dir", str(data), "--output-dir", str(tmp_path / "one-shot"))
+    assert code != 0 and "empty train split" in out

@@ -175,3 +175,50 @@ def test_data_inspect_writes_cnn_dailymail_length_statistics_and_plot(tmp_path: 
     assert stats["train"] == 6 and stats["lengths"]["summary_words"]["min"] == 9
     assert stats["lengths"]["document_words"]["max"] == 20
     assert (tmp_path / "lengths.png").stat().st_size > 0
+
+
+def _test_only(tmp_path: Path) -> Path:
+    """A DialogStudio TweetSumm folder holding only test.json."""
+    folder = tmp_path / "tweetsumm"
+    folder.mkdir()
+    (folder / "test.json").write_bytes((FIXTURES / "dialogstudio" / "test.json").read_bytes())
+    return folder
+
+
+def test_zero_shot_needs_only_the_test_split(tmp_path: Path) -> None:
+    cfg = SummDataConfig(dataset="tweetsumm", source="local", path=str(_test_only(tmp_path)),
+                         val_examples=1, test_examples=5)
+    splits = prepare_summaries(cfg, seed=0, need_train=False)
+    assert (len(splits.train), len(splits.val), len(splits.test)) == (0, 0, 2)
+    assert "no train split: zero-shot, the test split alone is read" in splits.notes
+    with pytest.raises(DataError, match=r"empty train split after loading.*zero-shot prompting \(--shots 0\) "
+                                        r"needs only test"):
+        prepare_summaries(cfg, seed=0)
+
+
+@pytest.mark.parametrize(("recipe", "overrides", "expected"), [
+    ("summarize-lora", (), "int8"),                                         # TweetSumm LoRA: 8-bit, as assigned
+    ("summarize-lora", ("model.quantization=nf4",), "nf4"),                 # 4-bit by --set
+    ("summarize-lora", ("model.auto_quantization=nf4",), "nf4"),
+    ("summarize-lora", ("data.dataset=cnn_dailymail",), "nf4"),             # other data keep QLoRA's NF4
+])
+def test_tweetsumm_lora_loads_8bit_by_default_on_cuda(monkeypatch, recipe, overrides, expected) -> None:
+    """load_base's choice on a fake CUDA device: nothing is loaded, the resolved k-bit kind is recorded."""
+    import torch
+
+    from dlhw.core.registry import resolve_config
+    from dlhw.families.summarization import train
+    from dlhw.lm.hub import kbit_kind
+
+    config = resolve_config(recipe, "full", None, overrides)
+    seen = {}
+
+    def fake_load(name, task, device, dtype, quantization, *args, quantize_by_default=False, auto_kind="nf4"):
+        seen["kind"] = kbit_kind(quantization, name, device, quantize_by_default, auto_kind)
+        return object(), type("Model", (), {"hf_device_map": {"": 0}})()
+
+    monkeypatch.setattr(train, "load_hub_model", fake_load)
+    monkeypatch.setattr(train, "check_quantization", lambda *_: None)  # no bitsandbytes here
+    train.load_base(config, torch.device("cuda"))
+    assert seen["kind"] == expected
+    assert kbit_kind("auto", config.model.name, torch.device("cpu"), True, config.auto_kbit()) is None  # not off CUDA

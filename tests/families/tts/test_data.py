@@ -131,3 +131,23 @@ def test_data_inspect_reports_the_fixture(cv_dir: Path, tmp_path: Path) -> None:
     assert numbers["train"] + numbers["val"] == 5 and numbers["speakers"] == 2
     assert "ب" in numbers["characters"] and "2" not in numbers["characters"]
     assert sorted(Path(p).name for p in numbers["plots"]) == ["clips_per_speaker.png", "durations.png"]
+
+
+def test_data_inspect_reports_every_speaker_filtered_out(cv_dir: Path, tmp_path: Path) -> None:
+    """The default 10-1,000 clips per speaker keeps none of the fixture's three speakers: inspect says
+    so (exit 0, a warning, the counts) where training refuses."""
+    import json
+
+    from tests.conftest import run_cli
+
+    code, out = run_cli("data", "inspect", "tts", "--data-dir", str(cv_dir), "--out", str(tmp_path / "fig"),
+                        "--set", "data.max_seconds=3.0")
+    assert code == 0, out
+    assert "warning: " in out and "no clip left after filtering" in out and "data.min_clips_per_speaker" in out
+    numbers = json.loads(out[out.index("{"):])
+    assert (numbers["train"], numbers["val"], numbers["speakers_dropped"]) == (0, 0, 3)
+    assert numbers["speakers_filtered_out"] == {"below_min_clips": 3, "above_max_clips": 0}
+    assert numbers["skipped"]["undecodable"] == 1 and len(numbers["warnings"]) == 1
+    assert [Path(p).name for p in numbers["plots"]] == ["clips_per_speaker.png"]
+    with pytest.raises(DataError, match="no clip left after filtering"):
+        load_commonvoice(_cfg(cv_dir, min_clips_per_speaker=10, max_clips_per_speaker=1000), seed=0)
