@@ -64,13 +64,13 @@ def steps(junit: Path) -> list[Step]:
              "--device cuda (bf16 vs fp32 within tolerance, batched == one at a time), QLoRA NF4 and 8-bit steps, "
              "ONNX Runtime IO binding, TensorRT where installed",
              (py, "-m", "pytest", "-m", "gpu", "-p", "no:cacheprovider", "-q", "-rs", f"--junitxml={junit}",
-              "tests"), 290),
+              "tests"), 330),
         Step("sparse-2:4", "2:4 semi-structured sparse Linear layers vs dense, bf16 (benchmarks/prune_sparse24.py)",
-             (py, "benchmarks/prune_sparse24.py", "--dtype", "bf16"), 40),
+             (py, "benchmarks/prune_sparse24.py", "--dtype", "bf16"), 30),
         Step("generation-b32", "greedy generation at batch 32: torch eager vs static cache + compile vs ONNX "
              "Runtime with and without IO binding (benchmarks/generation_gpu.py)",
              (py, "benchmarks/generation_gpu.py", "--batch", "32", "--prompts", "64", "--new-tokens", "64",
-              "--layers", "16"), 150),
+              "--layers", "16"), 120),
     ]
 
 

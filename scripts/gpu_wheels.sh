@@ -9,7 +9,8 @@
 # Sets (versions from constraints.txt, so the check runs the stack `make install` runs):
 #   bitsandbytes/  4-bit / 8-bit loading (QLoRA)
 #   stack/         transformers, huggingface-hub, tokenizers, peft, accelerate, TRL, datasets (+ dill,
-#                  multiprocess), seqeval, rouge-score, bert-score, nltk, soundfile, soxr, and
+#                  multiprocess), seqeval, rouge-score, bert-score, nltk, soundfile, soxr, jiwer (+ rapidfuzz),
+#                  dtw-python, and
 #                  pycocoevalcap without its Java tools and paraphrase data (dlhw uses its CIDEr only)
 # What the machine already has at a version dlhw accepts (torch, numpy, onnx, onnxruntime, pyarrow,
 # matplotlib, click, ...) is not carried. Prints each set's files and size; exits 1 if a set is over 60 MiB.
@@ -37,7 +38,7 @@ mkdir -p "$dir.part/bitsandbytes" "$dir.part/stack"
 "$python" -m pip download -q "${binary[@]}" -d "$dir.part/bitsandbytes" $(pin bitsandbytes)
 "$python" -m pip download -q "${binary[@]}" -d "$dir.part/stack" \
     $(pin transformers huggingface-hub tokenizers peft accelerate trl datasets dill multiprocess \
-          bert-score nltk soundfile soxr pycocoevalcap)
+          bert-score nltk soundfile soxr jiwer rapidfuzz dtw-python pycocoevalcap)
 # rouge-score and seqeval publish only source archives: build their (pure-Python) wheels here
 "$python" -m pip wheel -q --no-deps -w "$dir.part/stack" $(pin rouge-score seqeval)
 # pycocoevalcap's wheel is 100 MiB of Java jars and paraphrase tables; dlhw imports its CIDEr scorer only
