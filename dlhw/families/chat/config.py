@@ -35,13 +35,13 @@ class ChatDataConfig:
     embedded_examples: int = 2400
     """source=embedded: how many task conversations to generate (train + val + test)."""
     val_examples: int = 500
-    """Conversations held out for validation loss (at most; see holdout_fraction)."""
+    """Conversations held out for validation loss (fewer on small data: see holdout_fraction)."""
     test_examples: int = 500
-    """Conversations held out for test loss and perplexity (at most; see holdout_fraction)."""
+    """Conversations held out for test loss and perplexity (fewer on small data: see holdout_fraction)."""
     holdout_fraction: float | None = 0.1
-    """Local and hub data: validation and test each hold out this fraction of the usable
-    conversations (at least 1), capped by val_examples / test_examples, so a small folder still
-    trains; null = exactly val_examples / test_examples."""
+    """Local and hub data too small for val_examples + test_examples (they would take more than half
+    of it): validation and test each hold out this fraction of the usable conversations instead (at
+    least 1), so a small folder still trains; null = always exactly val_examples / test_examples."""
     max_length: int = 512
     """Tokens per formatted conversation; longer ones are cut (and counted as truncated)."""
     normalize: bool = True

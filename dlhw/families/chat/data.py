@@ -178,9 +178,10 @@ def clean_conversation(messages: Conversation, digits: DigitStyle, normalize: bo
 
 
 def holdout_sizes(n: int, val: int, test: int, fraction: float | None) -> tuple[int, int]:
-    """Validation and test sizes for ``n`` usable conversations: ``fraction`` of ``n`` each (at
-    least 1), capped by ``val`` / ``test``; exactly ``val`` / ``test`` when ``fraction`` is None."""
-    if fraction is None:
+    """Validation and test sizes for ``n`` usable conversations: exactly ``val`` / ``test`` while they leave
+    at least half of ``n`` to train on (or when ``fraction`` is None); for data too small for them,
+    ``fraction`` of ``n`` each (at least 1), never more than asked."""
+    if fraction is None or val + test <= n // 2:
         return val, test
     share = max(1, int(n * fraction))
     return min(val, share), min(test, share)

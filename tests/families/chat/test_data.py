@@ -130,9 +130,11 @@ def _write_conversations(path: Path, n: int) -> None:
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
-def test_holdout_sizes_scale_with_small_data_and_cap_at_the_configured_counts():
+def test_holdout_sizes_are_the_configured_counts_where_they_fit_and_scale_with_small_data():
     assert holdout_sizes(48, 150, 150, 0.1) == (4, 4)
     assert holdout_sizes(50000, 500, 500, 0.1) == (500, 500)
+    assert holdout_sizes(90, 10, 10, 0.1) == (10, 10)  # counts that fit are kept as asked
+    assert holdout_sizes(3000, 500, 500, 0.1) == (500, 500)
     assert holdout_sizes(5, 150, 150, 0.1) == (1, 1)
     assert holdout_sizes(48, 150, 150, None) == (150, 150)
 
