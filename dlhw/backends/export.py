@@ -14,8 +14,10 @@ against the run by the family, with a model card (:mod:`dlhw.core.model_card`, `
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -58,10 +60,7 @@ def export_run(
     family = family_of_run(run_dir)
     spec = check_export_request(family, tensorrt=tensorrt, fp16=fp16, int8=int8, force=force)
     final = Path(out) if out else run_dir / "export" / "onnx"
-    partial = final.parent / f".{final.name}.partial-{os.getpid()}"
-    shutil.rmtree(partial, ignore_errors=True)
-    partial.mkdir(parents=True)
-    try:
+    with built_in_place(final) as partial:
         handle = spec.load(run_dir)
         meta: dict[str, Any] = spec.exporter(handle, partial, opset or spec.opset)
         meta["parity"] = spec.checker(handle, partial, meta, spec.atol if atol is None else atol)
@@ -70,13 +69,24 @@ def export_run(
         if tensorrt and spec.tensorrt is not None:
             meta["tensorrt"] = spec.tensorrt(partial, meta, fp16, max_batch)
         write_json_atomic(partial / EXPORT_META, meta)
+    return final
+
+
+@contextlib.contextmanager
+def built_in_place(final: Path) -> Iterator[Path]:
+    """A hidden partial folder beside ``final`` to build an export in; moved to ``final`` when the block
+    ends well, removed (leaving nothing) when it raises."""
+    partial = final.parent / f".{final.name}.partial-{os.getpid()}"
+    shutil.rmtree(partial, ignore_errors=True)
+    partial.mkdir(parents=True)
+    try:
+        yield partial
         if final.exists():
             shutil.rmtree(final)
         os.replace(partial, final)
     except BaseException:
         shutil.rmtree(partial, ignore_errors=True)
         raise
-    return final
 
 
 def check_hf_request(family: Family) -> HfExporter:
@@ -98,19 +108,10 @@ def export_hf(run_dir: str | Path, *, out: str | Path | None = None) -> tuple[Pa
     family = family_of_run(run_dir)
     exporter = check_hf_request(family)
     final = Path(out) if out else RunFiles(run_dir).hf_export
-    partial = final.parent / f".{final.name}.partial-{os.getpid()}"
-    shutil.rmtree(partial, ignore_errors=True)
-    partial.mkdir(parents=True)
-    try:
+    with built_in_place(final) as partial:
         made = exporter(run_dir, partial)
         config = from_dict(family.config_class, run_config_dict(run_dir))
         datasets = [a.repo_id for a in (family.hub_assets(config) if family.hub_assets else [])
                     if a.kind == "dataset"]
         write_model_card(partial, family, run_dir, made, datasets)  # last: a folder with a card is complete
-        if final.exists():
-            shutil.rmtree(final)
-        os.replace(partial, final)
-    except BaseException:
-        shutil.rmtree(partial, ignore_errors=True)
-        raise
     return final, made
