@@ -38,10 +38,10 @@ tts's actors write the WAVs, so ``--wav-dir`` must be shared too. In a process t
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import logging
 import os
-import pickle
 import signal
 import warnings
 from collections.abc import Callable, Iterator, Mapping
@@ -59,8 +59,8 @@ from dlhw.batch.runner import (
 )
 from dlhw.core.family import Predictor
 from dlhw.core.faults import fault_point
-from dlhw.core.inputs import printable_key
-from dlhw.errors import ConfigError, DlhwError
+from dlhw.core.inputs import InputItem, printable_key
+from dlhw.errors import ConfigError, DataError, DlhwError
 
 ACTOR_RESTARTS = 3
 """How often Ray restarts a dead actor (and retries each batch it held) before the job fails; a
@@ -80,9 +80,9 @@ def import_ray() -> Any:
 class PredictorActor:
     """One actor of the pool: the family's predictor, opened once, applied to whole batches.
 
-    Takes rows ``{"batch": N, "payload": pickled [(key, raw), ...]}`` and returns per row the batch's
-    records as JSON (``"records"``) and the predictor's ``result_key``; when the predictor would not
-    open, ``"error"`` holds the pickled exception instead, for the driver to raise.
+    Takes rows ``{"batch": N, "payload": JSON [[key, raw], ...]}`` (:func:`_encode_inputs`) and returns per
+    row the batch's records as JSON (``"records"``) and the predictor's ``result_key``; when the predictor
+    would not open, ``"error"`` holds the error as JSON (:func:`_encode_error`), for the driver to raise.
     """
 
     def __init__(self, open_predictor: Callable[[], Predictor], kill_at: int | None = None, cwd: str | None = None):
@@ -90,18 +90,18 @@ class PredictorActor:
             os.chdir(cwd)  # the driver's directory: relative paths (inputs, --model, --wav-dir) mean what they mean there
         self.kill_at = kill_at
         self.predictor: Predictor | None = None
-        self.error = b""
+        self.error = ""
         try:
             self.predictor = open_predictor()
         except Exception as err:  # noqa: BLE001 - raised by the driver, where the local engine would raise it
-            self.error = _pickled_error(err)
+            self.error = _encode_error(err)
 
     def __call__(self, rows: dict[str, Any]) -> dict[str, list[Any]]:
         out: dict[str, list[Any]] = {"batch": [], "records": [], "result_key": [], "error": []}
         for number, payload in zip(rows["batch"], rows["payload"], strict=True):
             records: Records = []
             if self.predictor is not None:
-                pairs: list[tuple[str, Any]] = pickle.loads(payload)
+                pairs = _decode_inputs(payload)
                 keys = [key for key, _ in pairs]
                 loaded = LoadedItems(keys, input_loader(self.predictor, dict(pairs)))
                 records = batch_records(keys, [loaded[i] for i in range(len(keys))], self.predictor.predict)
@@ -120,11 +120,34 @@ class PredictorActor:
             os.kill(os.getpid(), signal.SIGKILL)
 
 
-def _pickled_error(err: Exception) -> bytes:
-    try:
-        return pickle.dumps(err)
-    except Exception:  # noqa: BLE001 - an exception that does not pickle is sent as its text
-        return pickle.dumps(DlhwError(f"{type(err).__name__}: {err}"))
+def _encode_inputs(pairs: list[tuple[str, Any]]) -> str:
+    """A batch's ``(key, raw)`` pairs as JSON (ASCII, so lone surrogates of non-UTF-8 names survive):
+    a raw input is a path (a file the actor opens) or an :class:`~dlhw.core.inputs.InputItem`."""
+    def raw(value: Any) -> dict[str, Any]:
+        if isinstance(value, InputItem):
+            return {"item": dataclasses.asdict(value)}
+        return {"path": os.fspath(value)}
+
+    return json.dumps([[key, raw(value)] for key, value in pairs])
+
+
+def _decode_inputs(payload: str) -> list[tuple[str, Any]]:
+    return [(key, InputItem(**raw["item"]) if "item" in raw else raw["path"]) for key, raw in json.loads(payload)]
+
+
+_ERRORS: dict[str, type[Exception]] = {e.__name__: e for e in (ConfigError, DataError, DlhwError)}
+
+
+def _encode_error(err: Exception) -> str:
+    """dlhw's own errors keep their kind (so a usage error still exits 2); any other arrives as its text."""
+    kind = type(err).__name__
+    return json.dumps({"kind": kind if kind in _ERRORS else "DlhwError",
+                       "message": str(err) if kind in _ERRORS else f"{kind}: {err}"})
+
+
+def _decode_error(text: str) -> Exception:
+    error = json.loads(text)
+    return _ERRORS[error["kind"]](error["message"])
 
 
 def run_on_ray(open_predictor: Callable[[], Predictor], items: Mapping[Any, Any], writer: ResultWriter,
@@ -138,7 +161,7 @@ def run_on_ray(open_predictor: Callable[[], Predictor], items: Mapping[Any, Any]
         with ray_instance(ray, engine):
             # batches come back in input order, as with the local engine (a batch waits for those before it)
             ray.data.DataContext.get_current().execution_options.preserve_order = True
-            rows = [{"batch": n, "payload": pickle.dumps([(printable_key(key), items[key]) for key in chunk])}
+            rows = [{"batch": n, "payload": _encode_inputs([(printable_key(key), items[key]) for key in chunk])}
                     for n, chunk in enumerate(chunks, start=1)]
             with warnings.catch_warnings():
                 # Ray 2.60 takes actor restarts only as extra ``ray.remote`` arguments, which it marks
@@ -150,7 +173,7 @@ def run_on_ray(open_predictor: Callable[[], Predictor], items: Mapping[Any, Any]
                     max_restarts=ACTOR_RESTARTS, max_task_retries=ACTOR_RESTARTS, **_gpus(ray, engine))
             for row in dataset.iter_rows():
                 if row["error"]:
-                    raise pickle.loads(row["error"])
+                    raise _decode_error(row["error"])
                 writer.result_key = row["result_key"]
                 yield json.loads(row["records"])
 
