@@ -10,9 +10,13 @@ family's predictor in a Ray Data actor pool. Both build a batch's records with
 :func:`batch_records` and hand them to :func:`run_batches`, which alone writes the output: one
 writer per file, whichever engine, so the records and the resume rules below are the same.
 
-Outputs are JSONL (one object per line) or CSV (header ``path,status,result,error``), keyed by
-``path``. A rerun with the same output skips every path already recorded (successes and errors:
-delete an error row to retry it) and first drops a line cut short by a kill.
+Outputs are JSONL (one object per line, :mod:`dlhw.core.jsonl`) or CSV (header
+``path,status,result,error``), keyed by ``path``: the input's path as given (``photos/a.jpg``), plus
+``:LINE`` for line-based inputs; a file name that is not UTF-8 is written with backslash escapes
+(``caf\\xe9.jpg``). A rerun with the same output skips every path already recorded (successes and
+errors: delete an error row to retry it) and first drops a record cut short by a kill. One job
+writes an output at a time: ``--out`` is locked (:mod:`dlhw.core.locks`), and an ``--out`` that is
+a directory, a FIFO or one of the inputs is refused before any model loads.
 
 ``DLHW_FAULT=kill-after-batch:N`` (a testing aid, :mod:`dlhw.core.faults`) kills the process right
 after the N-th batch of this run is written, so resume tests stop a job at an exact point.
@@ -25,6 +29,9 @@ import glob
 import hashlib
 import io
 import json
+import logging
+import os
+import stat
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -36,30 +43,55 @@ from tqdm.auto import tqdm
 
 from dlhw.core.family import Predictor
 from dlhw.core.faults import kill_if_reached
-from dlhw.core.inputs import InputItem, printable_key
-from dlhw.errors import ConfigError
+from dlhw.core.inputs import InputItem, check_input_file, file_kind, printable_key
+from dlhw.core.jsonl import json_line, split_records
+from dlhw.core.locks import holding
+from dlhw.errors import ConfigError, DlhwError
 
 if TYPE_CHECKING:
     from dlhw.batch.options import Engine
 
+logger = logging.getLogger(__name__)
+
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff")
 
 
-def expand_inputs(items: Sequence[str], extensions: Sequence[str]) -> list[Path]:
-    """Files as given; directories searched recursively for ``extensions``; globs expanded."""
+def expand_inputs(items: Sequence[str], extensions: Sequence[str], *, out: Path | None = None) -> list[Path]:
+    """Files as given; directories searched recursively for ``extensions``; globs expanded.
+
+    Keys are the paths as found (``photos/a.jpg``); a file reached twice (``a.txt`` and ``./a.txt``,
+    or through a link to it) is one input, under its first spelling. An entry with a wanted
+    extension that is not a regular file -- a FIFO, a socket, a link to nothing -- is an input too,
+    so that it gets an error record (:func:`check_input_file`) instead of vanishing or blocking the
+    job. ``out`` (the job's ``--out``) given as an input is a usage error; found in a searched
+    directory, it is left out.
+    """
     found: dict[str, Path] = {}
+    seen: set[str] = set()
+    out_real = os.path.realpath(out) if out is not None else None
+
+    def add(path: Path, explicit: bool) -> None:
+        real = os.path.realpath(path)
+        if real == out_real:
+            if explicit:
+                raise ConfigError(f"--out {out} is also an input; give another --out")
+            logger.info("%s: left out (it is the --out of this job)", printable_key(path))
+            return
+        if real not in seen:
+            seen.add(real)
+            found[str(path)] = path
 
     def add_dir(directory: Path) -> None:
         for path in directory.rglob("*"):
-            if path.is_file() and path.suffix.lower() in extensions:
-                found[str(path)] = path
+            if path.suffix.lower() in extensions and not path.is_dir():
+                add(path, explicit=False)
 
     for item in items:
         path = Path(item)
         if path.is_dir():
             add_dir(path)
-        elif path.is_file():
-            found[str(path)] = path
+        elif os.path.lexists(path):  # a file, or a FIFO / dangling link that gets its error record
+            add(path, explicit=True)
         elif glob.has_magic(item):
             matches = [Path(m) for m in glob.glob(item, recursive=True)]
             if not matches:
@@ -67,8 +99,8 @@ def expand_inputs(items: Sequence[str], extensions: Sequence[str]) -> list[Path]
             for match in matches:
                 if match.is_dir():
                     add_dir(match)
-                elif match.is_file():
-                    found[str(match)] = match
+                else:
+                    add(match, explicit=True)
         else:
             raise ConfigError(f"{item}: no such file or directory")
     return [found[k] for k in sorted(found)]
@@ -95,15 +127,35 @@ def in_shard(path: object, shard: tuple[int, int] | None) -> bool:
     return int.from_bytes(digest[:8], "big") % shard[1] == shard[0]
 
 
-def check_out(path: Path) -> Path:
-    """``path`` if it can be a result file (.jsonl or .csv), else the usage error -- before any work."""
+def check_out(path: Path, inputs: Sequence[Path] = ()) -> Path:
+    """``path`` if it can be a result file, else the usage error -- before any model loads: a
+    ``.jsonl`` or ``.csv`` name, not a directory, a FIFO or another non-file, not one of ``inputs``
+    (appending to its own input, a job would read its answers back on the next run)."""
     if path.suffix.lower() not in (".jsonl", ".csv"):
-        raise ConfigError(f"--out {path}: use a .jsonl or .csv file")
+        raise ConfigError(f"--out {printable_key(path)}: use a .jsonl or .csv file")
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        mode = None
+    except OSError as err:
+        raise ConfigError(f"--out {printable_key(path)}: {err.strerror or err}") from None
+    if mode is not None and not stat.S_ISREG(mode):
+        raise ConfigError(f"--out {printable_key(path)} is {file_kind(mode)}, not a regular file; give a .jsonl or "
+                          ".csv file")
+    real = os.path.realpath(path)
+    if any(os.path.realpath(p) == real for p in inputs):
+        raise ConfigError(f"--out {printable_key(path)} is also an input; give another --out")
     return path
 
 
 class ResultWriter:
-    """Append-only JSONL or CSV output that knows which paths it already holds."""
+    """Append-only JSONL or CSV output that knows which paths it already holds.
+
+    JSONL lines are written by :func:`dlhw.core.jsonl.json_line` and split on ``\\n`` alone, so a
+    key or result holding U+2028 reads back as the one record it is. On opening, a last record cut
+    short by a kill (in the middle of a line, of a multi-byte character, or of a quoted CSV field)
+    is dropped; a file that is not UTF-8 before that is not an output of dlhw, and is refused.
+    """
 
     CSV_FIELDS = ("path", "status", "result", "error")
 
@@ -113,11 +165,14 @@ class ResultWriter:
         self.result_key = result_key
         self.done: set[str] = set()
         self.failed: set[str] = set()
-        self._recover()
-        path.parent.mkdir(parents=True, exist_ok=True)
-        new = not path.exists() or path.stat().st_size == 0
-        # a result holding a lone surrogate (a JSON "\ud800" in an input) is escaped, not a crash mid-job
-        self.handle = path.open("a", encoding="utf-8", newline="", errors="backslashreplace")
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._recover()
+            new = not path.exists() or path.stat().st_size == 0
+            # a result holding a lone surrogate (a JSON "\ud800" in an input) is escaped, not a crash mid-job
+            self.handle = path.open("a", encoding="utf-8", newline="", errors="backslashreplace")
+        except OSError as err:
+            raise DlhwError(f"--out {printable_key(path)}: cannot write it ({err.strerror or err})") from None
         if self.csv:
             self.writer = csv.DictWriter(self.handle, fieldnames=self.CSV_FIELDS)
             if new:
@@ -125,24 +180,33 @@ class ResultWriter:
                 self.handle.flush()
 
     def _recover(self) -> None:
-        """Read the paths already recorded; drop a last line cut short by a kill."""
+        """Read the paths already recorded; drop a last record cut short by a kill."""
         if not self.path.exists():
             return
-        text = self.path.read_text(encoding="utf-8")
-        if text and not text.endswith("\n"):
-            text = text[: text.rfind("\n") + 1]
-            self.path.write_text(text, encoding="utf-8")
+        data = self.path.read_bytes()
+        complete = _complete_csv_records(data) if self.csv else data.rfind(b"\n") + 1
+        if complete < len(data):
+            with self.path.open("r+b") as handle:  # in place: the file stays the one the lock guards
+                handle.truncate(complete)
+            data = data[:complete]
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError as err:
+            line = data.count(b"\n", 0, err.start) + 1
+            raise ConfigError(f"--out {printable_key(self.path)}: line {line} is not UTF-8 (byte "
+                              f"{data[err.start]:#04x}), so it is no output of dlhw (or it was damaged); give "
+                              "another --out, or move that file away") from None
         if self.csv:
-            records = [row for row in csv.DictReader(io.StringIO(text)) if row.get("path")]
+            records = [row for row in csv.DictReader(io.StringIO(text, newline="")) if row.get("path")]
         else:
             records = []
-            for line in text.splitlines():
+            for line in split_records(text):
                 try:
                     records.append(json.loads(line))
                 except json.JSONDecodeError:
                     continue
         for record in records:
-            if "path" in record:
+            if isinstance(record, dict) and isinstance(record.get("path"), str):
                 self.done.add(record["path"])
                 if record.get("status") == "error":
                     self.failed.add(record["path"])
@@ -155,7 +219,7 @@ class ResultWriter:
                     "result": record.get(self.result_key, ""), "error": record.get("error", ""),
                 })
             else:
-                self.handle.write(json.dumps(record, ensure_ascii=False) + "\n")
+                self.handle.write(json_line(record))
             self.done.add(record["path"])
             if record["status"] == "error":
                 self.failed.add(record["path"])
@@ -163,6 +227,22 @@ class ResultWriter:
 
     def close(self) -> None:
         self.handle.close()
+
+
+def _complete_csv_records(data: bytes) -> int:
+    """How many leading bytes of a CSV file are whole records: up to the last line break outside a
+    quoted field (a quoted answer may hold line breaks of its own; dlhw's writer quotes every field
+    that holds a quote, so the parts between quotes alternate outside, inside)."""
+    parts = data.split(b'"')
+    offset = len(data)
+    for index in range(len(parts) - 1, -1, -1):
+        offset -= len(parts[index])  # where parts[index] starts
+        if index % 2 == 0:  # outside quotes
+            newline = parts[index].rfind(b"\n")
+            if newline >= 0:
+                return offset + newline + 1
+        offset -= 1  # the quote before it
+    return 0
 
 
 @dataclass
@@ -249,6 +329,7 @@ def run_batches(paths: Sequence[Any], writer: ResultWriter, batches: Callable[[l
         for batch_number, records in enumerate(batches(todo) if todo else (), start=1):
             writer.write(records)
             kill_if_reached("kill-after-batch", batch_number)
+            kill_if_reached("stop-after-batch", batch_number)
             ok = sum(r["status"] == "ok" for r in records)
             succeeded += ok
             failed += len(records) - ok
@@ -288,6 +369,8 @@ def input_loader(predictor: Predictor, items: Mapping[Any, Any]) -> Callable[[An
 
     def load(key: Any) -> Any:
         raw = items[key]
+        if isinstance(raw, Path):
+            check_input_file(raw)  # a FIFO (an image name on a pipe) would block the worker forever
         return predictor.load(printable_key(key), raw.get() if isinstance(raw, InputItem) else raw)
 
     return load
@@ -313,15 +396,25 @@ def predict_into(out: Path, open_predictor: Callable[[], Predictor], items: Mapp
     ``engine`` (``--engine``; None = local) says where the predictor runs: the local engine opens it
     here, once, and loads inputs in ``num_workers`` DataLoader workers; the Ray engine sends
     ``open_predictor`` to each actor of its pool, so it must pickle (a module-level function, or a
-    ``functools.partial`` of one), and reports no throughput line (each actor counts its own)."""
-    mine = {key: raw for key, raw in items.items() if in_shard(key, shard)}
-    if engine is not None and engine.kind == "ray":
-        from dlhw.batch.ray_engine import run_on_ray
+    ``functools.partial`` of one), and reports no throughput line (each actor counts its own).
 
+    ``out`` is locked for the whole job (:mod:`dlhw.core.locks`: a second job writing it exits 2
+    naming this one), and read -- refused when damaged -- before the model opens."""
+    mine = {key: raw for key, raw in items.items() if in_shard(key, shard)}
+    with holding(out, f"--out {printable_key(out)}"):  # one writer per output: a second job exits 2
         new = not out.exists()
-        writer = ResultWriter(out, "")  # the actors name the result key with their first batch
+        writer = ResultWriter(out, "")  # read (and refused if damaged) before any model loads
         try:
-            summary = run_on_ray(open_predictor, mine, writer, batch_size, engine, desc=desc, unit=unit)
+            if engine is not None and engine.kind == "ray":
+                from dlhw.batch.ray_engine import run_on_ray
+
+                # the actors name the result key with their first batch
+                summary = run_on_ray(open_predictor, mine, writer, batch_size, engine, desc=desc, unit=unit)
+                return summary, [summary.line(noun)]
+            predictor = open_predictor()
+            writer.result_key = predictor.result_key
+            start = time.perf_counter()
+            summary = run_predictor(predictor, mine, writer, batch_size, num_workers, desc=desc, unit=unit)
         except BaseException:
             if new and not writer.done:  # failed before any record (the model would not open): leave no file
                 writer.close()
@@ -329,13 +422,5 @@ def predict_into(out: Path, open_predictor: Callable[[], Predictor], items: Mapp
             raise
         finally:
             writer.close()
-        return summary, [summary.line(noun)]
-    predictor = open_predictor()
-    writer = ResultWriter(out, predictor.result_key)
-    start = time.perf_counter()
-    try:
-        summary = run_predictor(predictor, mine, writer, batch_size, num_workers, desc=desc, unit=unit)
-    finally:
-        writer.close()
     rate = predictor.throughput(time.perf_counter() - start)
     return summary, [summary.line(noun), *([rate] if rate else [])]

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from dlhw.core.faults import kill_if_named
+from dlhw.core.jsonl import json_line
 
 FAULT = "kill-before-rename"
 """The fault kind :func:`write_bytes_atomic` answers to: ``DLHW_FAULT=kill-before-rename:eval.json``."""
@@ -105,7 +106,7 @@ def write_jsonl_atomic(path: str | Path, records: Iterable[Any], *, ensure_ascii
     Returns:
         ``path`` as a :class:`~pathlib.Path`.
     """
-    return write_text_atomic(path, "".join(json.dumps(r, ensure_ascii=ensure_ascii) + "\n" for r in records))
+    return write_text_atomic(path, "".join(json_line(r, ensure_ascii=ensure_ascii) for r in records))
 
 
 def _sync_folder(folder: Path) -> None:

@@ -7,8 +7,10 @@ engine's actors) and the atomic writer (:mod:`dlhw.core.atomic`) read it:
 |---|---|
 | ``kill-after-step:N`` | training: right after optimizer step N, before that step is logged or saved |
 | ``kill-after-batch:N`` | batch jobs: right after the records of the N-th batch are written and flushed |
+| ``stop-after-batch:N`` | batch jobs: the same point, but SIGSTOP: the process stays, holding its locks, until a test kills it (``waitpid(..., WUNTRACED)`` sees it stop) |
 | ``kill-actor-at-batch:N`` | batch jobs on Ray (``--engine ray``): the actor computing the N-th batch, before it returns the records; once per job (Ray restarts the actor and retries the batch) |
 | ``kill-before-rename:NAME`` | atomic writes: the new content of the file named NAME (``eval.json``) is whole on disk in its temporary file, and not yet renamed over NAME |
+| ``kill-at:POINT`` | a named point of a long command (``export-parity``, ``export-swap-old-moved``, ...: :func:`kill_at` calls name them) |
 
 This is a testing aid: kill-and-resume tests stop a job at an exact point instead of racing a
 timer, so they pass the same on a slow CPU and a fast GPU. Unset, it costs one dictionary lookup.
@@ -22,9 +24,9 @@ import signal
 from dlhw.errors import ConfigError
 
 VARIABLE = "DLHW_FAULT"
-COUNTED = ("kill-after-step", "kill-after-batch", "kill-actor-at-batch")
+COUNTED = ("kill-after-step", "kill-after-batch", "stop-after-batch", "kill-actor-at-batch")
 """Kinds that take a count: ``kind:N``."""
-NAMED = ("kill-before-rename",)
+NAMED = ("kill-before-rename", "kill-at")
 """Kinds that take a file name: ``kind:NAME``."""
 KINDS = (*COUNTED, *NAMED)
 
@@ -54,12 +56,17 @@ def fault_name(kind: str) -> str | None:
 
 
 def kill_if_reached(kind: str, count: int) -> None:
-    """SIGKILL this process when ``DLHW_FAULT`` asks for ``kind`` at ``count``."""
+    """SIGKILL this process when ``DLHW_FAULT`` asks for ``kind`` at ``count`` (SIGSTOP for a ``stop-`` kind)."""
     if fault_point(kind) == count:
-        os.kill(os.getpid(), signal.SIGKILL)
+        os.kill(os.getpid(), signal.SIGSTOP if kind.startswith("stop-") else signal.SIGKILL)
 
 
 def kill_if_named(kind: str, name: str) -> None:
     """SIGKILL this process when ``DLHW_FAULT`` asks for ``kind`` on the file named ``name``."""
     if fault_name(kind) == name:
         os.kill(os.getpid(), signal.SIGKILL)
+
+
+def kill_at(point: str) -> None:
+    """SIGKILL this process at the named point ``point`` when ``DLHW_FAULT=kill-at:<point>``."""
+    kill_if_named("kill-at", point)

@@ -11,7 +11,11 @@ Every batch verb that takes text (``dlhw chat --prompts``, ``dlhw ner``, ``dlhw 
 * ``.txt``: one input per line (``txt="lines"``), or the whole file as one document
   (``txt="document"``, summarization).
 * Keys: ``FILE:LINE`` (1-based) for a line, ``FILE`` for a whole file or for a file with nothing
-  in it; ``FILE`` is the path as given (or a label). With ``id_field``, a JSON object's id is its key.
+  in it; ``FILE`` is the path as given on the command line (``a/p.txt`` and ``b/p.txt`` are two
+  inputs; the same path given the same way on a rerun is the same input), or a label. With
+  ``id_field``, a JSON object's id is its key.
+* A FIFO, socket or dangling link is never opened (a FIFO would block the job): it is one error
+  record, ``not a regular file (a FIFO)``.
 * A line that cannot be used is an input too, with an error instead of a value, so the batch
   runner writes one error record for it (keyed by its ``FILE:LINE``) and the job goes on:
   an empty or whitespace-only line (``empty line``), a line that is not UTF-8 (``not UTF-8 (byte
@@ -32,6 +36,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import stat
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,8 +44,8 @@ from typing import Any, Literal
 
 from dlhw.errors import ConfigError, DlhwError
 
-__all__ = ["TEXT_EXTENSIONS", "InputItem", "convert_values", "printable_key", "read_all", "read_inputs",
-           "text_field"]
+__all__ = ["TEXT_EXTENSIONS", "InputItem", "check_input_file", "convert_values", "file_kind", "printable_key",
+           "read_all", "read_inputs", "text_field"]
 
 TEXT_EXTENSIONS = (".txt", ".jsonl")
 """What a directory given to a text batch verb is searched for."""
@@ -86,6 +91,29 @@ def printable_key(key: object) -> str:
     return raw.decode("utf-8", "backslashreplace")
 
 
+def check_input_file(path: Path) -> None:
+    """Raise ValueError (one error record) unless ``path`` is a regular file that can be read: a FIFO
+    would block the job forever, a dangling link has nothing to read."""
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError as err:
+        if path.is_symlink():
+            raise ValueError(f"a broken symbolic link (to {printable_key(os.readlink(path))}, which does not "
+                             "exist)") from None
+        raise ValueError(f"cannot read the file ({err.strerror})") from None
+    except OSError as err:
+        raise ValueError(f"cannot read the file ({err.strerror or err})") from None
+    if not stat.S_ISREG(mode):
+        raise ValueError(f"not a regular file ({file_kind(mode)})")
+
+
+def file_kind(mode: int) -> str:
+    """What a non-regular file is, from its ``st_mode``: ``a FIFO``, ``a socket``, ..."""
+    kinds = {stat.S_ISFIFO: "a FIFO", stat.S_ISSOCK: "a socket", stat.S_ISCHR: "a character device",
+             stat.S_ISBLK: "a block device", stat.S_ISDIR: "a directory"}
+    return next((name for test, name in kinds.items() if test(mode)), "not a file")
+
+
 def read_inputs(path: Path, *, txt: Literal["lines", "document"] = "lines", id_field: str | None = None,
                 label: str | None = None) -> list[InputItem]:
     """The inputs of one ``.txt`` / ``.jsonl`` file, by the module's rules.
@@ -100,6 +128,10 @@ def read_inputs(path: Path, *, txt: Literal["lines", "document"] = "lines", id_f
         ConfigError: two inputs have the same key (a repeated id).
     """
     name = printable_key(label if label is not None else path)
+    try:
+        check_input_file(path)  # a FIFO would block the job: it is one error record instead
+    except ValueError as err:
+        return [InputItem(name, error=str(err), where=name)]
     try:
         data = path.read_bytes()
     except OSError as err:

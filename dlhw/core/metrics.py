@@ -6,15 +6,17 @@ import json
 from pathlib import Path
 from typing import Any
 
+from dlhw.core.jsonl import split_records
 from dlhw.core.runs import METRICS_FILE
 
 
 def read_jsonl(path: str | Path) -> list[dict[str, Any]]:
-    """Every record of a JSON-lines file; ``[]`` when there is none yet."""
+    """Every record of a JSON-lines file; ``[]`` when there is none yet (lines split on ``\\n`` only:
+    :mod:`dlhw.core.jsonl`)."""
     path = Path(path)
     if not path.is_file():
         return []
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    return [json.loads(line) for line in split_records(path.read_text(encoding="utf-8"))]
 
 
 def read_metrics(run_dir_or_file: str | Path) -> list[dict[str, Any]]:
