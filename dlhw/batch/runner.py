@@ -192,8 +192,8 @@ class ResultWriter:
         try:
             text = data.decode("utf-8")
         except UnicodeDecodeError as err:
-            line = data.count(b"\n", 0, err.start) + 1
-            raise ConfigError(f"--out {printable_key(self.path)}: line {line} is not UTF-8 (byte "
+            number = data.count(b"\n", 0, err.start) + 1
+            raise ConfigError(f"--out {printable_key(self.path)}: line {number} is not UTF-8 (byte "
                               f"{data[err.start]:#04x}), so it is no output of dlhw (or it was damaged); give "
                               "another --out, or move that file away") from None
         if self.csv:

@@ -20,6 +20,7 @@ from dlhw.core.options import (
     out_option,
     shard_option,
 )
+from dlhw.families.ner.config import LONG_LINE_CHARS
 
 
 def line_text(item: InputItem) -> str:
@@ -40,12 +41,15 @@ def line_text(item: InputItem) -> str:
 @dtype_option
 @int8_option
 @batch_size_option(32, "Lines tagged together (long lines are cut into windows first).")
+@click.option("--long-line", type=click.IntRange(min=1), default=LONG_LINE_CHARS, show_default=True,
+              metavar="CHARS", help="A line longer than this is tagged on its own, --batch-size windows at "
+              "a time, holding one batch's scores at once (any length, in time linear in it).")
 @shard_option
 @engine_options
 @click.pass_context
 def ner_cmd(ctx: click.Context, inputs: tuple[str, ...], model_path: str, text: str | None, out: str | None,
-            backend: str, device: str, dtype: str, int8: bool, batch_size: int, shard: str | None,
-            engine: Engine) -> None:
+            backend: str, device: str, dtype: str, int8: bool, batch_size: int, long_line: int,
+            shard: str | None, engine: Engine) -> None:
     """Tag named entities (PER, ORG, LOC, MISC, DAT, TIM, MON, PCT, FAC, PRO, EVE) in English and Persian.
 
     With --text: print the sentence with its entities marked, then one line per entity with its
@@ -82,7 +86,8 @@ def ner_cmd(ctx: click.Context, inputs: tuple[str, ...], model_path: str, text: 
     check_dtype(dtype, backend)
     if text is not None:
         engine.local_only("--text (one sentence)")
-        record = open_predictor(model_path, backend, device, batch_size, int8, dtype).tagger.tag_text(text)
+        record = open_predictor(model_path, backend, device, batch_size, int8, dtype,
+                                long_line).tagger.tag_text(text)
         click.echo(record["tagged"])
         for e in record["entities"]:
             click.echo(f"  {e['type']:<5} {e['start']:>4}-{e['end']:<4} {e['text']}")
@@ -91,11 +96,12 @@ def ner_cmd(ctx: click.Context, inputs: tuple[str, ...], model_path: str, text: 
 
     shard_spec, target = parse_shard(shard), check_out(Path(out))  # type: ignore[arg-type]
     items = {item.key: item  # usage errors first, then the model
-             for item in convert_values(read_all(expand_inputs(inputs, TEXT_EXTENSIONS)), line_text)}
+             for item in convert_values(read_all(expand_inputs(inputs, TEXT_EXTENSIONS, out=target)), line_text)}
     if not engine.ray:  # Ray actors open the model on their own nodes
         providers = None if backend == "torch" else open_export(model_path, backend, device).providers
         click.echo(placement_line(backend, device, dtype, providers), err=True)
-    summary, lines = predict_into(target, partial(open_predictor, model_path, backend, device, batch_size, int8, dtype),
+    summary, lines = predict_into(target, partial(open_predictor, model_path, backend, device, batch_size, int8, dtype,
+                                          long_line),
                                   items, batch_size, shard=shard_spec, engine=engine, desc="tagging", unit="line",
                                   noun="lines")
     for line in lines:

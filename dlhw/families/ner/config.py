@@ -11,6 +11,10 @@ from dlhw.errors import ConfigError
 
 NER_FORMATS = ("conll", "peyma", "arman", "tsv")
 
+LONG_LINE_CHARS = 50_000
+"""Default of ``dlhw ner --long-line``: a line whose words, joined by single spaces, are longer than
+this is tagged on its own, one batch of windows at a time, instead of batched with other lines."""
+
 
 @dataclass
 class NerDataConfig:

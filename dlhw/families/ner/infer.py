@@ -8,8 +8,12 @@ every other non-space character is a word of its own.
 :class:`Tagger` turns words into IOB2 tags. A sentence longer than the model's window is cut
 into windows of ``max_length`` sub-tokens overlapping by ``stride``; each word takes its tags
 from the window in which its label position lies farthest from an edge, so no word is ever
-dropped. :func:`entity_spans` reads entities (strict IOB2: a ``B-X`` and the ``I-X`` after it)
-with character offsets into the original line.
+dropped. That window is found by index arithmetic over the window layout (a position lies in
+the last window starting at or before it and at most ``ceil(size / step)`` before that), so
+tagging is linear in the line's length. A line longer than ``long_line`` characters is tagged
+alone, a batch of windows at a time (:meth:`Tagger.tag_long`). :func:`entity_spans` reads
+entities (strict IOB2: a ``B-X`` and the ``I-X`` after it) with character offsets into the
+original line.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ import torch
 from dlhw.backends import Backend, open_export, open_session
 from dlhw.core.devices import inference_dtype, resolve_device
 from dlhw.errors import ConfigError
+from dlhw.families.ner.config import LONG_LINE_CHARS
 from dlhw.families.ner.model import META_FILE, label_positions, load_ner_model
 
 _WORD = r"[\w\u064b-\u065f\u0670\u200c\u200d]+"
@@ -64,6 +69,11 @@ def inline(text: str, spans: list[dict[str, Any]]) -> str:
     return "".join([*out, text[last:]])
 
 
+_WORDS_PER_ENCODE = 4096
+"""Words tokenized per call on a long line: each word is tokenized on its own (``is_split_into_words``),
+so pieces of a line give the same sub-tokens as the whole line, without the whole line's Python lists."""
+
+
 @dataclass
 class Window:
     sentence: int
@@ -74,59 +84,143 @@ class Window:
 
 
 class Tagger:
-    """IOB2 tags for lists of words, through ``logits(input_ids, attention_mask) -> (B, T, L)``."""
+    """IOB2 tags for lists of words, through ``logits(input_ids, attention_mask) -> (B, T, L)``.
+
+    Lines up to ``long_line`` characters are tagged together, their windows sorted by length into
+    batches of ``batch_size``. A longer line is tagged alone (:meth:`tag_long`): its windows are cut
+    from its sub-token ids one batch at a time and each batch's logits are dropped once its words
+    have their tags, so its memory is its sub-token ids and its tags, not every window's logits.
+    """
 
     def __init__(self, tokenizer: Any, labels: list[str], max_length: int, stride: int, logits_fn: Any,
-                 batch_size: int = 32):
+                 batch_size: int = 32, long_line: int = LONG_LINE_CHARS):
+        if not 0 <= stride < max_length - 2:
+            raise ConfigError(f"stride {stride}: must be >= 0 and below the window of {max_length - 2} sub-tokens")
         self.tokenizer = tokenizer
         self.labels = labels
         self.max_length = max_length
         self.stride = stride
         self.logits_fn = logits_fn
         self.batch_size = batch_size
+        self.long_line = long_line
         self.bos, self.eos, self.pad = tokenizer.cls_token_id, tokenizer.sep_token_id, tokenizer.pad_token_id
 
     def windows(self, n_pieces: int) -> list[int]:
-        """Start offsets of the windows covering ``n_pieces`` sub-tokens."""
+        """Start offsets of the windows covering ``n_pieces`` sub-tokens: every ``size - stride``
+        sub-tokens, until one reaches the end."""
         size = self.max_length - 2
-        starts = [0]
-        while starts[-1] + size < n_pieces:
-            starts.append(starts[-1] + size - self.stride)
-        return starts
+        step = size - self.stride
+        count = 1 + max(0, -(-(n_pieces - size) // step))  # ceil((n - size) / step) more after the first
+        return list(range(0, count * step, step))
+
+    def best_windows(self, positions: np.ndarray, n_pieces: int) -> np.ndarray:
+        """Per sub-token position (a sorted or unsorted (n,) array), the index of the window among
+        :meth:`windows` in which it lies farthest from an edge; on a tie the earlier window.
+
+        Index arithmetic, not a search: the last window starting at or before a position holds it,
+        and only the ``ceil(size / step)`` windows before that one can hold it too.
+        """
+        size = self.max_length - 2
+        step = size - self.stride
+        starts = np.asarray(self.windows(n_pieces), dtype=np.int64)  # (K,)
+        ends = np.minimum(starts + size, n_pieces)  # (K,) exclusive
+        positions = np.asarray(positions, dtype=np.int64)  # (n,)
+        last = np.minimum(positions // step, len(starts) - 1)  # (n,) the last window that starts <= pos
+        best = last
+        margin = np.minimum(positions - starts[best], ends[best] - 1 - positions)  # (n,) >= 0: it holds pos
+        for back in range(1, -(-size // step) + 1):
+            k = last - back  # (n,)
+            valid = k >= 0
+            kk = np.where(valid, k, 0)
+            m = np.minimum(positions - starts[kk], ends[kk] - 1 - positions)  # negative: kk does not hold pos
+            better = valid & (m >= margin)  # >=: the earlier window wins a tie
+            best, margin = np.where(better, kk, best), np.where(better, m, margin)
+        return best
 
     def tag(self, sentences: list[list[str]]) -> list[list[str]]:
-        """Tags for each list of words (an empty list gets no tags)."""
-        tags, _ = self.tag_with_scores(sentences)
+        """Tags for each list of words (an empty list gets no tags); a sentence longer than
+        ``long_line`` characters goes through :meth:`tag_long`."""
+        long = {i for i, words in enumerate(sentences) if _joined_length(words) > self.long_line}
+        short = [i for i in range(len(sentences)) if i not in long]
+        tags: list[list[str]] = [[] for _ in sentences]
+        for i, t in zip(short, self.tag_with_scores([sentences[i] for i in short])[0], strict=True):
+            tags[i] = t
+        for i in sorted(long):
+            tags[i] = self.tag_long(sentences[i])
         return tags
 
     def tag_with_scores(self, sentences: list[list[str]]) -> tuple[list[list[str]], list[np.ndarray]]:
         """Tags and the (words, L) logits at each word's label position."""
+        if not sentences:
+            return [], []
         enc = self.tokenizer([s or ["x"] for s in sentences], is_split_into_words=True, add_special_tokens=False)
         size = self.max_length - 2
         windows: list[Window] = []
-        positions = []
+        first_window, positions = [], []
         for i, words in enumerate(sentences):
-            ids, word_ids = enc["input_ids"][i], enc.word_ids(i)
-            positions.append(label_positions(word_ids, enc.tokens(i), len(words)))
-            for start in self.windows(len(ids)):
-                windows.append(Window(i, start, [self.bos, *ids[start:start + size], self.eos]))
+            ids = enc["input_ids"][i]
+            positions.append(label_positions(enc.word_ids(i), enc.tokens(i), len(words)))
+            first_window.append(len(windows))
+            windows += [Window(i, start, [self.bos, *ids[start:start + size], self.eos])
+                        for start in self.windows(len(ids))]
         window_logits = self._run(windows)
-        per_sentence: dict[int, list[tuple[int, np.ndarray]]] = {}
-        for window, logits in zip(windows, window_logits, strict=True):
-            per_sentence.setdefault(window.sentence, []).append((window.start, logits))
         all_tags, all_scores = [], []
         for i, words in enumerate(sentences):
             scores = np.zeros((len(words), len(self.labels)), dtype=np.float32)
             scores[:, 0] = 1.0  # a word without a sub-token is O
-            for w, pos in enumerate(positions[i]):
-                if pos is None:
-                    continue
-                # the window where this sub-token is farthest from an edge
-                start, logits = max(per_sentence[i], key=lambda sl: _margin(pos, sl[0], len(sl[1]) - 2))
-                scores[w] = logits[pos - start + 1]  # +1: the window's leading <s>
+            tagged = [w for w, pos in enumerate(positions[i]) if pos is not None]
+            pos_array = np.array([positions[i][w] for w in tagged], dtype=np.int64)
+            best = self.best_windows(pos_array, len(enc["input_ids"][i]))
+            for w, pos, k in zip(tagged, pos_array.tolist(), best.tolist(), strict=True):
+                window = windows[first_window[i] + k]
+                scores[w] = window_logits[first_window[i] + k][pos - window.start + 1]  # +1: the leading <s>
             all_scores.append(scores)
             all_tags.append([self.labels[k] for k in scores.argmax(-1)] if len(words) else [])
         return all_tags, all_scores
+
+    def tag_long(self, words: list[str]) -> list[str]:
+        """Tags of one long sentence, the same as :meth:`tag_with_scores` gives it: tokenized once
+        (in pieces of words), windows sliced from its sub-token ids, ``batch_size`` windows per
+        model call, each word's tag read from its best window as that window's batch comes back."""
+        if not words:
+            return []
+        ids, positions = self._encode(words)  # (P,), (W,) with -1 for a word without a sub-token
+        size = self.max_length - 2
+        starts = np.asarray(self.windows(len(ids)), dtype=np.int64)  # (K,)
+        tagged = np.flatnonzero(positions >= 0)  # (n,) words with a label position
+        owner = self.best_windows(positions[tagged], len(ids))  # (n,) the window each word is read from
+        order = np.argsort(owner, kind="stable")  # words grouped by window: each batch takes one slice
+        owner_sorted, tagged_sorted = owner[order], tagged[order]
+        label_ids = np.zeros(len(words), dtype=np.int64)  # 0 = O, the tag of a word without a sub-token
+        for first in range(0, len(starts), self.batch_size):
+            last = min(first + self.batch_size, len(starts))
+            pieces = [ids[starts[k]:starts[k] + size] for k in range(first, last)]
+            longest = max(len(p) for p in pieces) + 2
+            batch = np.full((len(pieces), longest), self.pad, dtype=np.int64)  # (B, T)
+            mask = np.zeros((len(pieces), longest), dtype=np.int64)  # (B, T)
+            for row, piece in enumerate(pieces):
+                batch[row, 0], batch[row, 1:len(piece) + 1], batch[row, len(piece) + 1] = self.bos, piece, self.eos
+                mask[row, :len(piece) + 2] = 1
+            logits = self.logits_fn(batch, mask)  # (B, T, L)
+            lo, hi = np.searchsorted(owner_sorted, [first, last])
+            rows = owner_sorted[lo:hi]  # (m,) window index of each word read from this batch
+            word_pos = positions[tagged_sorted[lo:hi]]  # (m,)
+            columns = word_pos - starts[rows] + 1  # +1: the leading <s>
+            label_ids[tagged_sorted[lo:hi]] = logits[rows - first, columns].argmax(-1)  # (m, L) -> (m,)
+        return [self.labels[k] for k in label_ids.tolist()]
+
+    def _encode(self, words: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        """Sub-token ids of ``words`` (no special tokens) and each word's label position in them (-1: none)."""
+        ids, positions, offset = [], [], 0
+        for first in range(0, len(words), _WORDS_PER_ENCODE):
+            chunk = words[first:first + _WORDS_PER_ENCODE]
+            enc = self.tokenizer([chunk], is_split_into_words=True, add_special_tokens=False)
+            chunk_ids = np.asarray(enc["input_ids"][0], dtype=np.int64)
+            pos = label_positions(enc.word_ids(0), enc.tokens(0), len(chunk))
+            positions.append(np.array([-1 if p is None else p + offset for p in pos], dtype=np.int64))
+            ids.append(chunk_ids)
+            offset += len(chunk_ids)
+        return np.concatenate(ids), np.concatenate(positions)
 
     def _run(self, windows: list[Window]) -> list[np.ndarray]:
         order = sorted(range(len(windows)), key=lambda k: len(windows[k].ids))  # less padding per batch
@@ -161,9 +255,9 @@ class Tagger:
         return out
 
 
-def _margin(pos: int, start: int, length: int) -> int:
-    """How far sub-token ``pos`` lies inside the window [start, start+length) (negative: outside)."""
-    return min(pos - start, start + length - 1 - pos)
+def _joined_length(words: list[str]) -> int:
+    """Characters of ``words`` joined by single spaces."""
+    return sum(map(len, words)) + max(len(words) - 1, 0)
 
 
 def torch_logits(model: Any, device: torch.device) -> Any:
@@ -183,9 +277,9 @@ def ort_logits(session: Any) -> Any:
 
 
 def load_tagger(path: str | Path, backend: Backend = "torch", device: str = "cpu", batch_size: int = 32,
-                int8: bool = False, dtype: str = "auto") -> Tagger:
+                int8: bool = False, dtype: str = "auto", long_line: int = LONG_LINE_CHARS) -> Tagger:
     """A tagger over a run directory (torch, in ``dtype``: see :func:`~dlhw.core.devices.inference_dtype`)
-    or an ONNX export (onnxruntime, tensorrt)."""
+    or an ONNX export (onnxruntime, tensorrt); lines over ``long_line`` characters are tagged alone."""
     from transformers import AutoTokenizer
 
     path = Path(path)
@@ -196,7 +290,7 @@ def load_tagger(path: str | Path, backend: Backend = "torch", device: str = "cpu
         dev = resolve_device(device, "--device")
         model, tokenizer, meta = load_ner_model(path / "model", dev, inference_dtype(dtype, dev))
         return Tagger(tokenizer, meta["labels"], meta["max_length"], meta["stride"], torch_logits(model, dev),
-                      batch_size)
+                      batch_size, long_line)
     handle = open_export(path, backend, device)
     export_dir, export = handle.export_dir, handle.meta
     if export.get("family") != "ner":
@@ -209,7 +303,8 @@ def load_tagger(path: str | Path, backend: Backend = "torch", device: str = "cpu
         name = export["int8"]["file"]
     session = open_session(export_dir / name, handle.providers)
     tokenizer = AutoTokenizer.from_pretrained(export_dir)
-    return Tagger(tokenizer, meta["labels"], meta["max_length"], meta["stride"], ort_logits(session), batch_size)
+    return Tagger(tokenizer, meta["labels"], meta["max_length"], meta["stride"], ort_logits(session), batch_size,
+                  long_line)
 
 
 class NerPredictor:
@@ -234,6 +329,7 @@ class NerPredictor:
 
 
 def open_predictor(path: str, backend: str = "torch", device: str = "auto", batch_size: int = 32,
-                   int8: bool = False, dtype: str = "auto") -> NerPredictor:
+                   int8: bool = False, dtype: str = "auto", long_line: int = LONG_LINE_CHARS) -> NerPredictor:
     """The NER family's batch predictor for a run (torch) or an export (onnxruntime, tensorrt)."""
-    return NerPredictor(load_tagger(path, backend, device, batch_size, int8, dtype))  # type: ignore[arg-type]
+    return NerPredictor(load_tagger(path, backend, device, batch_size, int8, dtype,  # type: ignore[arg-type]
+                                    long_line))
