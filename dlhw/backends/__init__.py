@@ -9,10 +9,13 @@ from dlhw.backends.session import (
     BACKENDS,
     Backend,
     ExportHandle,
+    ExportMeta,
     choose_providers,
     open_export,
     open_session,
     provider_name,
+    read_export_meta,
 )
 
-__all__ = ["BACKENDS", "Backend", "ExportHandle", "choose_providers", "open_export", "open_session", "provider_name"]
+__all__ = ["BACKENDS", "Backend", "ExportHandle", "ExportMeta", "choose_providers", "open_export", "open_session",
+           "provider_name", "read_export_meta"]

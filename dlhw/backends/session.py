@@ -3,7 +3,10 @@
 ``--backend onnxruntime|tensorrt`` and ``--device auto|cpu|cuda|cuda:N`` become a provider list in
 one place (:func:`choose_providers`); :func:`open_export` finds an export (or the one inside a
 run), reads its ``export.json`` and chooses the providers; :func:`open_session` opens one ONNX
-file of it. ONNX Runtime quietly runs on the CPU when a provider it was asked for is missing or
+file of it. An export damaged on disk (an ONNX file cut short, an ``export.json`` that is not JSON or
+lacks an entry dlhw reads) stops with one line naming the file and the ``dlhw export`` that
+remakes it: :func:`read_export_meta` reads the export's JSON files into an :class:`ExportMeta`,
+whose missing entries raise that error wherever a family reads them. ONNX Runtime quietly runs on the CPU when a provider it was asked for is missing or
 fails to start (the CPU package on a GPU machine, a missing cuDNN or TensorRT library); a user
 who asked for a GPU would then wait, slowly, for CPU results. :func:`open_session` compares what
 was asked with what the session got and stops with both named.
@@ -20,7 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from dlhw.backends.tensorrt import require_tensorrt, tensorrt_providers
-from dlhw.core.runs import EXPORT_META, export_dir_of
+from dlhw.core.runs import EXPORT_DIR, EXPORT_META, export_dir_of
 from dlhw.errors import ConfigError, DlhwError
 
 if TYPE_CHECKING:
@@ -119,16 +122,31 @@ def open_session(onnx_path: Path, providers: list[Any], threads: int | None = No
         threads: intra-op threads; None leaves ONNX Runtime's default (one per core).
 
     Raises:
-        DlhwError: the session did not get the provider asked for (ONNX Runtime fell back to
-            the CPU); the message names asked and got, and what to install or check.
+        DlhwError: the file is missing or not a loadable ONNX model (cut short, overwritten), or the
+            session did not get the provider asked for (ONNX Runtime fell back to the CPU); the
+            message names asked and got, and what to install or check.
     """
     import onnxruntime as ort
+    from onnxruntime.capi.onnxruntime_pybind11_state import (
+        InvalidGraph,
+        InvalidProtobuf,
+        NoSuchFile,
+    )
 
     options = ort.SessionOptions()
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     if threads:
         options.intra_op_num_threads = threads
-    session = ort.InferenceSession(str(onnx_path), options, providers=providers)
+    if not Path(onnx_path).is_file():
+        raise DlhwError(f"{onnx_path}: the ONNX file is missing; {reexport_hint(Path(onnx_path).parent)}")
+    try:
+        session = ort.InferenceSession(str(onnx_path), options, providers=providers)
+    except (InvalidProtobuf, InvalidGraph, NoSuchFile) as err:  # the file, not the providers: cut short, overwritten
+        # ONNX Runtime says "[ONNXRuntimeError] : 7 : INVALID_PROTOBUF : Load model from X failed:REASON"
+        reason = (str(err).split("failed:", 1)[-1].strip().splitlines() or [type(err).__name__])[0].rstrip(".")
+        reason = reason if len(reason) <= 200 else reason[:197] + "..."
+        raise DlhwError(f"{onnx_path}: the ONNX file is damaged ({reason}); "
+                        f"{reexport_hint(Path(onnx_path).parent)}") from err
     asked = [provider_name(p) for p in providers]
     got = session.get_providers()
     if asked and got[:1] != asked[:1]:  # the provider asked for first must be the session's first
@@ -144,13 +162,68 @@ def open_session(onnx_path: Path, providers: list[Any], threads: int | None = No
     return session
 
 
+def reexport_hint(export_dir: Path) -> str:
+    """``re-export with `dlhw export RUN --onnx```, naming the run when the export lies inside one."""
+    run = export_dir.parent.parent if export_dir.parent.name == EXPORT_DIR else "RUN"
+    return f"re-export with `dlhw export {run} --onnx`"
+
+
+class ExportMeta(dict[str, Any]):
+    """An export's JSON mapping (``export.json``, a family's own ``chat.json`` / ``tts.json``): a dict
+    whose missing entries, nested ones too, raise :class:`DlhwError` naming the file and the entry."""
+
+    def __init__(self, data: dict[str, Any], path: Path, where: str = "") -> None:
+        super().__init__({k: ExportMeta(v, path, f"{where}{k}.") if isinstance(v, dict) else v
+                          for k, v in data.items()})
+        self.path = path
+        self.where = where
+
+    def __missing__(self, key: str) -> Any:
+        raise DlhwError(f"{self.path}: no \"{self.where}{key}\" entry (written by another dlhw version, or "
+                        f"edited); {reexport_hint(self.path.parent)}")
+
+
+def read_export_meta(export_dir: Path, name: str = EXPORT_META) -> ExportMeta:
+    """The JSON file ``name`` of an export, checked.
+
+    The file must hold a JSON object; in ``export.json``, ``family`` is a name and ``files`` maps
+    graphs to ONNX file names. An entry read later that is not there raises the same kind of error
+    (:class:`ExportMeta`), and a named ONNX file that is missing or damaged is refused when it is
+    opened (:func:`open_session`).
+
+    Raises:
+        DlhwError: the file is missing, is not JSON, or lacks an entry; the message names the file
+            and says to export again.
+    """
+    path = export_dir / name
+    hint = reexport_hint(export_dir)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as err:
+        raise DlhwError(f"{path}: missing from the export; {hint}") from err
+    except UnicodeDecodeError as err:
+        raise DlhwError(f"{path}: not a JSON file (the byte at offset {err.start} is not UTF-8); {hint}") from err
+    except json.JSONDecodeError as err:
+        raise DlhwError(f"{path}: not valid JSON (line {err.lineno}, column {err.colno}: {err.msg}); {hint}") from err
+    if not isinstance(data, dict):
+        raise DlhwError(f"{path}: holds a JSON {type(data).__name__}, not an object; {hint}")
+    meta = ExportMeta(data, path)
+    if name == EXPORT_META:
+        if not isinstance(meta.get("family", ""), str):
+            raise DlhwError(f"{path}: \"family\" is not a family name; {hint}")
+        files = meta.get("files", {})
+        if not (isinstance(files, dict) and all(isinstance(f, str) and f for f in files.values())):
+            raise DlhwError(f"{path}: \"files\" does not map graphs to ONNX file names; {hint}")
+    return meta
+
+
 @dataclass(frozen=True)
 class ExportHandle:
     """An opened export: where it is, what ``export.json`` says, and the providers chosen for it."""
 
     export_dir: Path
     meta: dict[str, Any]
-    """The ``export.json`` mapping (family, files, parity, optional int8 / tensorrt entries)."""
+    """The ``export.json`` mapping (an :class:`ExportMeta` when read by :func:`open_export`) (family, files, parity, optional int8 / tensorrt entries)."""
     providers: list[Any]
     """For :func:`open_session`; :meth:`providers_for` adds a graph's own TensorRT profile."""
 
@@ -176,13 +249,14 @@ def open_export(path: str | Path, backend: Backend | str, device: str) -> Export
         device: ``auto``, ``cpu``, ``cuda`` or ``cuda:N`` (see :func:`choose_providers`).
 
     Raises:
-        DlhwError: TensorRT or ONNX Runtime's CUDA provider is not available here.
+        DlhwError: TensorRT or ONNX Runtime's CUDA provider is not available here, or the export's
+            ``export.json`` is damaged (see :func:`read_export_meta`).
         ConfigError: no export at ``path``, or see :func:`choose_providers`.
     """
     if backend == "tensorrt":
         require_tensorrt()  # a machine that cannot run TensorRT fails before any path is read
     export_dir = export_dir_of(path)
-    meta = json.loads((export_dir / EXPORT_META).read_text(encoding="utf-8"))
+    meta = read_export_meta(export_dir)
     if backend == "tensorrt":
         return ExportHandle(export_dir, meta, _tensorrt_providers_of(export_dir, meta))
     return ExportHandle(export_dir, meta, choose_providers(backend, device, export_dir, meta))

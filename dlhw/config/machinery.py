@@ -182,7 +182,13 @@ def load_yaml(path: str | Path) -> dict[str, Any]:
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
-        raise ConfigError(f"{where}: invalid YAML: {getattr(err, 'problem', err)}") from None
+        problem = str(getattr(err, "problem", err))
+        if isinstance(err, yaml.constructor.ConstructorError) and "tag '" in problem:
+            # the safe loader refused to build an object (``!!python/...``): nothing ran; say so plainly
+            tag = problem.split("tag '", 1)[1].rstrip("'").replace("tag:yaml.org,2002:", "!!")
+            raise ConfigError(f"{where}: the tag {tag} is not allowed (a config holds plain values; dlhw builds "
+                              "no objects from YAML); remove the tag") from None
+        raise ConfigError(f"{where}: invalid YAML: {problem}") from None
     if data is None:
         data = {}
     if not isinstance(data, dict):

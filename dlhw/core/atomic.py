@@ -4,12 +4,13 @@ The content goes to a temporary file in the same directory (a rename is atomic o
 file system), is flushed and fsync'ed, and only then renamed over the target with
 :func:`os.replace`. A process killed at any point leaves the old file untouched; killed between
 the write and the rename, it also leaves its hidden temporary file (``.NAME.PID.XXXXXXXX.tmp``)
-behind, whole but unused. ``DLHW_FAULT=kill-before-rename:NAME`` (:mod:`dlhw.core.faults`) kills it
+behind, whole but unused, which the next write of that file removes (its PID no longer runs). ``DLHW_FAULT=kill-before-rename:NAME`` (:mod:`dlhw.core.faults`) kills it
 exactly there, so tests can show both.
 """
 
 from __future__ import annotations
 
+import glob
 import json
 import os
 import secrets
@@ -29,6 +30,28 @@ def temporary_name(path: Path) -> Path:
     return path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
 
 
+def remove_stale_temporaries(path: Path) -> list[Path]:
+    """Remove the temporary files of ``path`` that writers killed before their rename left behind
+    (``.NAME.PID.XXXXXXXX.tmp`` of a PID that no longer runs); return them. A live writer's file is kept."""
+    removed = []
+    for tmp in path.parent.glob(f".{glob.escape(path.name)}.*.tmp"):
+        pid = tmp.name[len(path.name) + 2:].split(".")[0]
+        if pid.isdigit() and not _alive(int(pid)):
+            tmp.unlink(missing_ok=True)
+            removed.append(tmp)
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process
+        return True
+    return True
+
+
 def write_bytes_atomic(path: str | Path, data: bytes) -> Path:
     """Replace ``path`` with ``data`` atomically (creating its folder); return ``path``.
 
@@ -41,6 +64,7 @@ def write_bytes_atomic(path: str | Path, data: bytes) -> Path:
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale_temporaries(path)
     tmp = temporary_name(path)
     # os.open with 0o666 lets the umask decide the mode, as open() would for the file itself
     # (mkstemp would leave 0o600, and a run shared with a container or a colleague turns unreadable).

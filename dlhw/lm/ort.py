@@ -30,7 +30,6 @@ the same as the torch backend.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -38,7 +37,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from dlhw.backends import open_export, open_session
+from dlhw.backends import open_export, open_session, read_export_meta
 from dlhw.errors import ConfigError
 from dlhw.lm.generate import Generation, causal_loop, in_length_order, left_pad, to_generation
 from dlhw.lm.onnx import cache_names
@@ -107,7 +106,7 @@ class OrtChatGenerator:
 
         if not (export_dir / META_FILE).is_file():
             raise ConfigError(f"{export_dir}: not a chat export (no {META_FILE}); make one with `dlhw export RUN --onnx`")
-        self.meta = json.loads((export_dir / META_FILE).read_text(encoding="utf-8"))
+        self.meta = read_export_meta(export_dir, META_FILE)
         if not (export_dir / model_file).is_file():
             raise ConfigError(f"{export_dir}: no {model_file} (export with `dlhw export RUN --onnx`"
                               + (" --int8" if "int8" in model_file else "") + ")")

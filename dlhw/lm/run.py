@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from dlhw.core.atomic import write_json_atomic
 from dlhw.errors import ConfigError
 
 BASE_DIR = "base_model"
@@ -30,7 +31,7 @@ def save_chat_model(model: Any, tokenizer: Any, model_dir: Path, config: Any, ba
     if config.method.kind == "partial":
         layers = partial_layer_indices(config.method.layers, len(decoder_layers(model)))
     info = {"recipe": config.recipe, "method": config.method.kind, "base": base, "partial_layers": layers}
-    (model_dir / INFO_FILE).write_text(json.dumps(info, indent=2), encoding="utf-8")
+    write_json_atomic(model_dir / INFO_FILE, info)
 
 
 @dataclass
@@ -60,6 +61,7 @@ def load_chat_run(run_dir: str | Path, device: str = "auto", trainable: bool = F
     from dlhw.core.devices import inference_dtype, model_dtype, resolve_device
     from dlhw.core.registry import family_of_run
     from dlhw.core.runs import run_config_dict
+    from dlhw.core.weights import check_weights
     from dlhw.lm.peft import freeze_all_but_layers
 
     run_dir = Path(run_dir)
@@ -71,6 +73,7 @@ def load_chat_run(run_dir: str | Path, device: str = "auto", trainable: bool = F
     info = json.loads((model_dir / INFO_FILE).read_text(encoding="utf-8"))
     dev = resolve_device(device, "--device")
     weights = model_dtype(config.model.dtype, dev) if dtype is None else inference_dtype(dtype, dev)
+    check_weights([model_dir])  # a damaged file: one line naming it, not the reader's traceback
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
     model: Any
     if info["method"] in ("partial", "full"):  # the whole model was saved
@@ -85,6 +88,8 @@ def load_chat_run(run_dir: str | Path, device: str = "auto", trainable: bool = F
         from peft import PeftModel
 
         base_path = run_dir / info["base"] if (run_dir / info["base"]).is_dir() else info["base"]
+        if isinstance(base_path, Path):  # the tiny base kept in the run (a Hub base is the Hub cache's)
+            check_weights([base_path])
         base = AutoModelForCausalLM.from_pretrained(base_path, dtype=weights)
         model = PeftModel.from_pretrained(base, model_dir, is_trainable=trainable)
     # inference: adapters and soft prompts too in the weights' dtype (peft keeps them in float32 for training)

@@ -84,6 +84,9 @@ def test_killed_before_the_rename_the_old_eval_json_stays_whole(tmp_path):
     assert json.loads(others[0].read_text(encoding="utf-8")) == NEW
     for leftover in tmp_path.iterdir():  # no truncated file anywhere: every file parses
         json.loads(leftover.read_text(encoding="utf-8"))
+    write_json_atomic(path, NEW)  # the next write of the file removes the dead writer's temporary
+    assert [p.name for p in tmp_path.iterdir()] == ["eval.json"]
+    assert json.loads(path.read_text(encoding="utf-8")) == NEW
 
 
 def test_killed_before_the_rename_a_fresh_run_has_no_eval_json(tmp_path):

@@ -47,7 +47,7 @@ def test_chat_prompts_file_is_answered_in_batches_and_resumes(chat_runs, tmp_pat
     assert code == 0, log
     assert "14 prompts done" in log and "tokens/s" in log
     first = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
-    assert [r["path"] for r in first] == [f"prompts.txt:{i}" for i in range(1, 15)]
+    assert [r["path"] for r in first] == [f"{prompts}:{i}" for i in range(1, 15)]  # the path as given
     assert first[0]["answer"] == first[7]["answer"]  # the same prompt, the same greedy answer
 
     # a kill mid-job leaves some rows and a cut line: the rerun answers only what is missing
@@ -69,7 +69,7 @@ def test_read_prompts_formats(tmp_path):
         '{"messages": [{"role": "user", "content": "x"}]}\n'
         '[{"role": "system", "content": "s"}, {"role": "user", "content": "y"}]\n', encoding="utf-8")
     items = read_prompts(jsonl)
-    assert [i.key for i in items] == ["a", "p.jsonl:2", "p.jsonl:3"]
+    assert [i.key for i in items] == ["a", f"{jsonl}:2", f"{jsonl}:3"]
     assert items[0].value == [{"role": "user", "content": "سلام"}]
     assert items[2].value[0]["role"] == "system"
     dup = tmp_path / "dup.jsonl"
@@ -82,18 +82,18 @@ def test_read_prompts_formats(tmp_path):
                    encoding="utf-8")
     items = read_prompts(bad)
     assert [(i.key, i.error) for i in items] == [
-        ("bad.jsonl:1", None),
-        ("bad.jsonl:2", "not valid JSON (Expecting value, column 12)"),
-        ("m", "bad.jsonl:3: messages must be a list, got int"),
-        ("bad.jsonl:4", '"prompt" is empty'),
-        ("bad.jsonl:5", None),
+        (f"{bad}:1", None),
+        (f"{bad}:2", "not valid JSON (Expecting value, column 12)"),
+        ("m", f"{bad}:3: messages must be a list, got int"),
+        (f"{bad}:4", '"prompt" is empty'),
+        (f"{bad}:5", None),
     ]
     txt = tmp_path / "p.txt"
     txt.write_text(" one \n\ntwo\n\n", encoding="utf-8")
     assert [(i.key, i.value, i.error) for i in read_prompts(txt)] == [
-        ("p.txt:1", [{"role": "user", "content": "one"}], None),
-        ("p.txt:2", None, "empty line"),
-        ("p.txt:3", [{"role": "user", "content": "two"}], None),
+        (f"{txt}:1", [{"role": "user", "content": "one"}], None),
+        (f"{txt}:2", None, "empty line"),
+        (f"{txt}:3", [{"role": "user", "content": "two"}], None),
     ]
 
 

@@ -26,6 +26,8 @@ from PIL import Image
 from torch import Tensor
 from torch.utils.data import Dataset
 
+from dlhw.core.atomic import write_json_atomic
+
 PAD, SOS, EOS, UNK = "<pad>", "<sos>", "<eos>", "<unk>"
 SPECIALS = (PAD, SOS, EOS, UNK)
 
@@ -116,7 +118,7 @@ class Vocabulary:
         return words
 
     def save(self, path: str | Path) -> None:
-        Path(path).write_text(json.dumps(self.stoi, ensure_ascii=False, indent=1), encoding="utf-8")
+        write_json_atomic(path, self.stoi, indent=1)
 
     @classmethod
     def load(cls, path: str | Path) -> Vocabulary:

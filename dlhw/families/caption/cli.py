@@ -61,7 +61,7 @@ def caption_cmd(ctx: click.Context, paths: tuple[str, ...], model_path: str, bac
 
     check_dtype(dtype, backend)
     shard_spec, target = parse_shard(shard), check_out(Path(out))  # usage errors first, then the model
-    images = {p: p for p in expand_inputs(paths, IMAGE_EXTENSIONS)}
+    images = {p: p for p in expand_inputs(paths, IMAGE_EXTENSIONS, out=target)}
     if not engine.ray:  # Ray actors open the model on their own nodes
         providers = None if backend == "torch" else open_export(model_path, backend, device).providers
         click.echo(placement_line(backend, device, dtype, providers), err=True)

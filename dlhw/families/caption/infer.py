@@ -10,7 +10,6 @@ next step's state.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
@@ -22,8 +21,7 @@ import torch
 from PIL import Image
 from torch import Tensor
 
-from dlhw.backends import Backend, open_export, open_session
-from dlhw.core.runs import EXPORT_META
+from dlhw.backends import Backend, open_export, open_session, read_export_meta
 from dlhw.errors import ConfigError
 from dlhw.families.caption.captions import Vocabulary
 from dlhw.families.caption.model import (
@@ -151,7 +149,7 @@ class TorchCaptioner:
 class OrtCaptioner:
     def __init__(self, export_dir: Path, providers: Callable[[str], list[Any]]):
         """``providers(graph)`` gives the execution providers for "encoder" and "decoder_step"."""
-        meta = json.loads((export_dir / EXPORT_META).read_text(encoding="utf-8"))
+        meta = read_export_meta(export_dir)
         self.meta = meta
         self.spec = spec_from_dict(meta["spec"])
         self.vocab = Vocabulary.load(export_dir / meta["vocab"])

@@ -29,12 +29,14 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
-from safetensors.torch import load_file, save_file
+from safetensors.torch import save_file
 from torch import Tensor, nn
 from torchvision import transforms
 from torchvision.models import efficientnet
 
 from dlhw.config import from_dict
+from dlhw.core.atomic import write_json_atomic
+from dlhw.core.weights import load_state
 from dlhw.errors import DlhwError
 from dlhw.families.caption.config import CaptionModelConfig
 from dlhw.lm.decoding import Decoded, decode
@@ -482,7 +484,7 @@ def save_caption_model(model: CaptionModel, directory: str | Path) -> None:
     directory.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
     save_file(state, str(directory / "model.safetensors"), metadata={"format": "pt"})
-    (directory / "config.json").write_text(json.dumps(asdict(model.spec), indent=2), encoding="utf-8")
+    write_json_atomic(Path(directory) / "config.json", asdict(model.spec))
 
 
 def load_spec(directory: str | Path) -> CaptionModelSpec:
@@ -502,7 +504,7 @@ def load_caption_model(directory: str | Path, device: str | torch.device = "cpu"
     cfg = spec.model
     backbone = efficientnet_b0_features(False, cfg.encoder_width_mult, cfg.encoder_depth_mult)
     model = CaptionModel(spec, backbone=backbone)
-    model.load_state_dict(load_file(str(Path(directory) / "model.safetensors")))
+    load_state(model, Path(directory) / "model.safetensors")
     return model.to(device).eval()
 
 

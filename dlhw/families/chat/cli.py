@@ -67,9 +67,11 @@ def chat_cmd(ctx: click.Context, run: str | None, model_path: str | None, prompt
     """
     from dlhw.backends import open_export
     from dlhw.core.devices import placement_line
+    from dlhw.core.utf8 import require_utf8
     from dlhw.errors import ConfigError
     from dlhw.families.chat.infer import open_predictor
 
+    require_utf8(system, "--system")
     if run is not None and model_path is not None:
         raise ConfigError(f"the run is given twice ({run} and --model {model_path}); give --model RUN only")
     model = run if run is not None else model_path
@@ -89,7 +91,7 @@ def chat_cmd(ctx: click.Context, run: str | None, model_path: str | None, prompt
     from dlhw.batch.runner import check_out, parse_shard, predict_into
     from dlhw.families.chat.infer import read_prompts
 
-    shard_spec, target = parse_shard(shard), check_out(Path(out))  # type: ignore[arg-type]
+    shard_spec, target = parse_shard(shard), check_out(Path(out), [Path(prompts)])  # type: ignore[arg-type]
     items = {item.key: item for item in read_prompts(Path(prompts))}  # usage errors first, then the model
     from dlhw.lm.generate import LENGTH_WINDOW
 
@@ -121,6 +123,9 @@ def open_batch_predictor(model: str, backend: str, device: str, max_new_tokens: 
 def _interactive(generator: Any, system: str | None) -> None:
     from transformers import TextStreamer
 
+    from dlhw.core.utf8 import bad_byte, lenient_stdin
+
+    lenient_stdin()  # a line with a non-UTF-8 byte is refused on its own; the session goes on
     streamer = TextStreamer(generator.tokenizer, skip_special_tokens=True)  # gets only new tokens
     history: list[dict[str, str]] = [{"role": "system", "content": system}] if system else []
     click.echo("chat: type a message; /reset clears the conversation, /exit (or Ctrl-D) leaves.", err=True)
@@ -136,6 +141,9 @@ def _interactive(generator: Any, system: str | None) -> None:
             history = history[:1] if system else []
             continue
         if not text:
+            continue
+        if (where := bad_byte(text)) is not None:
+            click.echo(f"that line is not UTF-8 text ({where}); type it again in UTF-8", err=True)
             continue
         history.append({"role": "user", "content": text})
         click.echo("model> ", nl=False)

@@ -71,7 +71,10 @@ def parse_messages(record: Any, where: str) -> Conversation:
                             f"'conversations' or 'message', or Alpaca's 'instruction' + 'output' "
                             f"(+ 'input'); got keys {sorted(record)}")
     if isinstance(record, str):  # some hub exports store the list as a JSON string
-        record = json.loads(record)
+        try:
+            record = json.loads(record)
+        except json.JSONDecodeError:
+            raise DataError(f"{where}: messages must be a list, got a string that is not a JSON list") from None
     if not isinstance(record, list):
         raise DataError(f"{where}: messages must be a list, got {type(record).__name__}")
     out: Conversation = []

@@ -18,11 +18,16 @@ def read_prompts(path: Path) -> list[InputItem]:
     """The prompts of a ``--prompts`` file, read by the rules of :mod:`dlhw.core.inputs`; each
     usable item's value is its conversation.
 
-    ``.txt``: one prompt per line, key ``FILE:LINE`` (the file's name). ``.jsonl``: per line
+    ``.txt``: one prompt per line, key ``FILE:LINE`` (the path as given, so that answers to ``a/p.txt``
+    and ``b/p.txt`` in one output are told apart). ``.jsonl``: per line
     ``{"prompt": ...}``, ``{"messages": [...]}`` or a list of messages, keyed by its ``"id"`` when
-    it has one. An empty, non-UTF-8 or malformed line is an error item (one error record), not an
-    abort; a repeated id is a ConfigError before anything runs.
+    it has one (a string; another ``"id"`` makes the line an error item keyed by its ``FILE:LINE``).
+    An empty, non-UTF-8 or malformed line is an error item (one error record), not an abort; a
+    repeated id is a ConfigError before anything runs.
     """
+    import dataclasses
+    import json
+
     from dlhw.families.chat.data import parse_messages
 
     if not path.is_file():
@@ -39,8 +44,15 @@ def read_prompts(path: Path) -> list[InputItem]:
             raise ValueError("no messages")
         return messages
 
-    # keyed by the file's name, not its path: the one --prompts file needs no more to be told apart
-    return convert_values(read_inputs(path, id_field="id", label=path.name), conversation)
+    def checked_id(item: InputItem) -> InputItem:
+        # the answers are keyed by the id: one that is not text would be keyed by its Python spelling
+        ident = item.value.get("id") if item.error is None and isinstance(item.value, dict) else None
+        if ident is None or isinstance(ident, str):
+            return item
+        return dataclasses.replace(item, key=item.where, value=None,
+                                   error=f'"id" must be a string, got {json.dumps(ident)}')
+
+    return convert_values([checked_id(item) for item in read_inputs(path, id_field="id")], conversation)
 
 
 class ChatPredictor:

@@ -18,7 +18,6 @@ original line.
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,7 +26,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from dlhw.backends import Backend, open_export, open_session
+from dlhw.backends import Backend, open_export, open_session, read_export_meta
 from dlhw.core.devices import inference_dtype, resolve_device
 from dlhw.errors import ConfigError
 from dlhw.families.ner.config import LONG_LINE_CHARS
@@ -295,7 +294,7 @@ def load_tagger(path: str | Path, backend: Backend = "torch", device: str = "cpu
     export_dir, export = handle.export_dir, handle.meta
     if export.get("family") != "ner":
         raise ConfigError(f"{export_dir}: an export of the {export.get('family')} family, not a NER model")
-    meta = json.loads((export_dir / META_FILE).read_text(encoding="utf-8"))
+    meta = read_export_meta(export_dir, META_FILE)
     name = export["files"]["model"]
     if int8:
         if "int8" not in export:

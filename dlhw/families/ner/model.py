@@ -21,9 +21,11 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import save_file
 from torch import Tensor, nn
 
+from dlhw.core.atomic import write_json_atomic
+from dlhw.core.weights import load_state
 from dlhw.families.ner.data import LABELS
 
 META_FILE = "ner.json"
@@ -190,7 +192,7 @@ def save_ner_model(model: NerModel, tokenizer: Any, directory: str | Path, setti
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     save_file(state, str(directory / "model.safetensors"), metadata={"format": "pt"})
     meta = {"labels": list(LABELS), "dropout": model.dropout.p, **settings}
-    (directory / META_FILE).write_text(json.dumps(meta, indent=2), encoding="utf-8")
+    write_json_atomic(directory / META_FILE, meta)
     tokenizer.save_pretrained(directory)
     return directory
 
@@ -205,7 +207,7 @@ def load_ner_model(directory: str | Path, device: str | torch.device = "cpu",
     meta = json.loads((directory / META_FILE).read_text(encoding="utf-8"))
     backbone = AutoModel.from_config(AutoConfig.from_pretrained(directory), add_pooling_layer=False)
     model = NerModel(backbone, len(meta["labels"]), meta.get("dropout", 0.1))
-    model.load_state_dict(load_file(str(directory / "model.safetensors")))
+    load_state(model, directory / "model.safetensors")
     tokenizer = AutoTokenizer.from_pretrained(directory)
     return model.to(device=device, dtype=dtype).eval(), tokenizer, meta
 

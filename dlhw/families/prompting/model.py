@@ -24,9 +24,11 @@ from typing import Any
 import torch
 
 from dlhw.core import pretrain as core_pretrain
+from dlhw.core.atomic import write_json_atomic
 from dlhw.core.cache import asset_key, cache_dir, cached_base
 from dlhw.core.devices import inference_dtype
 from dlhw.core.pretrain import one_cycle, pretrain_loop, seeded
+from dlhw.core.weights import check_weights
 from dlhw.errors import DataError
 from dlhw.families.prompting import data as bbh
 from dlhw.families.prompting import sports_tasks
@@ -176,6 +178,8 @@ def load_folder(path: str | Path, device: torch.device, dtype: str = "auto", nam
     from transformers import AutoModelForCausalLM, AutoModelForSeq2SeqLM, AutoTokenizer
 
     path = str(path)
+    if Path(path).is_dir():  # a folder of a run: a damaged weights file is named in one line
+        check_weights([path])
     seq2seq = is_seq2seq(path)
     auto = AutoModelForSeq2SeqLM if seq2seq else AutoModelForCausalLM
     try:
@@ -217,7 +221,7 @@ def save_run_model(loaded: PromptModel, model_dir: Path) -> None:
         loaded.model.save_pretrained(model_dir)
     else:
         loaded.model.config.save_pretrained(model_dir)
-        (model_dir / SOURCE_FILE).write_text(json.dumps({"name": loaded.name, "kind": loaded.kind}), encoding="utf-8")
+        write_json_atomic(model_dir / SOURCE_FILE, {"name": loaded.name, "kind": loaded.kind}, indent=None)
 
 
 def save_export_reference(export_dir: Path, tokenizer: Any, model_dir: Path) -> None:
@@ -225,8 +229,7 @@ def save_export_reference(export_dir: Path, tokenizer: Any, model_dir: Path) -> 
     model_dir.mkdir(parents=True, exist_ok=True)
     tokenizer.save_pretrained(model_dir)
     shutil.copy(export_dir / "config.json", model_dir / "config.json")
-    (model_dir / SOURCE_FILE).write_text(json.dumps({"name": str(export_dir), "kind": "seq2seq", "onnx": True}),
-                                         encoding="utf-8")
+    write_json_atomic(model_dir / SOURCE_FILE, {"name": str(export_dir), "kind": "seq2seq", "onnx": True}, indent=None)
 
 
 def run_model_path(run_dir: Path) -> str:

@@ -95,7 +95,7 @@ def summarize_cmd(ctx: click.Context, inputs: tuple[str, ...], model_path: str, 
     check_compile(compile_, backend)
     check_dtype(dtype, backend)
     shard_spec, target = parse_shard(shard), check_out(Path(out))  # usage errors first, then the model
-    documents = {item.key: item for item in read_documents(expand_inputs(inputs, TEXT_EXTENSIONS))}
+    documents = {item.key: item for item in read_documents(expand_inputs(inputs, TEXT_EXTENSIONS, out=target))}
     from dlhw.lm.generate import LENGTH_WINDOW
 
     if not engine.ray:  # Ray actors open the model on their own nodes

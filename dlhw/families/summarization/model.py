@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from dlhw.core.atomic import write_json_atomic
 from dlhw.errors import ConfigError
 
 PROMPT_FILE = "summarize.json"
@@ -29,7 +30,7 @@ def resolve_template(template: str, name: str | None) -> str:
 
 def save_prompt_info(model_dir: Path, info: dict[str, Any]) -> None:
     model_dir.mkdir(parents=True, exist_ok=True)
-    (model_dir / PROMPT_FILE).write_text(json.dumps(info, indent=2), encoding="utf-8")
+    write_json_atomic(model_dir / PROMPT_FILE, info)
 
 
 def read_prompt_info(folder: Path) -> dict[str, Any]:

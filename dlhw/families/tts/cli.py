@@ -51,8 +51,9 @@ def read_utterances(paths: list[Path]) -> list[InputItem]:
 @out_option("Batch mode: the manifest, .jsonl or .csv, one record per line (its WAV, text, frames); an existing "
             "manifest is continued. With --text: the WAV file to write.", required=False)
 @click.option("--wav-dir", type=click.Path(file_okay=False), default=None,
-              help="Batch mode: where the WAVs go (FILE-00012.wav for line 12 of FILE) [default: the folder of "
-                   "--out].")
+              help="Batch mode: where the WAVs go (STEM-00012-HASH.wav for line 12 of FILE, HASH a short hash of "
+                   "FILE's path, so two files of one name never share a WAV; the manifest maps each line to "
+                   "its WAV) [default: the folder of --out].")
 @click.option("--out-dir", type=click.Path(file_okay=False), default=None, hidden=True,
               help="The old spelling of --out DIR/manifest.jsonl (WAVs in DIR).")
 @click.option("--text", default=None, help="Single mode: speak this text into --out (a WAV file).")
@@ -87,10 +88,13 @@ def tts_cmd(ctx: click.Context, inputs: tuple[str, ...], model_path: str, speake
     """
     from dlhw.backends import open_export
     from dlhw.core.devices import placement_line
+    from dlhw.core.utf8 import require_utf8
     from dlhw.errors import ConfigError
     from dlhw.families.tts.infer import open_predictor, write_wav
 
     check_dtype(dtype, backend)
+    require_utf8(text, "--text")
+    require_utf8(speaker, "--speaker")
     if out_dir is not None:
         if out is not None:
             raise ConfigError(f"--out-dir {out_dir} is the old spelling of --out {Path(out_dir) / 'manifest.jsonl'}; "
@@ -110,16 +114,16 @@ def tts_cmd(ctx: click.Context, inputs: tuple[str, ...], model_path: str, speake
     if Path(out).suffix.lower() not in (".jsonl", ".csv"):
         raise ConfigError(f"--out {out}: in batch mode --out is the manifest (.jsonl or .csv); the WAVs go to "
                           "--wav-dir (default: the manifest's folder)")
-    from dlhw.batch.runner import expand_inputs, parse_shard, predict_into
+    from dlhw.batch.runner import check_out, expand_inputs, parse_shard, predict_into
 
-    shard_spec = parse_shard(shard)  # usage errors first, then the model
-    items = {item.key: item for item in read_utterances(expand_inputs(inputs, TEXT_EXTENSIONS))}
+    shard_spec, target = parse_shard(shard), check_out(Path(out))  # usage errors first, then the model
+    items = {item.key: item for item in read_utterances(expand_inputs(inputs, TEXT_EXTENSIONS, out=target))}
     if not engine.ray:  # Ray actors open the model on their own nodes
         providers = None if backend == "torch" else open_export(model_path, backend, device).providers
         click.echo(placement_line(backend, device, dtype, providers), err=True)
     opener = partial(open_predictor, model_path, backend, device, Path(wav_dir) if wav_dir else Path(out).parent,
                      speaker, dtype)  # the Ray engine's actors write the WAVs: --wav-dir must be shared with them
-    summary, lines = predict_into(Path(out), opener, items, batch_size, shard=shard_spec, engine=engine,
+    summary, lines = predict_into(target, opener, items, batch_size, shard=shard_spec, engine=engine,
                                   desc="speaking", unit="line", noun="lines")
     for line in lines:
         click.echo(line, err=True)

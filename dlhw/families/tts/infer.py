@@ -11,7 +11,7 @@ is split at sentence boundaries (then commas, then spaces), its parts synthesize
 
 from __future__ import annotations
 
-import json
+import hashlib
 import os
 import re
 from collections.abc import Callable
@@ -23,7 +23,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from dlhw.backends import Backend, open_export, open_session
+from dlhw.backends import Backend, open_export, open_session, read_export_meta
 from dlhw.errors import ConfigError, DlhwError
 from dlhw.families.tts.persian_speech import clean_for_speech
 
@@ -90,7 +90,7 @@ class OrtGraphs:
                  providers_for: Callable[[str], list[Any]] | None = None):
         """``providers`` from :func:`dlhw.backends.open_export` (default: the CPU), or ``providers_for(graph)``
         where each graph has its own (TensorRT: one shape profile per graph)."""
-        self.meta = json.loads((export_dir / ORT_META).read_text(encoding="utf-8"))
+        self.meta = read_export_meta(export_dir, ORT_META)
         files = self.meta["files"]
         threads = torch.get_num_threads()  # as many as torch (OMP_NUM_THREADS) uses
 
@@ -270,11 +270,15 @@ class Synthesizer:
 
 
 def write_wav(path: Path, waveform: np.ndarray, sampling_rate: int = SAMPLE_RATE) -> None:
-    """16-bit PCM mono WAV, written to a temporary name and renamed (a kill leaves no half file)."""
+    """16-bit PCM mono WAV, written to a temporary name and renamed (a kill leaves no half file; the
+    temporary a killed writer left is removed by the next write of that WAV)."""
     import soundfile as sf
 
+    from dlhw.core.atomic import remove_stale_temporaries, temporary_name
+
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.partial-{os.getpid()}")
+    remove_stale_temporaries(path)
+    tmp = temporary_name(path)
     sf.write(str(tmp), np.clip(waveform, -1.0, 1.0), sampling_rate, subtype="PCM_16", format="WAV")
     os.replace(tmp, path)
 
@@ -312,7 +316,7 @@ def load_synthesizer(path: str | Path, backend: Backend = "torch", device: str =
         export_dir = export.export_dir
         graphs = OrtGraphs(export_dir, providers_for=export.providers_for)
         tokenizer = SpeechT5Tokenizer.from_pretrained(export_dir)
-        meta = json.loads((export_dir / SPEAKERS_FILE).read_text(encoding="utf-8"))
+        meta = read_export_meta(export_dir, SPEAKERS_FILE)
         speakers, info = meta["speakers"], meta["info"]
         settings = settings_from(graphs.meta["config"], info)
     else:
@@ -343,9 +347,13 @@ class _LazyEncoder:
 
 
 def wav_name(key: str) -> str:
-    """``dir/sentences.txt:12`` -> ``sentences-00012.wav``."""
+    """``dir/sentences.txt:12`` -> ``sentences-00012-5d41402a.wav``: the file's stem and the line, and
+    the first 8 hex digits of the SHA-1 of the file's path as keyed (as given on the command line),
+    so that ``a/s.txt`` and ``b/s.txt``, or ``s.txt`` and ``s.jsonl``, never write the same WAV; the
+    manifest maps each key to its WAV. The same input given the same way keeps its name on a rerun."""
     file, _, line = key.rpartition(":")
-    return f"{Path(file).stem}-{int(line):05d}.wav"
+    tag = hashlib.sha1(file.encode("utf-8", "surrogatepass")).hexdigest()[:8]
+    return f"{Path(file).stem}-{int(line):05d}-{tag}.wav"
 
 
 class SpeechPredictor:

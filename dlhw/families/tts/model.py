@@ -25,6 +25,8 @@ from typing import Any, Protocol
 import numpy as np
 import torch
 
+from dlhw.core.atomic import write_json_atomic
+from dlhw.core.weights import check_weights
 from dlhw.errors import DlhwError
 from dlhw.families.tts.config import TinySpeechT5Config, TtsModelConfig
 
@@ -290,7 +292,7 @@ def save_run_model(model_dir: Path, tokenizer: Any, model: Any, vocoder: Any, sp
     model.save_pretrained(model_dir)
     tokenizer.save_pretrained(model_dir)
     vocoder.save_pretrained(model_dir / VOCODER_DIR)
-    (model_dir / SPEAKERS_FILE).write_text(json.dumps({"info": info, "speakers": speakers}), encoding="utf-8")
+    write_json_atomic(model_dir / SPEAKERS_FILE, {"info": info, "speakers": speakers}, indent=None)
 
 
 def load_run_bundle(run_dir: Path, device: str | torch.device = "cpu") -> TtsBundle:
@@ -300,6 +302,7 @@ def load_run_bundle(run_dir: Path, device: str | torch.device = "cpu") -> TtsBun
     if not (model_dir / "config.json").is_file():
         raise DlhwError(f"{run_dir}: no model/ (not a finished tts run)")
     meta = json.loads((model_dir / SPEAKERS_FILE).read_text(encoding="utf-8"))
+    check_weights([model_dir])  # the model's and the vocoder's: a damaged file named in one line
     model: Any = SpeechT5ForTextToSpeech.from_pretrained(model_dir)
     vocoder: Any = SpeechT5HifiGan.from_pretrained(model_dir / VOCODER_DIR)
     model, vocoder = model.to(device).eval(), vocoder.to(device).eval()

@@ -99,3 +99,57 @@ def test_shards_cover_every_image_once(quick_run, images, tmp_path):
     code, log = run_cli("caption", str(images), "--model", str(quick_run), "--out", str(tmp_path / "x.jsonl"),
                         "--shard", "3/3")
     assert code == 2 and "expected i/n" in log
+
+
+def test_hostile_names_killed_twice_and_rerun_give_one_record_per_image(quick_run, tmp_path):
+    folder = tmp_path / "hostile"
+    folder.mkdir()
+    scenes = make_scenes(202, seed=5)
+    for scene in scenes[:200]:
+        scene.render(64).save(folder / f"{scene.image_id}.png")
+    raw = os.fsencode(folder)
+    scenes[200].render(64).save(os.fsdecode(raw + b"/bad\xff\xfename.png"))  # not UTF-8
+    scenes[201].render(64).save(folder / "line\u2028break.png")  # a separator str.splitlines() splits at
+    out = tmp_path / "out.jsonl"
+    argv = [sys.executable, "-m", "dlhw", "caption", str(folder), "--model", str(quick_run), "--out", str(out),
+            "--batch-size", "16", "--num-workers", "0"]
+    for batch in (3, 5):  # killed twice: after 3 batches, then after 5 more
+        killed = subprocess.run(argv, capture_output=True, text=True, timeout=300,
+                                env={**os.environ, "DLHW_FAULT": f"kill-after-batch:{batch}"})
+        assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
+    assert len(out.read_text(encoding="utf-8").split("\n")) - 1 == 16 * 8
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "74 images done, 0 failed, 128 skipped (already in the output) of 202" in done.stderr
+    again = subprocess.run(argv, capture_output=True, text=True, timeout=300)  # nothing left: nothing redone
+    assert "0 images done, 0 failed, 202 skipped" in again.stderr
+    records = [json.loads(line) for line in out.read_text(encoding="utf-8").split("\n") if line]
+    paths = [r["path"] for r in records]
+    assert len(paths) == len(set(paths)) == 202 and all(r["status"] == "ok" and r["caption"] for r in records)
+    assert f"{folder}/bad\\xff\\xfename.png" in paths and f"{folder}/line\u2028break.png" in paths
+    assert len(out.read_text(encoding="utf-8").splitlines()) == 202  # the separator is escaped in the file
+
+
+def test_a_second_job_on_one_output_exits_2_naming_the_first_and_a_new_job_takes_over_after_kill_9(
+        quick_run, images, tmp_path):
+    out = tmp_path / "out.jsonl"
+    argv = [sys.executable, "-m", "dlhw", "caption", str(images), "--model", str(quick_run), "--out", str(out),
+            "--batch-size", "1", "--num-workers", "0"]
+    # the first job stops (SIGSTOP, its lock held) right after its first batch is written
+    first = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                             env={**os.environ, "DLHW_FAULT": "stop-after-batch:1"})
+    try:
+        _, status = os.waitpid(first.pid, os.WUNTRACED)
+        assert os.WIFSTOPPED(status), status
+        assert len(out.read_text(encoding="utf-8").split("\n")) - 1 == 1
+        second = subprocess.run(argv, capture_output=True, text=True, timeout=300)
+        assert second.returncode == 2, second.stderr[-2000:]
+        assert second.stderr.strip().splitlines()[-1].startswith(
+            f"error: --out {out} is being written by process {first.pid} (dlhw caption")
+    finally:
+        first.kill()  # kill -9
+        first.wait()
+    third = subprocess.run(argv, capture_output=True, text=True, timeout=300)
+    assert third.returncode == 0, third.stderr[-2000:]
+    paths = [json.loads(line)["path"] for line in out.read_text(encoding="utf-8").split("\n") if line]
+    assert len(paths) == len(set(paths)) == 12

@@ -43,9 +43,9 @@ def test_a_malformed_jsonl_line_is_an_error_record_not_an_abort(chat_runs, tmp_p
                         "--max-new-tokens", "8", "--device", "cpu")
     assert code == 1, log  # one prompt failed, the others were answered
     records = {r["path"]: r for r in map(json.loads, out.read_text(encoding="utf-8").splitlines())}
-    assert sorted(records) == ["p.jsonl:1", "p.jsonl:2", "q3"]  # the final blank line is no prompt
-    assert records["p.jsonl:2"] == {"path": "p.jsonl:2", "status": "error",
+    assert sorted(records) == [f"{prompts}:1", f"{prompts}:2", "q3"]  # the final blank line is no prompt
+    assert records[f"{prompts}:2"] == {"path": f"{prompts}:2", "status": "error",
                                     "error": "ValueError: not valid JSON (Unterminated string starting at, column 10)"}
-    assert records["p.jsonl:1"]["status"] == records["q3"]["status"] == "ok"
+    assert records[f"{prompts}:1"]["status"] == records["q3"]["status"] == "ok"
     assert records["q3"]["prompt"] == "عدد ۸۸ را با حروف بنویس."
     assert "2 prompts done, 1 failed" in log

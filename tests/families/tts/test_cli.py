@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import signal
@@ -38,7 +39,11 @@ def test_read_utterances_keys_every_line(tmp_path: Path) -> None:
     assert items[f"{jsonl}:2"].error == 'expected an object with a string field "text", got an array'
     assert items[f"{jsonl}:3"].error == '"speaker" must be a string (a client_id or a WAV file), not 3'
     assert items[f"{jsonl}:4"].error == "not valid JSON (Expecting value, column 10)"
-    assert wav_name(f"{txt}:12") == "a-00012.wav"
+    tag = hashlib.sha1(str(txt).encode()).hexdigest()[:8]
+    assert wav_name(f"{txt}:12") == f"a-00012-{tag}.wav"
+    # two files of one stem (in two folders, or .txt beside .jsonl) never share a WAV
+    names = {wav_name(k) for k in ("a/s.txt:1", "b/s.txt:1", "a/s.jsonl:1", "a/s.txt:2")}
+    assert len(names) == 4 and all(n.startswith("s-0000") for n in names)
 
 
 @pytest.mark.slow
@@ -81,7 +86,8 @@ def test_killed_job_resumes_without_gaps_or_duplicates(tts_run: Path, tmp_path: 
     paths = [r["path"] for r in records]
     assert len(paths) == len(set(paths)) == 8
     assert paths[:4] == [r["path"] for r in partial]
-    assert sorted(p.name for p in out.glob("*.wav")) == [f"many-{i:05d}.wav" for i in range(1, 9)]
+    assert sorted(p.name for p in out.glob("*.wav")) == sorted(Path(r["wav"]).name for r in records)
+    assert sorted(p.name for p in out.glob("*.wav")) == [wav_name(f"{lines}:{i}") for i in range(1, 9)]
     assert not list(out.glob(".*partial*"))
 
 
