@@ -60,6 +60,7 @@ from dlhw.batch.runner import (
 from dlhw.core.family import Predictor
 from dlhw.core.faults import fault_point
 from dlhw.core.inputs import InputItem, printable_key
+from dlhw.core.threads import usable_cpus
 from dlhw.errors import ConfigError, DataError, DlhwError
 
 ACTOR_RESTARTS = 3
@@ -203,7 +204,7 @@ def ray_instance(ray: Any, engine: Engine) -> Iterator[None]:
         options: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False,
                                    "logging_level": logging.ERROR}
         if address == "local":
-            options["num_cpus"] = max(os.cpu_count() or 1, engine.workers)
+            options["num_cpus"] = max(usable_cpus().count, engine.workers)
         ray.init(address=address, **options)
     _quiet(ray)
     try:

@@ -28,8 +28,10 @@ from dlhw.cli.prune_cmd import prune_cmd
 from dlhw.cli.recipes_cmd import recipes_cmd
 from dlhw.cli.report_cmd import report_group
 from dlhw.cli.train_cmd import train_cmd
+from dlhw.core import threads as thread_policy
 from dlhw.core.imports import import_string
 from dlhw.core.registry import FAMILIES
+from dlhw.core.writable import not_writable
 from dlhw.engine.launch import LOG_LEVEL_ENV
 from dlhw.errors import ConfigError, DlhwError
 
@@ -80,7 +82,11 @@ def setup_logging(level: int) -> None:
 @click.version_option(__version__, prog_name="dlhw")
 @click.option("-v", "--verbose", is_flag=True, help="Also print debug lines.")
 @click.option("-q", "--quiet", is_flag=True, help="Print only warnings, errors and the command's results.")
-def cli(verbose: bool, quiet: bool) -> None:
+@click.option("--threads", metavar="N", default=None,
+              help=f"CPU threads for torch, OpenMP and MKL, in this process and its children (also {thread_policy.THREADS_ENV}) "
+                   "[default: the usable CPUs (affinity and cgroup CPU quota); 1 for `train --preset tiny`]. Without "
+                   "--threads or DLHW_THREADS, an OMP_NUM_THREADS you set wins. `dlhw env` shows the decision.")
+def cli(verbose: bool, quiet: bool, threads: str | None) -> None:
     """dlhw: train, evaluate, export and batch-run the model families of a deep-learning course.
 
     \b
@@ -95,6 +101,8 @@ def cli(verbose: bool, quiet: bool) -> None:
     level = logging.DEBUG if verbose else logging.WARNING if quiet else \
         inherited if isinstance(inherited, int) else logging.INFO
     setup_logging(level)
+    # before any command imports torch: OpenMP reads these variables when torch loads it
+    thread_policy.apply(thread_policy.decide(threads, os.environ))
     if level >= logging.WARNING:  # no progress bars either; read when tqdm / huggingface_hub are imported (later)
         os.environ.setdefault("TQDM_DISABLE", "1")
         os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
@@ -126,4 +134,10 @@ def main() -> None:
     except (ConfigError, DlhwError) as err:
         click.echo(f"error: {err}", err=True)
         sys.exit(exit_code_for(err))
+    except OSError as err:  # a read-only or foreign folder, refused at whichever writer met it first
+        refused = not_writable(err)
+        if refused is None:
+            raise
+        click.echo(f"error: {refused}", err=True)
+        sys.exit(1)
     sys.exit(code if isinstance(code, int) else 0)

@@ -12,6 +12,8 @@ from typing import Any
 
 import click
 
+from dlhw.core import threads as thread_policy
+
 PACKAGES = ("torch", "torchvision", "transformers", "accelerate", "datasets", "peft", "trl",
             "onnx", "onnxruntime", "onnxruntime-gpu", "onnxruntime-genai", "tensorrt-cu13")
 
@@ -89,6 +91,7 @@ def collect() -> dict[str, Any]:
         "python": sys.version.split()[0],
         "platform": platform.platform(),
         "cpu": {"model": cpu_model(), "cores": os.cpu_count(), **cpu_flags()},
+        "threads": thread_policy.applied().as_dict(),
         "packages": {name: package_version(name) or "not installed" for name in PACKAGES},
     }
     try:
@@ -117,7 +120,7 @@ def collect() -> dict[str, Any]:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
 def env_cmd(as_json: bool) -> None:
     """Print versions (Python, torch, transformers, peft, trl, onnx, the ONNX Runtime
-    package that `import onnxruntime` loads and its providers, tensorrt), CUDA devices and memory, CPU flags (AVX2, AVX-512, VNNI), the Hugging
+    package that `import onnxruntime` loads and its providers, tensorrt), CUDA devices and memory, CPU flags (AVX2, AVX-512, VNNI), the CPU threads dlhw uses and why, the Hugging
     Face cache directory and whether offline mode is on -- paste it into bug reports."""
     info = collect()
     if as_json:
@@ -135,6 +138,7 @@ def env_cmd(as_json: bool) -> None:
                               or "none"),
         f"cpu             {cpu['model']}, {cpu['cores']} cores; AVX2 {'yes' if cpu['avx2'] else 'no'}, "
         f"AVX-512 {'yes' if cpu['avx512'] else 'no'}, VNNI {'yes' if cpu['vnni'] else 'no'}",
+        f"threads         {thread_policy.applied().describe()}",
         f"hf cache        {info['hf_cache']}",
         f"hf offline      {'on' if info['hf_offline'] else 'off'} (HF_HUB_OFFLINE)",
         f"dlhw cache      {info['dlhw_cache']}",

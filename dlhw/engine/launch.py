@@ -30,6 +30,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from dlhw.core import threads
 from dlhw.core.runs import RunFiles
 from dlhw.errors import ConfigError
 
@@ -104,7 +105,7 @@ def launch(nproc: int, recipe: str, run_dir: Path, preset: str, resume: str | Pa
            nodes: Nodes = Nodes()) -> int:
     """Run this node's workers and wait; return torchrun's exit code."""
     env = dict(os.environ)
-    env.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // nproc)))
+    env.update(threads.worker_threads(nproc))  # the workers share this process's threads
     where = f" on node {nodes.rank} of {nodes.count} (rendezvous at {nodes.endpoint})" if nodes.count > 1 else ""
     env.setdefault(LOG_LEVEL_ENV, logging.getLevelName(logging.getLogger("dlhw").getEffectiveLevel()))
     logger.info("launching %d process%s with torchrun%s", nproc, "es" if nproc > 1 else "", where)
