@@ -27,14 +27,17 @@ def evaluate_cmd(ctx: click.Context, run: str, **_: object) -> None:
     The metrics and figures are those of the run's family (its recipe's row in `dlhw recipes`;
     the README lists each family's metrics). Each family takes only the options that mean
     something for it; another one is a usage error (exit code 2) that names the options it takes.
+    While another command writes RUN (training, another evaluation), it is refused (exit code 2).
     """
+    from dlhw.core.locks import holding
     from dlhw.core.registry import family_of_run
     from dlhw.core.runs import require_run_dir
 
     run_dir = require_run_dir(run)
     family = family_of_run(run_dir)
     options = family_options(ctx, family, "evaluate", shared=("run",))
-    result = family.evaluate(run_dir, **options)
+    with holding(run_dir):  # eval.json, predictions and report.md are rewritten
+        result = family.evaluate(run_dir, **options)
     click.echo(json.dumps(result["metrics"], indent=2, ensure_ascii=False))
     click.echo(f"wrote {run_dir / 'eval.json'} and {run_dir / 'report.md'}")
 

@@ -26,6 +26,10 @@ def prune_cmd(run_dir: str, amount: float, scope: str, method: str, pattern: str
               output_dir: str | None) -> None:
     """Prune the Linear layers of the model of RUN (any family) into a new run directory.
 
+    The new run appears only complete: it is written into a hidden folder beside it and renamed into
+    place at the end, so a stopped prune leaves no run there and the same command can simply be run
+    again. While another command writes the new run, it is refused (exit code 2).
+
     The new run holds the pruned model as plain weights with zeros (evaluate it with `dlhw evaluate`),
     sparsity.json / sparsity.md (per module and overall), plots/sparsity.png and report.md with the
     disk sizes dense vs pruned, raw and compressed.
@@ -36,6 +40,7 @@ def prune_cmd(run_dir: str, amount: float, scope: str, method: str, pattern: str
       dlhw prune runs/summarize-sft/<ts> --amount 0.5 --method wanda
       dlhw train summarize-sft --init-from runs/summarize-sft/<ts>-pruned-l1-global-30
     """
+    from dlhw.errors import ConfigError
     from dlhw.pruning.run import prune_run
 
     parts = tuple(p.strip() for p in include.split(",") if p.strip())
@@ -44,6 +49,8 @@ def prune_cmd(run_dir: str, amount: float, scope: str, method: str, pattern: str
     try:
         summary = prune_run(run_dir, out, amount=amount, scope=scope, method=method,  # type: ignore[arg-type]
                             pattern=pattern, include=parts)  # type: ignore[arg-type]
+    except ConfigError:
+        raise  # the CLI's one line (a locked target, a run without a model): not click's usage block
     except ValueError as err:
         raise click.UsageError(str(err)) from None
     pruned, whole = summary["pruned_modules"], summary["model"]

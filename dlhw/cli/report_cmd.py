@@ -38,7 +38,10 @@ def compare_cmd(runs: tuple[str, ...], out_dir: str | None) -> None:
 @report_group.command("run")
 @click.argument("run", type=click.Path(exists=True, file_okay=False))
 def run_cmd(run: str) -> None:
-    """Rebuild RUN/report.md from the run's files."""
+    """Rebuild RUN/report.md from the run's files (refused while another command writes RUN)."""
+    from dlhw.core.locks import holding
     from dlhw.reports.run_report import write_run_report
 
-    click.echo(f"wrote {write_run_report(run)}")
+    with holding(run):
+        written = write_run_report(run)
+    click.echo(f"wrote {written}")

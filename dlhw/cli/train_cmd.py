@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 import click
 
+from dlhw.core import threads as thread_policy
 from dlhw.core.options import config_option, preset_option, set_option
 from dlhw.errors import ConfigError, DlhwError
 
@@ -63,6 +64,7 @@ def train_cmd(
       dlhw train chat-prompt-tuning chat-lora --preset tiny --output-dir runs/methods
                                                        both runs, then runs/methods/compare.md
     """
+    thread_policy.prefer_for_preset(preset)  # one thread for a tiny preset, unless threads were asked for
     if len(recipes) > 1:
         _train_several(recipes, preset, config_file, overrides, output_dir, data_dir, resume, init_from, overwrite,
                        seed, nproc, nnodes)
@@ -105,9 +107,14 @@ def _train_one(
     data_dir: str | None, resume: str | None, init_from: str | None, overwrite: bool, seed: int | None, nproc: int,
     nnodes: int, node_rank: int, rdzv_endpoint: str | None,
 ) -> None:
-    """One recipe: a torchrun worker's share, a multi-node join, or the whole run on this machine."""
+    """One recipe: a torchrun worker's share, a multi-node join, or the whole run on this machine.
+
+    The whole run on this machine, or node 0's launcher, holds the run directory's lock
+    (:mod:`dlhw.core.locks`) from preparing it to the end; workers and other nodes' launchers do not.
+    """
     from dlhw.config import dump_yaml, to_dict
     from dlhw.core.atomic import write_text_atomic
+    from dlhw.core.locks import holding
     from dlhw.core.registry import data_dir_overrides, family_of, resolve_config
     from dlhw.core.runs import (
         RunFiles,
@@ -171,23 +178,26 @@ def _train_one(
     else:
         config = resolve_config(recipe, preset, config_file, overrides, seed)
         run_dir = Path(output_dir) if output_dir else default_run_dir(recipe)
-    prepare_run_dir(run_dir, overwrite=overwrite, resume=bool(resume))
-    files = RunFiles(run_dir)
-    write_text_atomic(files.config, dump_yaml(to_dict(config)))
-    click.echo(f"run directory: {run_dir}" + (f" (resuming from {checkpoint})" if checkpoint else ""))
-    if nproc > 1 or nnodes > 1:
-        code = launch(nproc, recipe, run_dir, config.preset, checkpoint, nodes)
-        if code != 0:
-            raise DlhwError(f"torchrun exited with code {code}; see the worker logs above")
-        click.echo(f"done: model in {files.model}, report in {files.report}")
-        return
-    train = family.require("train")
-    try:
-        train(config, run_dir, checkpoint)
-    except Exception:
-        if not resume and [p.name for p in run_dir.iterdir()] == [files.config.name]:
-            shutil.rmtree(run_dir)  # failed before anything but its config: leave no empty run
-        raise
+    # the launching process alone holds the run's lock, for the whole run (its evaluation included):
+    # torchrun's workers do not inherit it and never take it (see in_distributed_worker above)
+    with holding(run_dir):
+        prepare_run_dir(run_dir, overwrite=overwrite, resume=bool(resume))
+        files = RunFiles(run_dir)
+        write_text_atomic(files.config, dump_yaml(to_dict(config)))
+        click.echo(f"run directory: {run_dir}" + (f" (resuming from {checkpoint})" if checkpoint else ""))
+        if nproc > 1 or nnodes > 1:
+            code = launch(nproc, recipe, run_dir, config.preset, checkpoint, nodes)
+            if code != 0:
+                raise DlhwError(f"torchrun exited with code {code}; see the worker logs above")
+            click.echo(f"done: model in {files.model}, report in {files.report}")
+            return
+        train = family.require("train")
+        try:
+            train(config, run_dir, checkpoint)
+        except Exception:
+            if not resume and [p.name for p in run_dir.iterdir()] == [files.config.name]:
+                shutil.rmtree(run_dir)  # failed before anything but its config: leave no empty run
+            raise
     click.echo(f"done: model in {files.model}, report in {files.report}")
 
 

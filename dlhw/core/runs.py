@@ -278,13 +278,19 @@ def prepare_run_dir(run_dir: Path, *, overwrite: bool, resume: bool) -> Path:
 @contextmanager
 def removed_if_failed(run_dir: Path, finished: str = EVAL_FILE) -> Iterator[None]:
     """Delete ``run_dir`` when the block raises before writing ``finished`` in it: a failed run leaves
-    nothing that looks like a run (``dlhw report compare runs/...`` would trip on it)."""
-    try:
-        yield
-    except BaseException:
-        if not (run_dir / finished).exists():
-            shutil.rmtree(run_dir, ignore_errors=True)
-        raise
+    nothing that looks like a run (``dlhw report compare runs/...`` would trip on it).
+
+    The block holds the run's lock (:func:`dlhw.core.locks.holding`): a second writer is refused.
+    """
+    from dlhw.core.locks import holding
+
+    with holding(run_dir):
+        try:
+            yield
+        except BaseException:
+            if not (run_dir / finished).exists():
+                shutil.rmtree(run_dir, ignore_errors=True)
+            raise
 
 
 def checkpoints(run_dir: Path) -> list[Path]:
@@ -301,7 +307,8 @@ def latest_checkpoint(run_dir: Path) -> Path | None:
 
 
 def latest_run(recipe: str, root: str | Path = "runs") -> Path | None:
-    runs = sorted(p for p in (Path(root) / recipe).glob("*") if p.is_dir())
+    # hidden folders are not runs: a prune or export being built (``.NAME.partial-PID``)
+    runs = sorted(p for p in (Path(root) / recipe).glob("*") if p.is_dir() and not p.name.startswith("."))
     return runs[-1] if runs else None
 
 
@@ -337,14 +344,56 @@ def read_json(path: str | Path) -> dict[str, Any]:
 
 
 def export_dir_of(path: str | Path) -> Path:
-    """An export directory as given, or the ONNX export inside a run directory."""
+    """An export directory as given, or the ONNX export inside a run directory.
+
+    An export stopped between the two renames of its swap (see :mod:`dlhw.backends.export`) left the
+    previous export beside its place as ``.onnx.old-PID``; it is put back first, so that export is read.
+    """
     path = Path(path)
-    if (path / EXPORT_META).is_file():
-        return path
-    candidate = RunFiles(path).export
-    if (candidate / EXPORT_META).is_file():
-        return candidate
+    for found in (path, RunFiles(path).export):
+        if not found.exists() and stopped_swap_leftovers(found, "old"):
+            _put_back_old_export(found)
+        if (found / EXPORT_META).is_file():
+            return found
     raise ConfigError(f"{path}: no ONNX export found; create one with `dlhw export {path} --onnx`")
+
+
+def stopped_swap_leftovers(final: Path, kind: str) -> list[Path]:
+    """The ``.NAME.<kind>-PID`` folders (``partial`` or ``old``) that stopped builds of the folder ``final``
+    (an export, a pruned run) left beside it, oldest first."""
+    folder = final.parent
+    prefix = f".{final.name}.{kind}-"
+    if not folder.is_dir():
+        return []
+    found = [p for p in folder.iterdir() if p.name.startswith(prefix) and p.name[len(prefix):].isdigit()]
+    return sorted(found, key=lambda p: p.stat().st_mtime)
+
+
+def put_back_old(final: Path) -> Path | None:
+    """Rename the newest ``.NAME.old-PID`` beside the missing ``final`` back to ``final``; return what was
+    put back (None: ``final`` exists, or there is no old one). The caller holds ``final``'s lock."""
+    olds = stopped_swap_leftovers(final, "old")
+    if final.exists() or not olds:
+        return None
+    olds[-1].replace(final)
+    return olds[-1]
+
+
+def _put_back_old_export(final: Path) -> None:
+    """:func:`put_back_old` under ``final``'s lock; nothing when an export holds it (it is swapping
+    ``final`` in now, and leaves a whole export there)."""
+    import logging
+
+    from dlhw.core.locks import holding
+
+    try:
+        with holding(final):
+            old = put_back_old(final)
+    except ConfigError:
+        return
+    if old is not None:
+        logging.getLogger(__name__).info("%s: put back the previous export from %s (an export was stopped while "
+                                         "replacing it)", final, old.name)
 
 
 def model_files(run_dir: Path) -> list[Path]:

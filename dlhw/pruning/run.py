@@ -7,6 +7,13 @@ zeros, so the family loads and evaluates it like its parent. Beside them: ``spar
 and the run report (``report.md``) opening with a pruning section: sparsity and the disk sizes dense
 vs pruned, raw and compressed.
 
+The pruned run is written whole into a hidden ``.NAME.partial-PID`` folder beside the target and
+renamed to the target only once complete (weights, ``sparsity.json``, ``report.md``): a killed prune
+leaves no run at the target, and the next prune to that target removes its partial folder. The
+whole prune holds the target's lock (:mod:`dlhw.core.locks`). ``DLHW_FAULT=kill-at:POINT`` stops it at
+``prune-loaded`` (the parent's model loaded), ``prune-pruned`` (masks baked) and ``prune-saved``
+(every file in the partial folder, not yet renamed).
+
 The weights are found in the run's ``*.safetensors`` files by parameter name, whatever prefix a
 wrapper adds (``base_model.model.`` and ``.base_layer`` of PEFT), so the same code serves every
 family that saves safetensors.
@@ -14,6 +21,7 @@ family that saves safetensors.
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import typing
@@ -27,7 +35,10 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 from tqdm import tqdm
 
-from dlhw.core.atomic import write_json_atomic
+from dlhw.core.atomic import write_json_atomic, write_text_atomic
+from dlhw.core.family import Family, ModelLoader
+from dlhw.core.faults import kill_at
+from dlhw.core.locks import holding
 from dlhw.core.registry import family_of_run
 from dlhw.core.runs import (
     CHECKPOINTS,
@@ -40,6 +51,7 @@ from dlhw.core.runs import (
     model_file_sizes,
     model_files,
     read_json,
+    stopped_swap_leftovers,
 )
 from dlhw.errors import ConfigError
 from dlhw.pruning.methods import (
@@ -54,6 +66,8 @@ from dlhw.pruning.methods import (
     sparsity_of,
     summarize_sparsity,
 )
+
+log = logging.getLogger(__name__)
 
 # what a pruned copy measures or writes again itself: its parent's would describe the dense model
 _NOT_COPIED = {CHECKPOINTS, EXPORT_DIR, EVAL_FILE, REPORT_FILE, PLOTS, SPARSITY_FILE}
@@ -132,25 +146,62 @@ def read_weights(run_dir: Path, names: list[str]) -> dict[str, torch.Tensor]:
     return out
 
 
-def _copy_run(parent: Path, out_dir: Path) -> None:
-    if out_dir.exists() and any(out_dir.iterdir()):
+def _require_free(out_dir: Path) -> None:
+    if out_dir.exists() and (not out_dir.is_dir() or any(out_dir.iterdir())):
         raise ConfigError(f"--output-dir {out_dir}: not empty; choose another folder")
-    shutil.copytree(parent, out_dir, dirs_exist_ok=True,
-                    ignore=lambda d, names: [n for n in names if Path(d) == parent and n in _NOT_COPIED])
+
+
+def _clear_partials(out_dir: Path) -> None:
+    """Remove the partial folders killed prunes to ``out_dir`` left (the caller holds its lock)."""
+    for folder in stopped_swap_leftovers(out_dir, "partial"):
+        log.info("%s: removing %s, left by a prune that was stopped", out_dir, folder.name)
+        shutil.rmtree(folder)
 
 
 def prune_run(run_dir: str | Path, out_dir: str | Path, amount: float = 0.3, scope: Scope = "layer",
               method: Method = "l1", pattern: Pattern = "unstructured", include: tuple[str, ...] = (),
               calibration_batches: int = 8) -> dict[str, Any]:
-    """Prune the model of ``run_dir`` into the run directory ``out_dir``; returns ``sparsity.json``."""
-    from dlhw.reports.pruning import write_pruning_files
-    from dlhw.reports.run_report import write_run_report
+    """Prune the model of ``run_dir`` into the run directory ``out_dir``; returns ``sparsity.json``.
 
+    ``out_dir`` appears only complete (see the module docstring); it must not exist or be empty.
+
+    Raises:
+        ConfigError: ``out_dir`` is not empty, or another process is writing it; the family has no
+            model to prune, or the model no Linear layers.
+    """
     run_dir, out_dir = Path(run_dir), Path(out_dir)
     family = family_of_run(run_dir)
     if family.load_model is None:
         raise ConfigError(f"{run_dir}: the {family.name} family has no model to prune")
-    model, label = family.load_model(run_dir)
+    with holding(out_dir):
+        _require_free(out_dir)
+        _clear_partials(out_dir)
+        partial = out_dir.parent / f".{out_dir.name}.partial-{os.getpid()}"
+        try:
+            summary = _prune_into(run_dir, partial, family, family.load_model, amount=amount, scope=scope,
+                                  method=method, pattern=pattern, include=include,
+                                  calibration_batches=calibration_batches)
+            # the report names its run directory: the one the run will have, not the partial folder's
+            report = RunFiles(partial).report
+            write_text_atomic(report, report.read_text(encoding="utf-8").replace(str(partial), str(out_dir)))
+            kill_at("prune-saved")
+            _require_free(out_dir)
+            os.replace(partial, out_dir)  # an empty out_dir is replaced as well
+        except BaseException:
+            shutil.rmtree(partial, ignore_errors=True)
+            raise
+    return summary
+
+
+def _prune_into(run_dir: Path, out_dir: Path, family: Family, load_model: ModelLoader, *, amount: float,
+                scope: Scope, method: Method, pattern: Pattern, include: tuple[str, ...],
+                calibration_batches: int) -> dict[str, Any]:
+    """Prune the model of ``run_dir`` and write the whole pruned run into the new folder ``out_dir``."""
+    from dlhw.reports.pruning import write_pruning_files
+    from dlhw.reports.run_report import write_run_report
+
+    model, label = load_model(run_dir)
+    kill_at("prune-loaded")
     model.eval()
     modules = prunable_modules(model, include)
     if not modules:
@@ -164,7 +215,9 @@ def prune_run(run_dir: str | Path, out_dir: str | Path, amount: float = 0.3, sco
     with torch.no_grad():
         prune_model(model, modules, amount, scope=scope, method=method, pattern=pattern, norms=norms)
     bake_masks(model)
-    _copy_run(run_dir, out_dir)
+    kill_at("prune-pruned")
+    shutil.copytree(run_dir, out_dir, ignore=lambda d, names: [n for n in names if Path(d) == run_dir
+                                                                and n in _NOT_COPIED])
     write_weights(out_dir, _wanted(modules))
     summary = summarize_sparsity(sparsity_of(modules), model)
     summary.update({
