@@ -31,7 +31,7 @@ from typing import Any
 
 import torch
 from safetensors import safe_open
-from safetensors.torch import load_file, save_file
+from safetensors.torch import save_file
 from torch import nn
 from tqdm import tqdm
 
@@ -53,6 +53,7 @@ from dlhw.core.runs import (
     read_json,
     stopped_swap_leftovers,
 )
+from dlhw.core.weights import load_weights
 from dlhw.errors import ConfigError
 from dlhw.pruning.methods import (
     Method,
@@ -105,9 +106,9 @@ def write_weights(run_dir: Path, weights: dict[str, torch.Tensor]) -> None:
     """Overwrite the named tensors in the run's safetensors files (atomically, file by file)."""
     found: set[str] = set()
     for path in weight_files(run_dir):
+        tensors = load_weights(path)  # a damaged file is one line naming it
         with safe_open(str(path), framework="pt") as handle:
             metadata = handle.metadata()
-        tensors = load_file(str(path))
         changed = False
         for key, tensor in tensors.items():
             name = next((n for n in weights if n not in found and _matches(key, n)), None)
@@ -136,7 +137,7 @@ def read_weights(run_dir: Path, names: list[str]) -> dict[str, torch.Tensor]:
     """The named tensors from a run's safetensors files (names as :func:`canonical_name` gives them)."""
     out: dict[str, torch.Tensor] = {}
     for path in weight_files(run_dir):
-        tensors = load_file(str(path))
+        tensors = load_weights(path)  # a damaged file is one line naming it
         for key, tensor in tensors.items():
             if "lora_" in key:
                 continue
