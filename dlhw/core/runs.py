@@ -29,6 +29,7 @@ export/hf/         `dlhw export RUN --hf`: save_pretrained folder (or PEFT adapt
 from __future__ import annotations
 
 import json
+import logging
 import re
 import shutil
 from collections.abc import Iterator
@@ -37,7 +38,10 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, TypedDict, cast
 
+from dlhw.core.locks import holding
 from dlhw.errors import ConfigError
+
+log = logging.getLogger(__name__)
 
 CONFIG_FILE = "config.yaml"
 CHECKPOINTS = "checkpoints"
@@ -282,8 +286,6 @@ def removed_if_failed(run_dir: Path, finished: str = EVAL_FILE) -> Iterator[None
 
     The block holds the run's lock (:func:`dlhw.core.locks.holding`): a second writer is refused.
     """
-    from dlhw.core.locks import holding
-
     with holding(run_dir):
         try:
             yield
@@ -382,17 +384,13 @@ def put_back_old(final: Path) -> Path | None:
 def _put_back_old_export(final: Path) -> None:
     """:func:`put_back_old` under ``final``'s lock; nothing when an export holds it (it is swapping
     ``final`` in now, and leaves a whole export there)."""
-    import logging
-
-    from dlhw.core.locks import holding
-
     try:
         with holding(final):
             old = put_back_old(final)
     except ConfigError:
         return
     if old is not None:
-        logging.getLogger(__name__).info("%s: put back the previous export from %s (an export was stopped while "
+        log.info("%s: put back the previous export from %s (an export was stopped while "
                                          "replacing it)", final, old.name)
 
 
