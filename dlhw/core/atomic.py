@@ -32,10 +32,21 @@ def temporary_name(path: Path) -> Path:
 
 def remove_stale_temporaries(path: Path) -> list[Path]:
     """Remove the temporary files of ``path`` that writers killed before their rename left behind
-    (``.NAME.PID.XXXXXXXX.tmp`` of a PID that no longer runs); return them. A live writer's file is kept."""
+    (``.NAME.PID.XXXXXXXX.tmp`` of a PID that no longer runs); return them. A live writer's file is kept.
+    It lists ``path``'s folder: for a folder that gains a file per input (WAVs), call
+    :func:`remove_stale_temporaries_in` once per job instead."""
+    return _remove_dead(path.parent.glob(f".{glob.escape(path.name)}.*.tmp"))
+
+
+def remove_stale_temporaries_in(folder: Path) -> list[Path]:
+    """:func:`remove_stale_temporaries` for every file of ``folder`` at once (nothing when it does not exist)."""
+    return _remove_dead(folder.glob(".*.tmp")) if folder.is_dir() else []
+
+
+def _remove_dead(candidates: Iterable[Path]) -> list[Path]:
     removed = []
-    for tmp in path.parent.glob(f".{glob.escape(path.name)}.*.tmp"):
-        pid = tmp.name[len(path.name) + 2:].split(".")[0]
+    for tmp in candidates:
+        pid = tmp.name.split(".")[-3]  # .NAME.PID.XXXXXXXX.tmp (NAME may hold dots itself)
         if pid.isdigit() and not _alive(int(pid)):
             tmp.unlink(missing_ok=True)
             removed.append(tmp)

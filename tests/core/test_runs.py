@@ -159,3 +159,16 @@ def test_the_readers_return_what_the_writers_wrote_and_empty_when_absent(tmp_pat
     write_json_atomic(files.eval, OLD)
     assert read_train_summary(tmp_path) == summary  # a family's own keys ("data") come back too
     assert read_eval(files) == OLD
+
+
+def test_a_folder_s_dead_writers_temporaries_are_removed_at_once_and_live_ones_kept(tmp_path):
+    from dlhw.core.atomic import remove_stale_temporaries_in
+
+    dead = tmp_path / ".s-00001-5d41402a.wav.999999999.0badf00d.tmp"  # no process has this PID
+    live = tmp_path / f".s-00002-5d41402a.wav.{os.getpid()}.0badf00d.tmp"
+    kept = tmp_path / "s-00003-5d41402a.wav"
+    for path in (dead, live, kept):
+        path.write_bytes(b"RIFF")
+    assert remove_stale_temporaries_in(tmp_path) == [dead]
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([live.name, kept.name])
+    assert remove_stale_temporaries_in(tmp_path / "missing") == []

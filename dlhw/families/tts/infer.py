@@ -271,13 +271,12 @@ class Synthesizer:
 
 def write_wav(path: Path, waveform: np.ndarray, sampling_rate: int = SAMPLE_RATE) -> None:
     """16-bit PCM mono WAV, written to a temporary name and renamed (a kill leaves no half file; the
-    temporary a killed writer left is removed by the next write of that WAV)."""
+    temporaries killed jobs left are removed when the next job opens the folder: :class:`SpeechPredictor`)."""
     import soundfile as sf
 
-    from dlhw.core.atomic import remove_stale_temporaries, temporary_name
+    from dlhw.core.atomic import temporary_name
 
     path.parent.mkdir(parents=True, exist_ok=True)
-    remove_stale_temporaries(path)
     tmp = temporary_name(path)
     sf.write(str(tmp), np.clip(waveform, -1.0, 1.0), sampling_rate, subtype="PCM_16", format="WAV")
     os.replace(tmp, path)
@@ -363,10 +362,13 @@ class SpeechPredictor:
     result_key = "wav"
 
     def __init__(self, synth: Synthesizer, wav_dir: Path, speaker: str | None = None):
+        from dlhw.core.atomic import remove_stale_temporaries_in
+
         self.synth = synth
         self.wav_dir = wav_dir
         self.speaker = speaker
         self.seconds = 0.0
+        remove_stale_temporaries_in(wav_dir)  # once per job, not per WAV: the folder grows a file per line
 
     def load(self, key: str, raw: Any) -> tuple[str, list[str], str | None]:
         return key, self.synth.prepare(raw["text"]), raw["speaker"] or self.speaker
