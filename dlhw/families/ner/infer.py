@@ -193,14 +193,9 @@ class Tagger:
         label_ids = np.zeros(len(words), dtype=np.int64)  # 0 = O, the tag of a word without a sub-token
         for first in range(0, len(starts), self.batch_size):
             last = min(first + self.batch_size, len(starts))
-            pieces = [ids[starts[k]:starts[k] + size] for k in range(first, last)]
-            longest = max(len(p) for p in pieces) + 2
-            batch = np.full((len(pieces), longest), self.pad, dtype=np.int64)  # (B, T)
-            mask = np.zeros((len(pieces), longest), dtype=np.int64)  # (B, T)
-            for row, piece in enumerate(pieces):
-                batch[row, 0], batch[row, 1:len(piece) + 1], batch[row, len(piece) + 1] = self.bos, piece, self.eos
-                mask[row, :len(piece) + 2] = 1
-            logits = self.logits_fn(batch, mask)  # (B, T, L)
+            rows_ids = [np.concatenate(([self.bos], ids[starts[k]:starts[k] + size], [self.eos]))
+                        for k in range(first, last)]
+            logits = self.logits_fn(*self._padded(rows_ids))  # (B, T, L)
             lo, hi = np.searchsorted(owner_sorted, [first, last])
             rows = owner_sorted[lo:hi]  # (m,) window index of each word read from this batch
             word_pos = positions[tagged_sorted[lo:hi]]  # (m,)
@@ -221,19 +216,22 @@ class Tagger:
             offset += len(chunk_ids)
         return np.concatenate(ids), np.concatenate(positions)
 
+    def _padded(self, rows: list[Any]) -> tuple[np.ndarray, np.ndarray]:
+        """Token id rows (``<s>`` ... ``</s>`` each) right-padded into one batch, and its attention mask."""
+        longest = max(len(row) for row in rows)
+        ids = np.full((len(rows), longest), self.pad, dtype=np.int64)  # (B, T)
+        mask = np.zeros((len(rows), longest), dtype=np.int64)  # (B, T)
+        for i, row in enumerate(rows):
+            ids[i, :len(row)] = row
+            mask[i, :len(row)] = 1
+        return ids, mask
+
     def _run(self, windows: list[Window]) -> list[np.ndarray]:
         order = sorted(range(len(windows)), key=lambda k: len(windows[k].ids))  # less padding per batch
         results: dict[int, np.ndarray] = {}
         for b in range(0, len(order), self.batch_size):
             chunk = order[b:b + self.batch_size]
-            longest = max(len(windows[k].ids) for k in chunk)
-            ids = np.full((len(chunk), longest), self.pad, dtype=np.int64)  # (B, T)
-            mask = np.zeros((len(chunk), longest), dtype=np.int64)  # (B, T)
-            for row, k in enumerate(chunk):
-                n = len(windows[k].ids)
-                ids[row, :n] = windows[k].ids
-                mask[row, :n] = 1
-            logits = self.logits_fn(ids, mask)  # (B, T, L)
+            logits = self.logits_fn(*self._padded([windows[k].ids for k in chunk]))  # (B, T, L)
             for row, k in enumerate(chunk):
                 results[k] = logits[row, :len(windows[k].ids)]
         return [results[k] for k in range(len(windows))]
