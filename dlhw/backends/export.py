@@ -41,7 +41,7 @@ from dlhw.core.registry import family_of_run
 from dlhw.core.runs import (
     EXPORT_META,
     RunFiles,
-    put_back_old,
+    put_back_old_export,
     require_run_dir,
     run_config_dict,
     stopped_swap_leftovers,
@@ -133,10 +133,7 @@ def built_in_place(final: Path) -> Iterator[Path]:
 def _clear_leftovers(final: Path) -> None:
     """Remove what killed exports of ``final`` left; first put an old export back where ``final`` is
     missing (a kill between the swap's two renames). The caller holds the lock: no live export owns them."""
-    old = put_back_old(final)
-    if old is not None:
-        log.info("%s: put back the previous export from %s (an export was stopped while replacing it)",
-                 final, old.name)
+    put_back_old_export(final)
     for folder in [*stopped_swap_leftovers(final, "partial"), *stopped_swap_leftovers(final, "old")]:
         log.info("%s: removing %s, left by an export that was stopped", final, folder.name)
         shutil.rmtree(folder)

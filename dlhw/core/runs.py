@@ -354,7 +354,7 @@ def export_dir_of(path: str | Path) -> Path:
     path = Path(path)
     for found in (path, RunFiles(path).export):
         if not found.exists() and stopped_swap_leftovers(found, "old"):
-            _put_back_old_export(found)
+            put_back_old_export(found)
         if (found / EXPORT_META).is_file():
             return found
     raise ConfigError(f"{path}: no ONNX export found; create one with `dlhw export {path} --onnx`")
@@ -371,27 +371,21 @@ def stopped_swap_leftovers(final: Path, kind: str) -> list[Path]:
     return sorted(found, key=lambda p: p.stat().st_mtime)
 
 
-def put_back_old(final: Path) -> Path | None:
-    """Rename the newest ``.NAME.old-PID`` beside the missing ``final`` back to ``final``; return what was
-    put back (None: ``final`` exists, or there is no old one). The caller holds ``final``'s lock."""
-    olds = stopped_swap_leftovers(final, "old")
-    if final.exists() or not olds:
-        return None
-    olds[-1].replace(final)
-    return olds[-1]
-
-
-def _put_back_old_export(final: Path) -> None:
-    """:func:`put_back_old` under ``final``'s lock; nothing when an export holds it (it is swapping
-    ``final`` in now, and leaves a whole export there)."""
+def put_back_old_export(final: Path) -> None:
+    """Rename the newest ``.NAME.old-PID`` beside the missing export folder ``final`` back to ``final``
+    (an export stopped between the two renames of its swap), under ``final``'s lock (re-entrant: an
+    export holding it calls this too); nothing when ``final`` exists, there is no old one, or another
+    process's export holds the lock (it is swapping ``final`` in now, and leaves a whole export there)."""
     try:
         with holding(final):
-            old = put_back_old(final)
+            olds = stopped_swap_leftovers(final, "old")
+            if final.exists() or not olds:
+                return
+            olds[-1].replace(final)
     except ConfigError:
         return
-    if old is not None:
-        log.info("%s: put back the previous export from %s (an export was stopped while "
-                                         "replacing it)", final, old.name)
+    log.info("%s: put back the previous export from %s (an export was stopped while replacing it)",
+             final, olds[-1].name)
 
 
 def model_files(run_dir: Path) -> list[Path]:
