@@ -8,9 +8,11 @@ greedy, or sampled with :func:`dlhw.lm.sampling.sampler`; stop ids; pads after a
   mask hides the pads and the position ids count from each row's first real token. Batched output
   therefore equals one-prompt-at-a-time output token for token (tests/lm/test_generate.py).
   :class:`ChatGenerator` runs it on torch, :class:`dlhw.lm.ort.OrtChatGenerator` on ONNX Runtime.
-- :func:`seq2seq_loop` -- the encoder runs once (its output optionally repeated for several
-  sampled chains per prompt), then the decoder steps from ``decoder_start_token_id`` with its KV
-  cache, through a :class:`Seq2SeqRunner` (:class:`TorchSeq2Seq`, or ``dlhw.lm.ort.OrtSeq2Seq``).
+- :func:`seq2seq_loop` -- the encoder runs once, then the decoder steps from ``decoder_start_token_id``
+  with its KV cache, through a :class:`Seq2SeqRunner` (:class:`TorchSeq2Seq`, or ``dlhw.lm.ort.OrtSeq2Seq``).
+  For several sampled chains per prompt the first decoder step also runs once per prompt (it projects
+  the encoder states into every layer's cross-attention keys/values), and the encoder states, that
+  cache and the first logits are then repeated for the chains.
 
 dlhw runs its own loop rather than ``generate``: peft's ``generate`` for prompt tuning puts the
 virtual tokens before the pads and ignores position ids, so its answers change with padding. Greedy
@@ -155,6 +157,10 @@ class Seq2SeqRunner(Protocol):
         """``memory`` with every row repeated ``n`` times (rows ``i * n ..`` are prompt ``i``'s)."""
         ...
 
+    def repeat_cache(self, cache: Any, n: int) -> Any:
+        """A cache from :meth:`step` with every row repeated ``n`` times, as :meth:`repeat` repeats ``memory``."""
+        ...
+
     def step(self, tokens: torch.Tensor, memory: Any, cache: Any) -> tuple[torch.Tensor, Any]:
         """Logits (B, T, V) of decoder ids (B, T) after ``cache`` (None at the start), and the new cache."""
         ...
@@ -182,6 +188,10 @@ class TorchSeq2Seq:
         hidden, mask = memory
         return hidden.repeat_interleave(n, dim=0), mask.repeat_interleave(n, dim=0)  # (B*n, S, H), (B*n, S)
 
+    def repeat_cache(self, cache: Any, n: int) -> Any:
+        cache.batch_repeat_interleave(n)  # an EncoderDecoderCache: self- and cross-attention keys/values, in place
+        return cache
+
     def step(self, tokens: torch.Tensor, memory: Any, cache: Any) -> tuple[torch.Tensor, Any]:
         from transformers.modeling_outputs import BaseModelOutput
 
@@ -208,14 +218,13 @@ def seq2seq_loop(model: Any, input_ids: torch.Tensor, attention_mask: torch.Tens
         model: a Hugging Face seq2seq LM, or a :class:`Seq2SeqRunner` (``dlhw.lm.ort.OrtSeq2Seq``).
         input_ids: (B, S) prompts, padded on either side (the encoder mask hides the pads).
         attention_mask: (B, S).
-        repeat: decode each prompt this many times (sampled chains): its encoder output is
-            repeated ``repeat`` times along the batch, rows ``i * repeat ..`` belong to prompt ``i``.
+        repeat: decode each prompt this many times (sampled chains): its encoder output and the cache
+            of the first step (cross-attention keys/values included) are repeated ``repeat`` times along
+            the batch, rows ``i * repeat ..`` belong to prompt ``i``.
         max_new_tokens, stop_ids, pad_id, pick, min_new_tokens: :func:`~dlhw.lm.decoding.decode_tokens`'s.
     """
     runner = seq2seq_runner(model)
     memory = runner.encode(input_ids, attention_mask)
-    if repeat > 1:
-        memory = runner.repeat(memory, repeat)  # the encoder ran once per prompt
     cache = None
 
     def step(token: torch.Tensor) -> torch.Tensor:
@@ -223,8 +232,12 @@ def seq2seq_loop(model: Any, input_ids: torch.Tensor, attention_mask: torch.Tens
         logits, cache = runner.step(token[:, None], memory, cache)
         return torch.as_tensor(logits)[:, -1]  # (B, V)
 
-    rows = input_ids.shape[0] * repeat
-    first = step(torch.full((rows,), runner.decoder_start_token_id, dtype=torch.long, device=input_ids.device))
+    first = step(torch.full((input_ids.shape[0],), runner.decoder_start_token_id, dtype=torch.long,
+                            device=input_ids.device))
+    if repeat > 1:  # the encoder and the cross-attention projections ran once per prompt; the chains share them
+        memory = runner.repeat(memory, repeat)
+        cache = runner.repeat_cache(cache, repeat)
+        first = first.repeat_interleave(repeat, dim=0)  # (B * repeat, V)
     return decode_tokens(step, first, max_new_tokens, stop_ids, pad_id, pick, min_new_tokens).tokens.tolist()
 
 

@@ -209,6 +209,13 @@ class OrtChatGenerator:
         return {"test_loss": loss, "perplexity": float(np.exp(min(loss, 50.0)))}
 
 
+def _repeat_rows(value: Any, n: int) -> np.ndarray:
+    """A numpy array or ``OrtValue`` with every row ``n`` times, adjacent, as a host array."""
+    import onnxruntime as ort
+
+    return np.repeat(value.numpy() if isinstance(value, ort.OrtValue) else value, n, axis=0)
+
+
 class OrtSeq2Seq:
     """An exported encoder-decoder LM (:func:`dlhw.lm.onnx.export_seq2seq_graphs`) as a
     :class:`dlhw.lm.generate.Seq2SeqRunner`, with the run's configs for stop ids and start token."""
@@ -250,9 +257,10 @@ class OrtSeq2Seq:
 
     def repeat(self, memory: dict[str, Any], n: int) -> dict[str, Any]:
         """Every row ``n`` times, adjacent (through the host once; the next step binds the copies)."""
-        import onnxruntime as ort
+        return {k: _repeat_rows(v, n) for k, v in memory.items()}
 
-        return {k: np.repeat(v.numpy() if isinstance(v, ort.OrtValue) else v, n, axis=0) for k, v in memory.items()}
+    def repeat_cache(self, cache: list[Any], n: int) -> list[Any]:
+        return [_repeat_rows(v, n) for v in cache]
 
     def step(self, tokens: torch.Tensor, memory: dict[str, Any], cache: Any) -> tuple[torch.Tensor, Any]:
         batch = tokens.shape[0]

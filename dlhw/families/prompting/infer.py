@@ -9,8 +9,9 @@ and decodes with dlhw's one loop (:mod:`dlhw.lm.decoding`), not ``model.generate
   padding), and returns the texts in the original order; the tokens equal ``generate``'s greedy
   ones (tests/families/prompting/test_infer.py);
 - :meth:`PromptGenerator.sample` draws ``n`` chains per prompt with :func:`dlhw.lm.sampling.sampler`
-  (temperature, top-p; seeded per batch). For a seq2seq model the encoder runs **once per prompt**;
-  its output is repeated ``n`` times along the batch and the ``n`` chains decode as one batch. A
+  (temperature, top-p; seeded per batch). For a seq2seq model the encoder and the first decoder step
+  (the cross-attention projections of the encoder states) run **once per prompt**; their outputs are
+  repeated ``n`` times along the batch and the ``n`` chains decode as one batch. A
   causal LM decodes each prompt ``n`` times in one batch;
 - :meth:`PromptGenerator.rank` picks, per prompt, the label whose tokens the model scores most
   likely (answer-only / few-shot with ``scoring: rank``).

@@ -85,11 +85,15 @@ def test_batched_length_sorted_greedy_equals_one_at_a_time(tiny):
 def test_self_consistency_runs_the_encoder_once_per_item_and_decodes_n_samples_together(tiny):
     rows_seen: list[int] = []
     decoder_rows: list[int] = []
+    cross_rows: list[int] = []  # rows through every layer's cross-attention key projection (of the encoder states)
     encoder = tiny.model.get_encoder()
     hooks = [encoder.register_forward_hook(lambda m, a, k, out: rows_seen.append(k["input_ids"].shape[0]),
                                            with_kwargs=True),
              tiny.model.get_decoder().register_forward_hook(
                  lambda m, a, k, out: decoder_rows.append(k["input_ids"].shape[0]), with_kwargs=True)]
+    layers = tiny.model.get_decoder().block
+    hooks += [block.layer[1].EncDecAttention.k.register_forward_hook(lambda m, a, out: cross_rows.append(a[0].shape[0]))
+              for block in layers]
     try:
         chains = tiny.sample(_prompts(5), n=4, max_new_tokens=12, temperature=0.7, top_p=0.95, seed=3)
     finally:
@@ -97,7 +101,11 @@ def test_self_consistency_runs_the_encoder_once_per_item_and_decodes_n_samples_t
             hook.remove()
     assert sum(rows_seen) == 5  # every item's prompt went through the encoder exactly once
     assert len(rows_seen) == 3  # batch_size 8 // n 4 = 2 items per batch: 2 + 2 + 1
-    assert set(decoder_rows) == {8, 4}  # the n chains of each item decode in one batch
+    # ... and through the cross-attention projections once, in every decoder layer (not once per chain)
+    assert cross_rows == [2] * len(layers) + [2] * len(layers) + [1] * len(layers)
+    # the first step runs one row per item, then the n chains of each item decode in one batch
+    assert decoder_rows[0] == 2 and decoder_rows[-1] == 4 and decoder_rows.count(2) == 2 and decoder_rows.count(1) == 1
+    assert set(decoder_rows) == {2, 8, 1, 4}
     assert [len(c) for c in chains] == [4] * 5
     again = tiny.sample(_prompts(5), n=4, max_new_tokens=12, temperature=0.7, top_p=0.95, seed=3)
     assert again == chains
