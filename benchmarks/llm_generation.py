@@ -14,7 +14,13 @@ lengths) are answered greedily, ``--new-tokens`` each:
 4. ONNX Runtime GenAI's builder graph of the same weights, same batches (:mod:`genai_peer`), where it
    imports -- a peer, not a dependency.
 
-Prints tokens/s and the ratios, and checks that every answer's tokens are equal to the loop's.
+Prints tokens/s and the ratios, and checks that every answer's tokens are equal to the loop's. On the
+CPU it also prints the **fp32 ceiling**: the machine's read bandwidth and GEMM rate, measured in the same
+run, and the most that any fp32 runtime could gain over batched torch eager with them -- every decode
+step of a batch reads all the weights at least once (at the measured bandwidth), every prompt token
+costs at least two FLOPs per non-embedding weight (at the measured GEMM rate) -- and the same ceiling
+for any ONNX Runtime graph, with the bandwidth at which ONNX Runtime's CPU MatMul reads fp32 weights
+for a batch of 8 rows (also measured in the run).
 
     python benchmarks/llm_generation.py [--prompts 16] [--new-tokens 32] [--device cpu|cuda]
 """
@@ -65,6 +71,85 @@ def timed(generator, prompts, batch: int) -> tuple[float, list[list[int]]]:
     return time.perf_counter() - start, tokens
 
 
+def machine_peaks() -> tuple[float, float]:
+    """(read bandwidth in bytes/s, fp32 GEMM rate in FLOP/s) with torch's threads, best of five each.
+
+    Bandwidth: the sum of a 1.6 GB tensor (three times the largest L3 seen on these machines);
+    GEMM: a 2048 x 2048 x 2048 fp32 product."""
+    big = torch.ones(400_000_000)
+    square = torch.randn(2048, 2048)
+
+    def best(fn) -> float:
+        fn()
+        times = []
+        for _ in range(5):
+            start = time.perf_counter()
+            fn()
+            times.append(time.perf_counter() - start)
+        return min(times)
+
+    bandwidth = big.numel() * 4 / best(big.sum)
+    flops = 2 * 2048**3 / best(lambda: square @ square)
+    del big
+    return bandwidth, flops
+
+
+def ort_matmul_bandwidth(rows: int, threads: int) -> float:
+    """Bytes/s at which ONNX Runtime's CPU MatMul reads fp32 weights for ``rows`` input rows (a decode step
+    of that batch): 160 prepacked 960 x 2560 initializers (1.57 GB, past any L3), best of five runs."""
+    import numpy as np
+    import onnx
+    import onnxruntime as ort
+    from onnx import TensorProto, helper, numpy_helper
+
+    count, shape = 160, (960, 2560)
+    rng = np.random.default_rng(0)
+    weights = [numpy_helper.from_array(rng.standard_normal(shape, dtype=np.float32) * 0.02, f"w{i}") for i in range(count)]
+    nodes = [helper.make_node("MatMul", ["x", f"w{i}"], [f"y{i}"]) for i in range(count)]
+    nodes.append(helper.make_node("Sum", [f"y{i}" for i in range(count)], ["y"]))
+    graph = helper.make_graph(nodes, "matmuls", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [rows, shape[0]])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [rows, shape[1]])], weights)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "matmuls.onnx"
+        onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), path,
+                  save_as_external_data=True, location="matmuls.data")
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads
+        session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        feed = {"x": rng.standard_normal((rows, shape[0]), dtype=np.float32)}
+        session.run(None, feed)
+        times = []
+        for _ in range(5):
+            start = time.perf_counter()
+            session.run(None, feed)
+            times.append(time.perf_counter() - start)
+        del session
+    return count * shape[0] * shape[1] * 4 / min(times)
+
+
+def fp32_ceiling(model, lengths: list[int], new_tokens: int, batch_s: float, peaks: tuple[float, float, float]) -> str:
+    """The lower bound of any fp32 runtime's time for this job on this machine, and the ratio over
+    batched torch eager (``batch_s``) it allows; the same with ONNX Runtime's own MatMul bandwidth
+    (``peaks``: read bandwidth, GEMM rate, ONNX Runtime's MatMul bandwidth at ``BATCH`` rows).
+    Decode: ``ceil(prompts / BATCH) * (new_tokens - 1)`` steps, each reading every weight once (tied embeddings counted once); prefill: two FLOPs per
+    non-embedding weight per real prompt token (padding, attention and the output layer left out, so
+    the bound is generous)."""
+    bandwidth, flops, ort_bandwidth = peaks
+    weight_bytes = sum(p.numel() * p.element_size() for p in model.parameters())
+    body = sum(p.numel() for p in model.parameters()) - model.get_input_embeddings().weight.numel()
+    steps = -(-len(lengths) // BATCH) * (new_tokens - 1)
+    decode_s = steps * weight_bytes / bandwidth
+    prefill_s = 2 * body * sum(lengths) / flops
+    ort_decode_s = steps * weight_bytes / ort_bandwidth
+    return (f"fp32 ceiling on this machine: read bandwidth {bandwidth / 1e9:.1f} GB/s, GEMM {flops / 1e9:.0f} GFLOP/s "
+            f"(both measured now); {steps} decode steps x {weight_bytes / 1e9:.2f} GB of weights >= {decode_s:.2f} s, "
+            f"{sum(lengths)} prompt tokens x {2 * body / 1e9:.2f} GFLOP >= {prefill_s:.2f} s: no fp32 runtime can "
+            f"beat torch eager batch {BATCH} by more than {batch_s / (decode_s + prefill_s):.2f}x here.\n"
+            f"ONNX Runtime's own ceiling: its CPU MatMul reads fp32 weights at {ort_bandwidth / 1e9:.1f} GB/s for "
+            f"{BATCH} rows (measured now), so its decode steps take >= {ort_decode_s:.2f} s: no ONNX Runtime graph can "
+            f"beat torch eager batch {BATCH} by more than {batch_s / (ort_decode_s + prefill_s):.2f}x here")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--prompts", type=int, default=16)
@@ -77,6 +162,7 @@ def main() -> None:
     model = smollm2_360m_shaped(tokenizer).to(args.device)
     params = sum(p.numel() for p in model.parameters())
     prompts = [e.messages(with_answer=False) for e in make_examples(args.prompts, seed=11)]
+    peaks = (*machine_peaks(), ort_matmul_bandwidth(BATCH, torch.get_num_threads())) if args.device == "cpu" else None
     torch_gen = ChatGenerator(model, tokenizer, max_new_tokens=args.new_tokens)
     torch_gen.stop_ids = [-1]  # random weights: always generate the full length, so every run does equal work
     lengths = [len(torch_gen.formatter.prompt_ids(p)) for p in prompts]
@@ -116,6 +202,8 @@ def main() -> None:
     print(f"batched torch vs loop: {loop_s / batch_s:.2f}x" + (
         f"; dlhw ORT vs torch eager (both batch {BATCH}): {batch_s / ort_s:.2f}x" if ort_s else "") + (
         f"; dlhw ORT vs onnxruntime-genai: {genai_s / ort_s:.2f}x" if ort_s and genai_s else ""))
+    if peaks:
+        print(fp32_ceiling(model, lengths, args.new_tokens, batch_s, peaks))
     same_batch = sum(a == b for a, b in zip(loop_tokens, batch_tokens, strict=True))
     line = f"greedy tokens equal to the loop's: batched torch {same_batch}/{len(prompts)}"
     if ort_tokens is not None:
