@@ -45,6 +45,7 @@ from dlhw.core.runs import (
     require_run_dir,
     run_config_dict,
     stopped_swap_leftovers,
+    swap_folder,
 )
 from dlhw.errors import ConfigError
 
@@ -120,7 +121,7 @@ def built_in_place(final: Path) -> Iterator[Path]:
     with holding(final):
         kill_at("export-start")
         _clear_leftovers(final)
-        partial = final.parent / f".{final.name}.partial-{os.getpid()}"
+        partial = swap_folder(final, "partial")
         partial.mkdir(parents=True)
         try:
             yield partial
@@ -143,7 +144,7 @@ def _swap_in(partial: Path, final: Path) -> None:
     """Put ``partial`` in place of ``final`` with two renames; the old export is deleted only once the
     new one is in place, so a kill at any point leaves one whole export (or the old one beside)."""
     kill_at("export-swap-begin")
-    old = final.parent / f".{final.name}.old-{os.getpid()}"
+    old = swap_folder(final, "old")
     had_old = final.exists()
     if had_old:
         os.replace(final, old)

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import re
 import shutil
 from collections.abc import Iterator
@@ -360,11 +361,21 @@ def export_dir_of(path: str | Path) -> Path:
     raise ConfigError(f"{path}: no ONNX export found; create one with `dlhw export {path} --onnx`")
 
 
+def swap_folder(final: Path, kind: str) -> Path:
+    """This process's hidden ``.NAME.<kind>-PID`` folder beside the folder ``final`` (an export, a pruned
+    run): ``partial`` where it is built, ``old`` where the previous one waits while the new one moves in."""
+    return final.parent / f"{_swap_prefix(final, kind)}{os.getpid()}"
+
+
+def _swap_prefix(final: Path, kind: str) -> str:
+    return f".{final.name}.{kind}-"
+
+
 def stopped_swap_leftovers(final: Path, kind: str) -> list[Path]:
-    """The ``.NAME.<kind>-PID`` folders (``partial`` or ``old``) that stopped builds of the folder ``final``
-    (an export, a pruned run) left beside it, oldest first."""
+    """The :func:`swap_folder` folders (``partial`` or ``old``) that stopped builds of the folder ``final``
+    left beside it, oldest first."""
     folder = final.parent
-    prefix = f".{final.name}.{kind}-"
+    prefix = _swap_prefix(final, kind)
     if not folder.is_dir():
         return []
     found = [p for p in folder.iterdir() if p.name.startswith(prefix) and p.name[len(prefix):].isdigit()]

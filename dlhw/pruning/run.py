@@ -35,7 +35,7 @@ from safetensors.torch import save_file
 from torch import nn
 from tqdm import tqdm
 
-from dlhw.core.atomic import write_json_atomic, write_text_atomic
+from dlhw.core.atomic import write_json_atomic
 from dlhw.core.family import Family, ModelLoader
 from dlhw.core.faults import kill_at
 from dlhw.core.locks import holding
@@ -52,6 +52,7 @@ from dlhw.core.runs import (
     model_files,
     read_json,
     stopped_swap_leftovers,
+    swap_folder,
 )
 from dlhw.core.weights import load_weights
 from dlhw.errors import ConfigError
@@ -177,14 +178,11 @@ def prune_run(run_dir: str | Path, out_dir: str | Path, amount: float = 0.3, sco
     with holding(out_dir):
         _require_free(out_dir)
         _clear_partials(out_dir)
-        partial = out_dir.parent / f".{out_dir.name}.partial-{os.getpid()}"
+        partial = swap_folder(out_dir, "partial")
         try:
-            summary = _prune_into(run_dir, partial, family, family.load_model, amount=amount, scope=scope,
+            summary = _prune_into(run_dir, partial, out_dir, family, family.load_model, amount=amount, scope=scope,
                                   method=method, pattern=pattern, include=include,
                                   calibration_batches=calibration_batches)
-            # the report names its run directory: the one the run will have, not the partial folder's
-            report = RunFiles(partial).report
-            write_text_atomic(report, report.read_text(encoding="utf-8").replace(str(partial), str(out_dir)))
             kill_at("prune-saved")
             _require_free(out_dir)
             os.replace(partial, out_dir)  # an empty out_dir is replaced as well
@@ -194,10 +192,11 @@ def prune_run(run_dir: str | Path, out_dir: str | Path, amount: float = 0.3, sco
     return summary
 
 
-def _prune_into(run_dir: Path, out_dir: Path, family: Family, load_model: ModelLoader, *, amount: float,
+def _prune_into(run_dir: Path, out_dir: Path, final: Path, family: Family, load_model: ModelLoader, *, amount: float,
                 scope: Scope, method: Method, pattern: Pattern, include: tuple[str, ...],
                 calibration_batches: int) -> dict[str, Any]:
-    """Prune the model of ``run_dir`` and write the whole pruned run into the new folder ``out_dir``."""
+    """Prune the model of ``run_dir`` and write the whole pruned run into the new folder ``out_dir``, whose
+    report names ``final``, the run directory it is renamed to."""
     from dlhw.reports.pruning import write_pruning_files
     from dlhw.reports.run_report import write_run_report
 
@@ -230,7 +229,7 @@ def _prune_into(run_dir: Path, out_dir: Path, family: Family, load_model: ModelL
     })
     write_json_atomic(RunFiles(out_dir).sparsity, summary)
     write_pruning_files(out_dir, summary)
-    write_run_report(out_dir)
+    write_run_report(out_dir, shown_as=final)
     return summary
 
 

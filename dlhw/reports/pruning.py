@@ -34,8 +34,9 @@ def sparsity_table(summary: dict[str, Any]) -> list[str]:
     return lines
 
 
-def pruning_section(run_dir: Path) -> list[str]:
-    """The run report's section on sparsity (pruned runs and runs re-fine-tuned from one), else nothing."""
+def pruning_section(run_dir: Path, shown_as: Path | None = None) -> list[str]:
+    """The run report's section on sparsity (pruned runs and runs re-fine-tuned from one), else nothing;
+    its ``--init-from`` names ``shown_as`` (default ``run_dir``: see :func:`write_run_report`)."""
     summary = read_json(RunFiles(run_dir).sparsity)
     if not summary:
         return []
@@ -49,7 +50,7 @@ def pruning_section(run_dir: Path) -> list[str]:
     else:
         lines = ["## Pruning", "",
                  f"Pruned from `{summary['parent']}` ({how}). Re-fine-tune with "
-                 f"`dlhw train {run_config_dict(run_dir).get('recipe', 'RECIPE')} --init-from {run_dir}` "
+                 f"`dlhw train {run_config_dict(run_dir).get('recipe', 'RECIPE')} --init-from {shown_as or run_dir}` "
                  "(the zeros stay zero).", "",
                  "![sparsity per module](plots/sparsity.png)", "", *sparsity_table(summary), ""]
     pruned = model_file_sizes(run_dir)

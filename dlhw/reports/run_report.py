@@ -25,15 +25,19 @@ def fmt(value: Any) -> str:
     return str(value)
 
 
-def write_run_report(run_dir: str | Path) -> Path:
-    """Write ``report.md`` from config.yaml, train_summary.json, metrics.jsonl and eval.json."""
+def write_run_report(run_dir: str | Path, shown_as: str | Path | None = None) -> Path:
+    """Write ``report.md`` from config.yaml, train_summary.json, metrics.jsonl and eval.json.
+
+    ``shown_as``: the run directory the report names, where the run is written elsewhere first (a
+    prune builds its run in a hidden folder and renames it into place); default ``run_dir``."""
     run_dir = Path(run_dir)
     files = RunFiles(run_dir)
     config = run_config_dict(run_dir)
     summary = read_train_summary(files)
     evaluation = read_eval(files)
-    out = [f"# {config['recipe']} ({config['preset']} preset)", "", f"Run directory: `{run_dir}`", ""]
-    out += pruning_section(run_dir)
+    shown = run_dir if shown_as is None else Path(shown_as)
+    out = [f"# {config['recipe']} ({config['preset']} preset)", "", f"Run directory: `{shown}`", ""]
+    out += pruning_section(run_dir, shown)
     for section in family_of_run(run_dir).report_sections:
         if isinstance(section, str):  # TRAINING_SECTION: the shared one
             out += training_section(run_dir, summary)
